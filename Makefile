@@ -1,0 +1,55 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app gateway
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PHONE ?= +6281200000001
+
+.PHONY: demo test install install-test dial lint bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/activate
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/activate
+	$(BIN)/pip install --quiet -e '.[test]'
+
+## demo: set up, load demo data and run the gateway on the embedded default (SQLite, no Redis)
+demo: install
+	$(FLASK) db upgrade
+	$(FLASK) regions import
+	$(FLASK) demo
+	@echo
+	@echo "The gateway is starting on http://$(HOST):$(PORT) (USSD webhook: POST /ussd)."
+	@echo "Dial it from another terminal:   make dial            (or: make dial PHONE=0812...)"
+	@echo "Stop it with Ctrl-C."
+	@echo
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## dial: a USSD session in this terminal, against the same endpoint code
+dial: install
+	$(FLASK) dial $(PHONE)
+
+## test: install what the tests need and run them all (needs PostgreSQL and Redis on 127.0.0.1)
+test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m flows.validate
+	$(BIN)/pytest
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## bench: the USSD load benchmark (PostgreSQL, Redis, gunicorn, wrk)
+bench: install-test
+	$(BIN)/python bench/ussd_load.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

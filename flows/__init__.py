@@ -1,0 +1,22 @@
+"""The conversations: pure Python state machines over screens and catalogs kept as data.
+
+No Flask, no SQL: the outside world arrives as a ``Services`` object. USSD and SMS are two
+transports over the same engine; each says how many characters a screen may have.
+"""
+
+from __future__ import annotations
+
+from flows.actions import ACTIONS
+from flows.catalog import Catalog, load_catalogs
+from flows.engine import Engine, Flow, Turn, load_flow
+
+USSD_SCREEN_LIMIT = 160  # SPEC §3: including the "CON "/"END " prefix
+USSD_PREFIX_LENGTH = 4
+
+
+def build_engine(max_chars: int, flow: Flow | None = None,
+                 catalogs: dict[str, Catalog] | None = None) -> Engine:
+    return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
+
+
+__all__ = ["USSD_PREFIX_LENGTH", "USSD_SCREEN_LIMIT", "Engine", "Turn", "build_engine"]

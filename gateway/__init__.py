@@ -1,0 +1,40 @@
+"""The Flask application: webhooks (USSD now, SMS next), health, and the operator CLI.
+
+``create_app()`` reads the TOML file named by ``GATEWAY_CONFIG``, then ``DATABASE_URL`` and
+``REDIS_URL`` from the environment. With neither it runs on the embedded default: SQLite in the
+instance folder and an in-process session store — no Redis, nothing to install.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gateway.config import load_config
+from gateway.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, test_config)
+
+    from gateway.webhook_auth import check_auth_config
+
+    check_auth_config(list(app.config["WEBHOOK_ALLOWED_IPS"]))
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+    app.extensions["gateway"] = Runtime(app.config)
+
+    from gateway import cli, health, ussd
+
+    app.register_blueprint(ussd.bp)
+    app.register_blueprint(health.bp)
+    cli.init_app(app)
+    return app

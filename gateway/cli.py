@@ -1,0 +1,322 @@
+"""The operator CLI: ``flask --app gateway COMMAND``. Every command has --help, is scriptable
+(no prompts unless asked), and fails with one clear line on bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import inspect, select
+
+from gateway.phones import to_e164
+from gateway.runtime import runtime
+from storage import migrate, numbers, queries
+from storage.models import DocumentRequest, Region
+from storage.regions import Place, import_regions
+from storage.vocab import DOC_TYPES, REQUEST_STATUSES, local_today
+
+
+def init_app(app: Flask) -> None:
+    for group in (db_cli, regions_cli, requests_cli, visits_cli, sessions_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(demo)
+    app.cli.add_command(dial)
+
+
+# --- shared parsing ----------------------------------------------------------------------------
+
+def _phone(raw: str) -> str:
+    phone = to_e164(raw)
+    if phone is None:
+        raise click.BadParameter(f"'{raw}' is not a valid phone number", param_hint="--phone")
+    return phone
+
+
+def _village(code_or_name: str) -> Place:
+    rt = runtime()
+    rt.reload_regions()
+    if not rt.regions.villages:
+        raise click.ClickException(
+            "the region list is empty: run 'flask --app gateway regions import' first")
+    try:
+        return rt.regions.find_village(code_or_name)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--village") from error
+
+
+def _date(raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise click.BadParameter(f"'{raw}' is not a date like 2026-12-03",
+                                 param_hint="--date") from None
+
+
+def _time(raw: str, hint: str) -> dt.time:
+    try:
+        return dt.datetime.strptime(raw, "%H:%M").time()
+    except ValueError:
+        raise click.BadParameter(f"'{raw}' is not a time like 09:00", param_hint=hint) from None
+
+
+def _ensure_schema() -> None:
+    rt = runtime()
+    if not inspect(rt.db.engine).has_table("regions"):
+        raise click.ClickException(
+            "the database has no tables yet: run 'flask --app gateway db upgrade' first")
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+db_cli = AppGroup("db", help="Create or migrate the database schema.")
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Create the schema, or migrate it to the latest revision. Safe to run again."""
+    migrate.upgrade(runtime().db.engine, revision)
+    click.echo(f"database at {runtime().db.engine.url.render_as_string(hide_password=True)} "
+               f"is at revision {revision}")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does.")
+def db_revision(message: str) -> None:
+    """(Developers) autogenerate a migration from the models; read and correct it after."""
+    migrate.revision(runtime().db.engine, message)
+
+
+# --- regions ----------------------------------------------------------------------------------
+
+regions_cli = AppGroup("regions", help="The official region list (districts and villages).")
+
+
+@regions_cli.command("import")
+@click.argument("csv_path", required=False, type=click.Path(exists=True, dir_okay=False,
+                                                            path_type=Path))
+def regions_import(csv_path: Path | None) -> None:
+    """Load the region list from CSV_PATH (default: the bundled Kemendagri 2025 list).
+
+    Idempotent: existing regions are updated, none are duplicated. Restart the web processes
+    afterwards so they read the new list."""
+    _ensure_schema()
+    rt = runtime()
+    try:
+        with rt.db.begin() as session:
+            added, updated = import_regions(session, csv_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    rt.reload_regions()
+    regions = rt.regions
+    click.echo(f"regions: {added} added, {updated} updated; "
+               f"{len(regions.districts)} districts, {len(regions.villages)} villages")
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+requests_cli = AppGroup("requests", help="Document requests (residents check them by USSD).")
+
+
+@requests_cli.command("add")
+@click.option("--type", "doc_type", required=True, type=click.Choice(DOC_TYPES),
+              help="Document type.")
+@click.option("--phone", required=True, help="Applicant's phone, e.g. 0812-3456-7890.")
+@click.option("--birth-year", required=True, type=int, help="Applicant's birth year "
+              "(asked when someone checks the status from another phone).")
+@click.option("--village", required=True, help="Village code (51.08.09.2010) or name (Tembok).")
+@click.option("--status", default="submitted", show_default=True,
+              type=click.Choice(REQUEST_STATUSES))
+@click.option("--number", help="Use this request number (digits with a valid check digit) "
+              "instead of a new random one.")
+@click.option("--pickup", help="Where to collect the document.")
+def requests_add(doc_type: str, phone: str, birth_year: int, village: str, status: str,
+                 number: str | None, pickup: str | None) -> None:
+    """Register a document request; prints its request number."""
+    _ensure_schema()
+    place = _village(village)
+    try:
+        with runtime().db.begin() as session:
+            request = queries.add_request(
+                session, doc_type=doc_type, phone=_phone(phone), birth_year=birth_year,
+                village_code=place.code, status=status, number=number, pickup_place=pickup)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(request.number)
+
+
+@requests_cli.command("set-status")
+@click.argument("number")
+@click.argument("status", type=click.Choice(REQUEST_STATUSES))
+@click.option("--pickup", help="Where to collect it (e.g. 'Kantor Desa Tembok').")
+def requests_set_status(number: str, status: str, pickup: str | None) -> None:
+    """Change the status of request NUMBER."""
+    _ensure_schema()
+    if not numbers.is_well_formed(number):
+        raise click.BadParameter(f"'{number}' is not a valid request number", param_hint="NUMBER")
+    try:
+        with runtime().db.begin() as session:
+            request = queries.set_request_status(session, number, status, pickup)
+            click.echo(f"{request.number}: {request.status}"
+                       + (f" (collect at {request.pickup_place})" if request.pickup_place else ""))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+
+
+# --- visits -----------------------------------------------------------------------------------
+
+visits_cli = AppGroup("visits", help="Si Melik village visits by the registry team.")
+
+
+@visits_cli.command("add")
+@click.option("--village", required=True, help="Village code (51.08.09.2010) or name (Tembok).")
+@click.option("--date", "day", required=True, help="Day of the visit, YYYY-MM-DD.")
+@click.option("--start", required=True, help="Start time, HH:MM (WITA).")
+@click.option("--end", required=True, help="End time, HH:MM (WITA).")
+@click.option("--place", required=True, help="Where, e.g. 'Balai Desa'.")
+@click.option("--bring", help="What residents should bring.")
+@click.option("--draft", is_flag=True, help="Save without publishing.")
+def visits_add(village: str, day: str, start: str, end: str, place: str, bring: str | None,
+               draft: bool) -> None:
+    """Schedule a village visit (published immediately unless --draft); prints its id."""
+    _ensure_schema()
+    where = _village(village)
+    visit_date = _date(day)
+    if visit_date < local_today():
+        raise click.BadParameter(f"{visit_date} is in the past", param_hint="--date")
+    try:
+        with runtime().db.begin() as session:
+            visit = queries.add_visit(
+                session, village_code=where.code, visit_date=visit_date,
+                start_time=_time(start, "--start"), end_time=_time(end, "--end"),
+                place=place.strip(), bring=(bring or "").strip() or None, published=not draft)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"visit {visit.id}: {where.name} {visit_date} {start}-{end} "
+               f"{'draft' if draft else 'published'}")
+
+
+# --- USSD session log -------------------------------------------------------------------------
+
+sessions_cli = AppGroup("sessions", help="The USSD session log.")
+
+
+@sessions_cli.command("flush")
+def sessions_flush() -> None:
+    """Write queued session records to the database now (web processes do it every 30 s)."""
+    _ensure_schema()
+    click.echo(f"{runtime().flush_session_logs(force=True)} session record(s) written")
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+DEMO_PHONES = {
+    "grandmother": "+6281200000001",  # Tembok, Indonesian, requests on file
+    "english": "+6281200000002",  # Kayuputih (Sukasada), English
+    "newcomer": "+6281200000003",  # never called before
+}
+DEMO_BODY = "1000"  # demo request numbers are 1000xxx + check digit: easy to spot and to type
+
+
+@click.command("demo")
+def demo() -> None:
+    """Load synthetic demo data: residents, requests in every status, a booking, visits.
+
+    Safe to run again: nothing is duplicated."""
+    _ensure_schema()
+    rt = runtime()
+    with rt.db.begin() as session:
+        if session.scalar(select(Region.code).limit(1)) is None:
+            import_regions(session)
+    rt.reload_regions()
+    tembok = rt.regions.find_village("51.08.09.2010")
+    kayuputih = rt.regions.find_village("51.08.05.2005")
+    granny, english, _ = DEMO_PHONES.values()
+    demo_requests = [
+        ("001", "ktp", granny, 1956, tembok, "ready", "Kantor Desa Tembok"),
+        ("002", "kk", granny, 1956, tembok, "processing", None),
+        ("003", "birth_cert", english, 1990, kayuputih, "submitted", None),
+        ("004", "death_cert", english, 1990, kayuputih, "collected", "Kantor Camat Sukasada"),
+        ("005", "kia", english, 1990, kayuputih, "rejected", None),
+        ("006", "move", "+6281200000009", 1961, tembok, "ready", "Balai Desa Tembok"),
+    ]
+    today = local_today()
+    with rt.db.begin() as session:
+        queries.upsert_resident(session, granny, village_code=tembok.code, language="id")
+        queries.upsert_resident(session, english, village_code=kayuputih.code, language="en")
+        for suffix, doc, phone, year, village, status, pickup in demo_requests:
+            number = numbers.with_check_digit(DEMO_BODY + suffix)
+            if session.scalar(select(DocumentRequest.id).where(DocumentRequest.number == number)):
+                continue
+            queries.add_request(session, doc_type=doc, phone=phone, birth_year=year,
+                                village_code=village.code, status=status, number=number,
+                                pickup_place=pickup)
+        queries.create_booking(session, phone=english, for_whom="family", reason="elderly",
+                               service="ktp", village_code=kayuputih.code, hamlet="Banjar Kaja")
+        if queries.next_visit(session, tembok.code, today) is None:
+            queries.add_visit(session, village_code=tembok.code,
+                              visit_date=today + dt.timedelta(days=5),
+                              start_time=dt.time(9), end_time=dt.time(14), place="Balai Desa",
+                              bring="KK asli dan KTP lama")
+            for code, days in (("51.08.08.2007", 9), ("51.08.02.1015", 12)):
+                queries.add_visit(session, village_code=code,
+                                  visit_date=today + dt.timedelta(days=days),
+                                  start_time=dt.time(8, 30), end_time=dt.time(13),
+                                  place="Kantor Desa", bring="KK asli")
+    other = numbers.with_check_digit(DEMO_BODY + "006")
+    click.echo("Demo data loaded. Residents to dial as:")
+    click.echo(f"  {granny}  Tembok, Indonesian: two requests on file, a visit in 5 days")
+    click.echo(f"  {english}  Kayuputih, English: three requests, an open home-visit booking")
+    click.echo(f"  {DEMO_PHONES['newcomer']}  a first-time caller")
+    click.echo(f"Another phone's request: {other} (applicant born 1961)")
+
+
+# --- dial -------------------------------------------------------------------------------------
+
+@click.command("dial")
+@click.argument("phone", default=DEMO_PHONES["grandmother"])
+@click.option("--session", "session_id", help="Session id (default: a new one). Reuse one to "
+              "replay; dial again within 10 minutes with a new one to see the resume offer.")
+@click.option("-k", "--keys", multiple=True,
+              help="Inputs to send without prompting, in order (e.g. -k 1 -k 9).")
+def dial(phone: str, session_id: str | None, keys: tuple[str, ...]) -> None:
+    """Run a USSD session in the terminal, through the real /ussd endpoint code.
+
+    Type the number of your choice and Enter; 0 back, 00 main menu, 98 next page.
+    Ctrl-D or Ctrl-C hangs up."""
+    e164 = _phone(phone)
+    session_id = session_id or f"dial-{secrets.token_hex(6)}"
+    client = current_app.test_client()
+    token = current_app.config["WEBHOOK_TOKEN"]
+    url = "/ussd" + (f"?token={token}" if token else "")
+    code = current_app.config["USSD_SERVICE_CODE"]
+    inputs: list[str] = []
+    pending = list(keys)
+    click.echo(f"Dialling {code} from {e164} (session {session_id})")
+    while True:
+        reply = client.post(url, data={"sessionId": session_id, "serviceCode": code,
+                                       "phoneNumber": e164, "networkCode": "51010",
+                                       "text": "*".join(inputs)})
+        body = reply.get_data(as_text=True)
+        click.echo("┌" + "─" * 30)
+        for line in body.split("\n"):
+            click.echo("│ " + line)
+        click.echo(f"└ {len(body)} chars, HTTP {reply.status_code}")
+        if reply.status_code != 200 or not body.startswith("CON "):
+            return
+        if pending:
+            answer = pending.pop(0)
+            click.echo(f"> {answer}")
+        elif keys:
+            return  # scripted run: stop when the script ends
+        else:
+            try:
+                answer = click.prompt(">", default="", show_default=False, prompt_suffix=" ")
+            except (click.Abort, EOFError):
+                click.echo("\n(hung up)")
+                return
+        inputs.append(answer)

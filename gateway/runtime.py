@@ -1,0 +1,93 @@
+"""The per-process parts every request shares: database, session store, look-up guard,
+region directory, the USSD engine. Built once by ``create_app``; reached via ``runtime()``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
+from gateway.services import StorageServices
+from gateway.session_store import CallStore, MemoryStore, RedisStore
+from storage import queries
+from storage.db import Database
+from storage.regions import RegionDirectory
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.db = Database(config["DATABASE_URL"])
+        call_ttl = int(config["USSD_RESUME_MINUTES"]) * 60
+        profile_ttl = int(config["USSD_PROFILE_CACHE_DAYS"]) * 86400
+        self.redis: redis.Redis | None = None
+        self.store: CallStore
+        if config["REDIS_URL"]:
+            self.redis = redis.Redis.from_url(config["REDIS_URL"])
+            self.store = RedisStore(self.redis, call_ttl, profile_ttl)
+            limits_storage = storage_from_string(config["REDIS_URL"])
+        else:
+            self.store = MemoryStore(call_ttl, profile_ttl)
+            limits_storage = storage_from_string("memory://")
+        self.limiter = MovingWindowRateLimiter(limits_storage)
+        self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
+        self.ussd_engine = build_engine(USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH)
+        self._regions: RegionDirectory | None = None
+        self._regions_lock = threading.Lock()
+        self._last_log_flush = time.monotonic()
+
+    @property
+    def regions(self) -> RegionDirectory:
+        """Read once per process: the official list changes once a year (restart after import)."""
+        if self._regions is None or not self._regions.villages:
+            with self._regions_lock, self.db.begin() as session:
+                self._regions = RegionDirectory.load(session)
+        return self._regions
+
+    def reload_regions(self) -> None:
+        self._regions = None
+
+    def profile(self, phone: str, cached: dict[str, Any] | None) -> dict[str, Any]:
+        """The caller's remembered language and village: from the cache, else the database."""
+        if cached is not None:
+            return cached
+        with self.db.begin() as session:
+            resident = queries.get_resident(session, phone)
+            profile = {"lang": resident.language if resident else None,
+                       "village": resident.village_code if resident else None}
+        self.store.save_profile(phone, profile)
+        return profile
+
+    def services(self, phone: str, profile: dict[str, Any]) -> StorageServices:
+        return StorageServices(phone=phone, profile=profile, db=self.db, store=self.store,
+                               regions=self.regions, limiter=self.limiter,
+                               lookup_limit=self.lookup_limit)
+
+    def flush_session_logs(self, force: bool = False, batch: int = 500) -> int:
+        """Write queued USSD session records to the database, at most every few seconds."""
+        now = time.monotonic()
+        if not force and now - self._last_log_flush < float(
+                self.config["SESSION_LOG_FLUSH_SECONDS"]):
+            return 0
+        self._last_log_flush = now
+        written = 0
+        while records := self.store.drain_logs(batch):
+            with self.db.begin() as session:
+                written += queries.record_sessions(session, records)
+            if len(records) < batch:
+                break
+        return written
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return (app or current_app).extensions["gateway"]  # type: ignore[no-any-return]

@@ -1,0 +1,146 @@
+"""POST /ussd — Africa's Talking's USSD callback (SPEC §6, §10) — and POST /ussd/events.
+
+A hop costs one read and one write of the session store; the database is touched only when the
+screen needs it (a look-up, a booking). The reply is ``text/plain`` starting ``CON `` or
+``END ``; bad requests get a 400 with a one-line reason; nothing the caller types can cause an
+error page, and an unexpected failure still answers the phone with a polite ``END``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from gateway.phones import to_e164
+from gateway.runtime import Runtime, runtime
+from gateway.webhook_auth import require_webhook_auth
+from storage import queries
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ussd", __name__)
+bp.before_request(require_webhook_auth)
+
+MAX_SESSION_ID = 128
+MAX_TEXT = 2000
+REPLIES_KEPT = 4  # recent (text → reply) pairs kept to answer a repeated callback identically
+FAILURE_REPLY = "END Maaf, layanan sedang gangguan. Silakan coba lagi nanti."
+
+
+def _bad_request(reason: str) -> Response:
+    return Response(reason + "\n", status=400, mimetype="text/plain")
+
+
+def _plain(text: str) -> Response:
+    return Response(text, mimetype="text/plain")
+
+
+@bp.post("/ussd")
+def ussd_hop() -> Response:
+    form = request.form
+    session_id = form.get("sessionId", "").strip()
+    if not session_id:
+        return _bad_request("sessionId is missing")
+    if len(session_id) > MAX_SESSION_ID:
+        return _bad_request("sessionId is too long")
+    phone = to_e164(form.get("phoneNumber", ""))
+    if phone is None:
+        return _bad_request("phoneNumber is missing or not a valid phone number")
+    text = form.get("text", "")
+    if len(text) > MAX_TEXT:
+        return _bad_request("text is too long")
+    rt = runtime()
+    response = _plain(handle_hop(rt, session_id=session_id, phone=phone, text=text,
+                                 service_code=form.get("serviceCode", "")[:32],
+                                 network_code=form.get("networkCode", "")[:16]))
+    response.call_on_close(rt.flush_session_logs)  # after the reply has left
+    return response
+
+
+def handle_hop(rt: Runtime, *, session_id: str, phone: str, text: str, service_code: str = "",
+               network_code: str = "") -> str:
+    """One USSD hop: the reply for ``text`` in session ``session_id`` of ``phone``."""
+    engine = rt.ussd_engine
+    call, cached_profile = rt.store.load(phone)
+    logs: list[dict[str, Any]] = []
+    if call is not None and call.get("sid") == session_id:
+        replies: dict[str, str] = call["replies"]
+        if text in replies:  # the gateway retried: same answer, nothing changes
+            return replies[text]
+        services = rt.services(phone, rt.profile(phone, cached_profile))
+        turn = engine.advance(services, call["state"], newest_input(call["last_text"], text))
+    else:
+        profile = rt.profile(phone, cached_profile)
+        previous = call["state"] if call else None
+        if call is not None and not call["state"].get("ended"):
+            logs.append(_log_record(call, "dropped"))
+        services = rt.services(phone, profile)
+        turn = engine.begin(services, profile.get("lang") or "", previous)
+        call = {"sid": session_id, "phone": phone, "started_at": _now(),
+                "service_code": service_code, "network_code": network_code, "replies": {}}
+        replies = {}
+    reply = ("END " if turn.end else "CON ") + turn.text
+    recent = list(replies.items())[-(REPLIES_KEPT - 1):]
+    call.update(state=turn.state, last_text=text, replies={**dict(recent), text: reply})
+    if turn.end:
+        logs.append(_log_record(call, "completed"))
+    rt.store.save(phone, call, logs)
+    return reply
+
+
+def newest_input(last_text: str, text: str) -> str:
+    """What the caller typed this hop. AT sends every input so far joined by ``*``; the server
+    knows what it already received, so an input containing ``*`` survives intact."""
+    if last_text and text.startswith(last_text + "*"):
+        return text[len(last_text) + 1:]
+    if not last_text:
+        return text
+    return text.rsplit("*", 1)[-1]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _log_record(call: dict[str, Any], outcome: str) -> dict[str, Any]:
+    state = call.get("state") or {}
+    return {"session_id": call["sid"], "phone": call.get("phone"),
+            "service_code": call.get("service_code"), "network_code": call.get("network_code"),
+            "journey": state.get("journey"), "hops": state.get("hops", 0), "outcome": outcome,
+            "started_at": call.get("started_at"), "ended_at": _now()}
+
+
+@bp.post("/ussd/events")
+def ussd_event() -> Response:
+    """End-of-session notification. Recorded for analytics; nothing depends on it."""
+    form = request.form
+    session_id = form.get("sessionId", "").strip()
+    phone = to_e164(form.get("phoneNumber", ""))
+    if not session_id or len(session_id) > MAX_SESSION_ID or phone is None:
+        return _bad_request("sessionId and a valid phoneNumber are required")
+    status = form.get("status", "")[:16] or None
+    rt = runtime()
+    call, _ = rt.store.load(phone)
+    record: dict[str, Any] = {"session_id": session_id, "phone": phone,
+                              "provider_status": status, "ended_at": _now(),
+                              "outcome": "completed" if status == "Success" else "dropped"}
+    if call is not None and call.get("sid") == session_id:
+        record = {**_log_record(call, record["outcome"]), "provider_status": status}
+    hops = form.get("hopsCount", "")
+    if hops.isdigit():
+        record["hops"] = int(hops)
+    with rt.db.begin() as session:
+        queries.record_sessions(session, [record])
+    return _plain("OK")
+
+
+@bp.errorhandler(Exception)
+def answer_anyway(error: Exception) -> Response:
+    """Whatever broke, the phone gets a valid closing screen, not an error page."""
+    if getattr(error, "code", None) in (400, 403, 404, 405, 413):
+        return error  # type: ignore[return-value]
+    log.exception("USSD hop failed")
+    return _plain(FAILURE_REPLY)

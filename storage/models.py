@@ -1,0 +1,226 @@
+"""The product's tables: SQLAlchemy 2 typed models, portable between SQLite and PostgreSQL.
+
+Privacy (SPEC §9, UU 27/2022): we store the least that serves the resident — a phone number,
+village, language, opt-out flag, request numbers and statuses. No names, no NIK, anywhere.
+All timestamps are stored in UTC; screens and SMS show Asia/Makassar (WITA).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so Alembic diffs are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Region(Base):
+    """One row of the official Kemendagri list: the regency, a district or a village."""
+
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(String(13), primary_key=True)  # "51.08.09.2010"
+    name: Mapped[str] = mapped_column(String(80))
+    level: Mapped[str] = mapped_column(String(12))  # kabupaten | kecamatan | desa | kelurahan
+    parent_code: Mapped[str | None] = mapped_column(String(13), index=True)
+
+
+class Resident(Base):
+    """A phone number the product has served; remembered so repeat journeys are short."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
+    village_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class DocumentRequest(Base):
+    """A request for a civil-registry document, identified by its printed request number."""
+
+    __tablename__ = "document_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)  # digits + Verhoeff check digit
+    doc_type: Mapped[str] = mapped_column(String(24))  # ktp | kk | birth_cert | ...
+    applicant_phone: Mapped[str] = mapped_column(String(20), index=True)
+    applicant_birth_year: Mapped[int] = mapped_column(Integer)
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    status: Mapped[str] = mapped_column(String(16))
+    pickup_place: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    history: Mapped[list[RequestStatusChange]] = relationship(
+        back_populates="request", order_by="RequestStatusChange.id"
+    )
+
+
+class RequestStatusChange(Base):
+    """Status history of a document request, one row per change."""
+
+    __tablename__ = "request_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("document_requests.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    pickup_place: Mapped[str | None] = mapped_column(String(120))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    request: Mapped[DocumentRequest] = relationship(back_populates="history")
+
+
+OPEN_BOOKING_STATUSES = ("requested", "scheduled")
+_OPEN_BOOKING = text("status IN ('requested', 'scheduled')")
+
+
+class HomeVisitBooking(Base):
+    """A Sidakep request: registry staff come to the resident's home."""
+
+    __tablename__ = "home_visit_bookings"
+    __table_args__ = (
+        # At most one open booking per phone and service, enforced by the database itself,
+        # so two racing sessions cannot both create one.
+        Index(
+            "uq_home_visit_bookings_open",
+            "phone",
+            "service",
+            unique=True,
+            sqlite_where=_OPEN_BOOKING,
+            postgresql_where=_OPEN_BOOKING,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    for_whom: Mapped[str] = mapped_column(String(12))  # self | family
+    reason: Mapped[str] = mapped_column(String(12))  # sick | disability | elderly | other
+    service: Mapped[str] = mapped_column(String(24))  # ktp | kk | birth_cert | other
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    hamlet: Mapped[str | None] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(12), default="requested")
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    team: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class VillageVisit(Base):
+    """A Si Melik visit: the registry team comes to a village on a day."""
+
+    __tablename__ = "village_visits"
+    __table_args__ = (Index("ix_village_visits_village_date", "village_code", "visit_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    visit_date: Mapped[dt.date] = mapped_column(Date)
+    start_time: Mapped[dt.time] = mapped_column(Time)
+    end_time: Mapped[dt.time] = mapped_column(Time)
+    place: Mapped[str] = mapped_column(String(120))
+    bring: Mapped[str | None] = mapped_column(String(240))
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ReminderSubscription(Base):
+    """A resident asked to hear from us about a village's visits.
+
+    kind "visit_reminder": remind me before this visit (visit_id set).
+    kind "visit_published": tell me when a visit to this village is published (visit_id null).
+    """
+
+    __tablename__ = "reminder_subscriptions"
+    __table_args__ = (UniqueConstraint("phone", "kind", "village_code", "visit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("village_visits.id"))
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An SMS the product owes a resident, written in the same transaction as its cause.
+
+    Sending, retries and delivery tracking are the workers' job; a row here is the promise.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    kind: Mapped[str] = mapped_column(String(16))  # notification | reminder | broadcast | reply
+    body: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UssdSessionLog(Base):
+    """One row per USSD session, for analytics. No PII beyond the phone number."""
+
+    __tablename__ = "ussd_session_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    service_code: Mapped[str | None] = mapped_column(String(32))
+    network_code: Mapped[str | None] = mapped_column(String(16))
+    journey: Mapped[str | None] = mapped_column(String(24))  # first main-menu journey chosen
+    hops: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16))  # completed | dropped | resumed
+    provider_status: Mapped[str | None] = mapped_column(String(16))  # from /ussd/events
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,293 @@
+"""Small query functions. Each takes a Session and never commits: the caller owns the
+transaction (``with db.begin() as session:``), so a change and the SMS it causes commit together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage import numbers
+from storage.models import (
+    OPEN_BOOKING_STATUSES,
+    DocumentRequest,
+    HomeVisitBooking,
+    OutboxMessage,
+    ReminderSubscription,
+    RequestStatusChange,
+    Resident,
+    UssdSessionLog,
+    VillageVisit,
+    utcnow,
+)
+from storage.vocab import DOC_TYPES, REQUEST_STATUSES
+
+# --- residents -------------------------------------------------------------------------------
+
+def get_resident(session: Session, phone: str) -> Resident | None:
+    return session.scalar(select(Resident).where(Resident.phone == phone))
+
+
+def upsert_resident(
+    session: Session, phone: str, *, village_code: str | None = None, language: str | None = None
+) -> Resident:
+    """Create the resident if new; update only the fields given."""
+    resident = get_resident(session, phone)
+    if resident is None:
+        resident = Resident(phone=phone, village_code=village_code, language=language or "id",
+                            opted_out=False)
+        session.add(resident)
+    else:
+        if village_code is not None:
+            resident.village_code = village_code
+        if language is not None:
+            resident.language = language
+    session.flush()
+    return resident
+
+
+# --- document requests -----------------------------------------------------------------------
+
+def _unique_number(session: Session, model: type[DocumentRequest] | type[HomeVisitBooking]) -> str:
+    while True:
+        number = numbers.new_number()
+        if session.scalar(select(model.id).where(model.number == number)) is None:
+            return number
+
+
+def add_request(
+    session: Session,
+    *,
+    doc_type: str,
+    phone: str,
+    birth_year: int,
+    village_code: str,
+    status: str = "submitted",
+    number: str | None = None,
+    pickup_place: str | None = None,
+) -> DocumentRequest:
+    if doc_type not in DOC_TYPES:
+        raise ValueError(f"unknown document type '{doc_type}' (one of: {', '.join(DOC_TYPES)})")
+    if status not in REQUEST_STATUSES:
+        raise ValueError(f"unknown status '{status}' (one of: {', '.join(REQUEST_STATUSES)})")
+    this_year = dt.date.today().year
+    if not 1900 <= birth_year <= this_year:
+        raise ValueError(f"birth year {birth_year} is not between 1900 and {this_year}")
+    if number is not None:
+        if not numbers.is_well_formed(number):
+            raise ValueError(f"'{number}' is not a valid request number "
+                             f"({numbers.NUMBER_LENGTH} digits with a check digit)")
+        if find_request(session, number) is not None:
+            raise ValueError(f"request number {number} already exists")
+    request = DocumentRequest(
+        number=number or _unique_number(session, DocumentRequest),
+        doc_type=doc_type,
+        applicant_phone=phone,
+        applicant_birth_year=birth_year,
+        village_code=village_code,
+        status=status,
+        pickup_place=pickup_place,
+    )
+    session.add(request)
+    session.flush()
+    session.add(RequestStatusChange(request_id=request.id, status=status,
+                                    pickup_place=pickup_place))
+    return request
+
+
+def find_request(session: Session, number: str) -> DocumentRequest | None:
+    return session.scalar(select(DocumentRequest).where(DocumentRequest.number == number))
+
+
+def requests_for_phone(session: Session, phone: str, limit: int = 8) -> list[DocumentRequest]:
+    """The caller's own requests, newest first."""
+    return list(session.scalars(
+        select(DocumentRequest)
+        .where(DocumentRequest.applicant_phone == phone)
+        .order_by(DocumentRequest.updated_at.desc(), DocumentRequest.id.desc())
+        .limit(limit)
+    ))
+
+
+def set_request_status(
+    session: Session, number: str, status: str, pickup_place: str | None = None
+) -> DocumentRequest:
+    if status not in REQUEST_STATUSES:
+        raise ValueError(f"unknown status '{status}' (one of: {', '.join(REQUEST_STATUSES)})")
+    request = find_request(session, number)
+    if request is None:
+        raise ValueError(f"no request with number {number}")
+    request.status = status
+    if pickup_place is not None:
+        request.pickup_place = pickup_place
+    request.updated_at = utcnow()
+    session.add(RequestStatusChange(request_id=request.id, status=status,
+                                    pickup_place=request.pickup_place))
+    session.flush()
+    return request
+
+
+# --- home visits (Sidakep) -------------------------------------------------------------------
+
+def open_booking(session: Session, phone: str, service: str) -> HomeVisitBooking | None:
+    return session.scalar(
+        select(HomeVisitBooking).where(
+            HomeVisitBooking.phone == phone,
+            HomeVisitBooking.service == service,
+            HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES),
+        )
+    )
+
+
+def create_booking(
+    session: Session,
+    *,
+    phone: str,
+    for_whom: str,
+    reason: str,
+    service: str,
+    village_code: str,
+    hamlet: str | None,
+    on_created: Callable[[HomeVisitBooking], None] | None = None,
+) -> tuple[HomeVisitBooking, bool]:
+    """Create a booking, or return the open one for this phone and service.
+
+    Returns (booking, created). ``on_created`` runs inside the same transaction (e.g. to write
+    the confirmation SMS to the outbox), so a booking never exists without its SMS.
+    """
+    existing = open_booking(session, phone, service)
+    if existing is not None:
+        return existing, False
+    booking = HomeVisitBooking(
+        number=_unique_number(session, HomeVisitBooking), phone=phone, for_whom=for_whom,
+        reason=reason, service=service, village_code=village_code, hamlet=hamlet,
+        status="requested",
+    )
+    try:
+        with session.begin_nested():  # a racing session may have just created one
+            session.add(booking)
+    except IntegrityError:
+        existing = open_booking(session, phone, service)
+        if existing is None:
+            raise
+        return existing, False
+    if on_created is not None:
+        on_created(booking)
+    return booking, True
+
+
+def count_open_bookings(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(HomeVisitBooking)
+        .where(HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES))
+    ) or 0
+
+
+# --- village visits (Si Melik) ---------------------------------------------------------------
+
+def add_visit(
+    session: Session,
+    *,
+    village_code: str,
+    visit_date: dt.date,
+    start_time: dt.time,
+    end_time: dt.time,
+    place: str,
+    bring: str | None = None,
+    published: bool = True,
+) -> VillageVisit:
+    if end_time <= start_time:
+        raise ValueError(f"end time {end_time:%H:%M} is not after start time {start_time:%H:%M}")
+    visit = VillageVisit(village_code=village_code, visit_date=visit_date, start_time=start_time,
+                         end_time=end_time, place=place, bring=bring, published=published,
+                         cancelled=False)
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+def next_visit(session: Session, village_code: str, today: dt.date) -> VillageVisit | None:
+    """The next published, not cancelled visit to a village, today included."""
+    return session.scalar(
+        select(VillageVisit)
+        .where(
+            VillageVisit.village_code == village_code,
+            VillageVisit.published.is_(True),
+            VillageVisit.cancelled.is_(False),
+            VillageVisit.visit_date >= today,
+        )
+        .order_by(VillageVisit.visit_date, VillageVisit.start_time)
+        .limit(1)
+    )
+
+
+def subscribe(
+    session: Session,
+    *,
+    phone: str,
+    kind: str,
+    village_code: str,
+    visit_id: int | None,
+    language: str,
+) -> bool:
+    """Record a reminder/notify-me subscription; False if it already existed."""
+    found = session.scalar(select(ReminderSubscription.id).where(
+        ReminderSubscription.phone == phone,
+        ReminderSubscription.kind == kind,
+        ReminderSubscription.village_code == village_code,
+        ReminderSubscription.visit_id.is_(None) if visit_id is None
+        else ReminderSubscription.visit_id == visit_id,
+    ))
+    if found is not None:
+        return False
+    session.add(ReminderSubscription(phone=phone, kind=kind, village_code=village_code,
+                                     visit_id=visit_id, language=language))
+    session.flush()
+    return True
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+def enqueue_message(
+    session: Session,
+    *,
+    recipient: str,
+    kind: str,
+    body: str,
+    dedupe_key: str,
+    due_at: dt.datetime | None = None,
+) -> bool:
+    """Write an SMS the product owes; False if one with this key was already written."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+        return False
+    session.add(OutboxMessage(recipient=recipient, kind=kind, body=body, dedupe_key=dedupe_key,
+                              status="queued", due_at=due_at or utcnow(), attempts=0))
+    session.flush()
+    return True
+
+
+# --- USSD session log ------------------------------------------------------------------------
+
+def record_sessions(session: Session, records: list[dict[str, object]]) -> int:
+    """Insert or complete USSD session log rows (records come from the session store)."""
+    written = 0
+    for rec in records:
+        session_id = str(rec["session_id"])
+        row = session.scalar(select(UssdSessionLog).where(UssdSessionLog.session_id == session_id))
+        if row is None:
+            row = UssdSessionLog(session_id=session_id, phone=str(rec["phone"]), hops=0,
+                                 outcome=str(rec.get("outcome") or "dropped"))
+            session.add(row)
+        for key in ("service_code", "network_code", "journey", "hops", "outcome",
+                    "provider_status", "started_at", "ended_at"):
+            value = rec.get(key)
+            if isinstance(value, str) and key.endswith("_at"):
+                value = dt.datetime.fromisoformat(value)
+            if value is not None:
+                setattr(row, key, value)
+        written += 1
+    session.flush()
+    return written

@@ -1,0 +1,146 @@
+"""Fixtures: the app on both configurations, a test client, a CLI runner, and a phone.
+
+``backend`` runs a test twice: "embedded" (SQLite file + in-process session store, the default
+a newcomer gets) and "production" (PostgreSQL + Redis, real servers on 127.0.0.1). The
+PostgreSQL side works in a schema of its own per test run, so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from gateway import create_app
+from storage import migrate
+from storage.db import Database
+from storage.models import Base
+from storage.regions import import_regions
+
+PG_BASE = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _prepare(url: str) -> None:
+    db = Database(url)
+    migrate.upgrade(db.engine)
+    with db.begin() as session:
+        import_regions(session)
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database with the regions, copied for each test (fast and isolated)."""
+    path = tmp_path_factory.mktemp("template") / "gateway.sqlite3"
+    _prepare(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A migrated PostgreSQL schema for this test run, dropped at the end."""
+    schema = f"gw_test_{secrets.token_hex(4)}"
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    _prepare(url)
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "regions")
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["embedded", "production"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def app_config(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    if backend == "embedded":
+        path = tmp_path / "gateway.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return {"DATABASE_URL": f"sqlite:///{path}", "REDIS_URL": ""}
+    url = request.getfixturevalue("pg_schema_url")
+    _truncate_pg(url)
+    request.getfixturevalue("redis_client")  # a clean Redis database
+    return {"DATABASE_URL": url, "REDIS_URL": REDIS_URL}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app({"TESTING": True, **app_config})
+    yield app
+    app.extensions["gateway"].db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+class Phone:
+    """A feature phone dialling the service: ``dial()``, then ``press("1")``; each returns the
+    screen exactly as the phone would show it (with its CON/END prefix)."""
+
+    def __init__(self, client: FlaskClient, number: str = "+6281299990001") -> None:
+        self.client = client
+        self.number = number
+        self.session_id = ""
+        self.inputs: list[str] = []
+        self.last_status = 0
+        self.hangups = 0
+
+    def post(self, text: str, session_id: str | None = None) -> str:
+        response = self.client.post("/ussd", data={
+            "sessionId": session_id or self.session_id, "serviceCode": "*123#",
+            "phoneNumber": self.number, "networkCode": "51010", "text": text})
+        self.last_status = response.status_code
+        return response.get_data(as_text=True)
+
+    def dial(self) -> str:
+        self.session_id = f"ATUid_{secrets.token_hex(8)}"
+        self.inputs = []
+        return self.post("")
+
+    def press(self, key: str) -> str:
+        self.inputs.append(key)
+        return self.post("*".join(self.inputs))
+
+
+@pytest.fixture
+def phone(client: FlaskClient) -> Phone:
+    return Phone(client)
