@@ -1,0 +1,139 @@
+"""The flow data and the engine, without Flask or a database."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows import build_engine
+from flows.catalog import load_catalogs
+from flows.engine import Engine, load_flow
+from flows.validate import check_catalogs, check_lengths, check_structure, validate
+from storage.vocab import BOOKING_SERVICES, BOOKING_STATUSES, DOC_TYPES, REQUEST_STATUSES
+
+# Every code stored in the database needs words in every language.
+STORED_CODES = (
+    [f"doc.{c}" for c in DOC_TYPES]
+    + [f"request_status.{c}" for c in REQUEST_STATUSES]
+    + [f"booking_status.{c}" for c in BOOKING_STATUSES]
+    + [f"service.{c}" for c in BOOKING_SERVICES]
+    + [f"checklist.{c}" for c in DOC_TYPES]
+)
+
+
+def test_the_shipped_flow_is_valid() -> None:
+    assert validate(required=STORED_CODES) == []
+
+
+def test_validator_catches_a_missing_target() -> None:
+    flow = load_flow()
+    main = flow.screens["main"]
+    broken_option = dataclasses.replace(main.options[0], goto="nowhere")
+    screens = {**flow.screens,
+               "main": dataclasses.replace(main, options=(broken_option, *main.options[1:]))}
+    problems = check_structure(dataclasses.replace(flow, screens=screens))
+    assert problems == ["screen 'main': target 'nowhere' does not exist"]
+
+
+def test_validator_catches_a_missing_key_and_a_placeholder_mismatch() -> None:
+    flow = load_flow()
+    catalogs = load_catalogs()
+    en = catalogs["en"]
+    texts = dict(en.texts)
+    del texts["main.status"]
+    texts["hv.done"] = "Received. Number: {numbr}."
+    broken = {**catalogs, "en": dataclasses.replace(en, texts=texts)}
+    problems = check_catalogs(flow, broken)
+    assert "catalog 'en': missing text 'main.status'" in problems
+    assert any("'hv.done' has placeholders ['numbr']" in p for p in problems)
+
+
+def test_validator_catches_a_screen_that_does_not_fit() -> None:
+    flow = load_flow()
+    catalogs = load_catalogs()
+    en = catalogs["en"]
+    long_label = dataclasses.replace(en, texts={**en.texts, "main.status": "x" * 60})
+    problems = check_lengths(flow, {**catalogs, "en": long_label})
+    assert problems == ["screen 'main' in 'en': needs 2 pages; shorten it or mark it paged"]
+
+
+def test_a_new_language_is_a_file_not_code(tmp_path: Path) -> None:
+    """The office can add Basa Bali by copying a catalog: it appears in the language menu."""
+    source = Path(__file__).parents[1] / "flows" / "catalogs"
+    for path in source.glob("*.toml"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    bali = (source / "id.toml").read_text().replace('name = "Bahasa Indonesia"',
+                                                    'name = "Basa Bali"')
+    bali = bali.replace("order = 1", "order = 3").replace('locale = "id"', 'locale = "id"')
+    (tmp_path / "ban.toml").write_text(bali)
+    catalogs = load_catalogs(tmp_path)
+    assert list(catalogs) == ["id", "en", "ban"]
+    assert validate(catalogs=catalogs) == []
+    engine = build_engine(156, catalogs=catalogs)
+    turn = engine.begin(_NoServices(), "id", None)
+    turn = engine.advance(_NoServices(), turn.state, "5")
+    assert turn.text.endswith("1 Bahasa Indonesia\n2 English\n3 Basa Bali\n0 Kembali 00 Menu")
+
+
+class _NoServices:
+    phone = "+6281299990009"
+
+    def set_language(self, language: str) -> None:
+        self.language = language
+
+
+def test_every_catalog_parses_and_has_the_same_keys() -> None:
+    folder = Path(__file__).parents[1] / "flows" / "catalogs"
+    keys = []
+    for path in sorted(folder.glob("*.toml")):
+        with path.open("rb") as f:
+            tomllib.load(f)
+        keys.append(set(load_catalogs()[path.stem].texts))
+    assert all(k == keys[0] for k in keys)
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return build_engine(156)
+
+
+def _state(engine: Engine, screen: str, **vars: Any) -> dict[str, Any]:
+    state = engine.new_state("id")
+    state.update(screen=screen, vars=vars)
+    return state
+
+
+def test_long_lists_are_paged_and_numbered_across_pages(engine: Engine) -> None:
+    villages = [[f"Desa Nomor {i:02d}", f"code{i}"] for i in range(1, 30)]
+    state = _state(engine, "pick_village", village_items=villages)
+    pages: list[str] = []
+    turn = engine.advance(_NoServices(), state, "98")  # type: ignore[arg-type]
+    state["page"] = 0
+    screen = engine.flow.screens["pick_village"]
+    from flows.engine import Context
+
+    pages = engine.pages(Context(_NoServices(), engine.catalogs, state), screen)  # type: ignore[arg-type]
+    assert len(pages) >= 3
+    assert all(len(p) <= 156 for p in pages)
+    numbered = [line for p in pages for line in p.split("\n") if line.split(" ")[0].isdigit()
+                and line.split(" ")[0] not in ("0", "98")]
+    assert [int(line.split(" ")[0]) for line in numbered] == list(range(1, 30))
+    assert all(p.endswith("98 Lanjut\n0 Kembali 00 Menu") for p in pages[:-1])
+    assert pages[-1].endswith("29 Desa Nomor 29\n0 Kembali 00 Menu")
+    assert turn.text == pages[1]
+
+
+def test_more_on_the_last_page_is_an_invalid_choice(engine: Engine) -> None:
+    turn = engine.begin(_NoServices(), "id", None)  # type: ignore[arg-type]
+    turn = engine.advance(_NoServices(), turn.state, "98")  # type: ignore[arg-type]
+    assert turn.text.startswith("Pilihan salah.\nAdminduk Buleleng")
+
+
+def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
+    turn = engine.begin(_NoServices(), "xx", None)  # type: ignore[arg-type]
+    assert turn.state["lang"] == "id"
+    assert turn.text.startswith("Adminduk Buleleng\n1 Cek status dokumen")
