@@ -10,14 +10,21 @@ PHONE ?= +6281200000001
 .PHONY: demo test install install-test dial lint bench clean
 
 $(BIN)/activate:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/activate
+# Stamps: reinstall only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
-install-test: $(BIN)/activate
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 ## demo: set up, load demo data and run the gateway on the embedded default (SQLite, no Redis)
 demo: install
