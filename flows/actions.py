@@ -122,7 +122,8 @@ def hv_after_service(ctx: Context, _text: str | None) -> Outcome:
 
 
 def hv_hamlet(ctx: Context, text: str | None) -> Outcome:
-    hamlet = " ".join((text or "").split())
+    # Only printable characters: what is typed is shown back and stored.
+    hamlet = " ".join("".join(ch for ch in text or "" if ch.isprintable()).split())
     if not hamlet:
         return Outcome(error="error.invalid_choice")
     if len(hamlet) > MAX_HAMLET_LENGTH:

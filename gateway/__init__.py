@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import load_config
@@ -33,6 +34,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["gateway"] = Runtime(app.config)
 
     from gateway import cli, health, ussd
+
+    @app.errorhandler(HTTPException)
+    def plain_http_error(error: HTTPException) -> Response:
+        """Machines call this app: answer routing errors (404, 405) with one plain line."""
+        return Response(f"{error.name}\n", status=error.code or 500, mimetype="text/plain")
 
     app.register_blueprint(ussd.bp)
     app.register_blueprint(health.bp)

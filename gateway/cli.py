@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect, select
 
 from gateway.phones import to_e164
@@ -34,10 +34,10 @@ def init_app(app: Flask) -> None:
 
 # --- shared parsing ----------------------------------------------------------------------------
 
-def _phone(raw: str) -> str:
+def _phone(raw: str, hint: str = "--phone") -> str:
     phone = to_e164(raw)
     if phone is None:
-        raise click.BadParameter(f"'{raw}' is not a valid phone number", param_hint="--phone")
+        raise click.BadParameter(f"'{raw}' is not a valid phone number", param_hint=hint)
     return phone
 
 
@@ -228,6 +228,7 @@ DEMO_BODY = "1000"  # demo request numbers are 1000xxx + check digit: easy to sp
 
 
 @click.command("demo")
+@with_appcontext  # plain click commands get no app context from app.cli (e.g. the test runner)
 def demo() -> None:
     """Load synthetic demo data: residents, requests in every status, a booking, visits.
 
@@ -239,7 +240,7 @@ def demo() -> None:
             import_regions(session)
     rt.reload_regions()
     tembok = rt.regions.find_village("51.08.09.2010")
-    kayuputih = rt.regions.find_village("51.08.05.2005")
+    kayuputih = rt.regions.find_village("51.08.05.2015")
     granny, english, _ = DEMO_PHONES.values()
     demo_requests = [
         ("001", "ktp", granny, 1956, tembok, "ready", "Kantor Desa Tembok"),
@@ -283,6 +284,7 @@ def demo() -> None:
 # --- dial -------------------------------------------------------------------------------------
 
 @click.command("dial")
+@with_appcontext
 @click.argument("phone", default=DEMO_PHONES["grandmother"])
 @click.option("--session", "session_id", help="Session id (default: a new one). Reuse one to "
               "replay; dial again within 10 minutes with a new one to see the resume offer.")
@@ -295,7 +297,7 @@ def dial(phone: str, session_id: str | None, keys: tuple[str, ...], url: str | N
 
     Type the number of your choice and Enter; 0 back, 00 main menu, 98 next page.
     Ctrl-D or Ctrl-C hangs up."""
-    e164 = _phone(phone)
+    e164 = _phone(phone, "PHONE")
     session_id = session_id or f"dial-{secrets.token_hex(6)}"
     token = current_app.config["WEBHOOK_TOKEN"]
     code = current_app.config["USSD_SERVICE_CODE"]

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
 
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
@@ -140,7 +141,8 @@ def ussd_event() -> Response:
 @bp.errorhandler(Exception)
 def answer_anyway(error: Exception) -> Response:
     """Whatever broke, the phone gets a valid closing screen, not an error page."""
-    if getattr(error, "code", None) in (400, 403, 404, 405, 413):
-        return error  # type: ignore[return-value]
+    if isinstance(error, HTTPException) and error.code and error.code < 500:
+        return _bad_request(error.name) if error.code == 400 else Response(
+            f"{error.name}\n", status=error.code, mimetype="text/plain")
     log.exception("USSD hop failed")
     return _plain(FAILURE_REPLY)

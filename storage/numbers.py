@@ -27,4 +27,7 @@ def with_check_digit(body: str) -> str:
 
 
 def is_well_formed(number: str) -> bool:
-    return len(number) == NUMBER_LENGTH and number.isdigit() and verhoeff.is_valid(number)
+    # isascii(): str.isdigit() and int() also accept full-width or Arabic-Indic digits,
+    # which no keypad types.
+    return (len(number) == NUMBER_LENGTH and number.isascii() and number.isdigit()
+            and verhoeff.is_valid(number))

@@ -25,6 +25,18 @@ from storage.models import (
 )
 from storage.vocab import DOC_TYPES, REQUEST_STATUSES
 
+# Column sizes (models.py) of the free-text fields staff type.
+PICKUP_PLACE_LENGTH = 120
+VISIT_PLACE_LENGTH = 120
+VISIT_BRING_LENGTH = 240
+
+
+def _check_length(value: str | None, limit: int, what: str) -> None:
+    """Column sizes are enforced by PostgreSQL but not by SQLite: check them the same on both."""
+    if value is not None and len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+
+
 # --- residents -------------------------------------------------------------------------------
 
 def get_resident(session: Session, phone: str) -> Resident | None:
@@ -76,6 +88,7 @@ def add_request(
     this_year = dt.date.today().year
     if not 1900 <= birth_year <= this_year:
         raise ValueError(f"birth year {birth_year} is not between 1900 and {this_year}")
+    _check_length(pickup_place, PICKUP_PLACE_LENGTH, "the pickup place")
     if number is not None:
         if not numbers.is_well_formed(number):
             raise ValueError(f"'{number}' is not a valid request number "
@@ -117,6 +130,7 @@ def set_request_status(
 ) -> DocumentRequest:
     if status not in REQUEST_STATUSES:
         raise ValueError(f"unknown status '{status}' (one of: {', '.join(REQUEST_STATUSES)})")
+    _check_length(pickup_place, PICKUP_PLACE_LENGTH, "the pickup place")
     request = find_request(session, number)
     if request is None:
         raise ValueError(f"no request with number {number}")
@@ -201,6 +215,10 @@ def add_visit(
 ) -> VillageVisit:
     if end_time <= start_time:
         raise ValueError(f"end time {end_time:%H:%M} is not after start time {start_time:%H:%M}")
+    if not place.strip():
+        raise ValueError("the place is empty")
+    _check_length(place, VISIT_PLACE_LENGTH, "the place")
+    _check_length(bring, VISIT_BRING_LENGTH, "what to bring")
     visit = VillageVisit(village_code=village_code, visit_date=visit_date, start_time=start_time,
                          end_time=end_time, place=place, bring=bring, published=published,
                          cancelled=False)
@@ -275,6 +293,8 @@ def record_sessions(session: Session, records: list[dict[str, object]]) -> int:
     """Insert or complete USSD session log rows (records come from the session store)."""
     written = 0
     for rec in records:
+        # From the wire: PostgreSQL refuses NUL in text, and one bad record would lose the batch.
+        rec = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in rec.items()}
         session_id = str(rec["session_id"])
         row = session.scalar(select(UssdSessionLog).where(UssdSessionLog.session_id == session_id))
         if row is None:

@@ -14,6 +14,7 @@ from storage.models import Region
 
 LEVELS = {"kabupaten", "kecamatan", "desa", "kelurahan"}
 VILLAGE_LEVELS = ("desa", "kelurahan")
+CODE_LENGTH, NAME_LENGTH = 13, 80  # the columns of models.Region: longer fails on PostgreSQL
 
 
 def bundled_csv() -> Path:
@@ -23,15 +24,24 @@ def bundled_csv() -> Path:
 def read_regions_csv(path: Path) -> list[dict[str, str]]:
     """Rows of a region list, checked; raises ValueError naming the first bad row."""
     with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"code", "name", "level", "parent_code"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            if row["level"] not in LEVELS or not row["code"] or not row["name"]:
-                raise ValueError(f"{path}:{line}: bad row {row!r}")
-            rows.append(row)
+        try:
+            reader = csv.DictReader(f)
+            missing = {"code", "name", "level", "parent_code"} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            rows = []
+            seen: set[str] = set()
+            for line, row in enumerate(reader, start=2):
+                if (row["level"] not in LEVELS or not row["code"] or not row["name"]
+                        or len(row["code"]) > CODE_LENGTH or len(row["name"]) > NAME_LENGTH
+                        or len(row["parent_code"] or "") > CODE_LENGTH):
+                    raise ValueError(f"{path}:{line}: bad row {row!r}")
+                if row["code"] in seen:
+                    raise ValueError(f"{path}:{line}: code {row['code']} appears twice")
+                seen.add(row["code"])
+                rows.append(row)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a UTF-8 text file") from None
     return rows
 
 
