@@ -16,9 +16,9 @@ from limits.strategies import RateLimiter
 
 from flows.services import BookingResult, RequestView, VisitView
 from gateway.session_store import CallStore
-from storage import numbers, queries
+from storage import numbers, outbox, queries
 from storage.db import Database
-from storage.models import DocumentRequest, utcnow
+from storage.models import DocumentRequest
 from storage.regions import RegionDirectory
 from storage.vocab import LOCAL_TZ, local_today
 
@@ -116,8 +116,8 @@ class StorageServices:
     ) -> BookingResult:
         with self.db.begin() as session:
             def write_confirmation(booking: Any) -> None:
-                queries.enqueue_message(
-                    session, recipient=self.phone, kind="notification",
+                outbox.add(
+                    session, recipient=self.phone, kind="notification", urgent=True,
                     body=confirmation_sms(booking.number),
                     dedupe_key=f"booking-confirmed:{booking.number}",
                 )
@@ -159,8 +159,8 @@ class StorageServices:
 
     def send_sms(self, body: str, dedupe_key: str) -> None:
         with self.db.begin() as session:
-            queries.enqueue_message(session, recipient=self.phone, kind="reply", body=body,
-                                    dedupe_key=dedupe_key, due_at=utcnow())
+            outbox.add(session, recipient=self.phone, kind="reply", body=body,
+                       dedupe_key=dedupe_key, urgent=True)
 
 
 def _local_date(moment: dt.datetime) -> dt.date:

@@ -185,27 +185,85 @@ class ReminderSubscription(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Broadcast(Base):
+    """A message to many residents: a published visit, or a text staff wrote."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # visit_published | custom
+    audience: Mapped[str] = mapped_column(String(80))  # "village:51.08.09.2010", "all", ...
+    body: Mapped[str | None] = mapped_column(Text)  # custom text; visit texts come per language
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("village_visits.id"))
+    status: Mapped[str] = mapped_column(String(12), default="planned")  # planned|cancelled
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    send_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+OUTBOX_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "cancelled")
+
+
 class OutboxMessage(Base):
     """An SMS the product owes a resident, written in the same transaction as its cause.
 
-    Sending, retries and delivery tracking are the workers' job; a row here is the promise.
+    queued → sending → sent → delivered | failed (| cancelled). The database is the truth:
+    a job only carries ids, and a sweep re-enqueues whatever is due and not done.
     """
 
     __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_status_due", "status", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(20), index=True)  # E.164
     kind: Mapped[str] = mapped_column(String(16))  # notification | reminder | broadcast | reply
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # sent even in quiet hours
     body: Mapped[str] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
-    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
     due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(24))  # last delivery report
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("village_visits.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryReport(Base):
+    """Every delivery report received, applied or waiting for its message id to be known."""
+
+    __tablename__ = "delivery_reports"
+    __table_args__ = (UniqueConstraint("provider_message_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24))
+    failure_reason: Mapped[str | None] = mapped_column(String(60))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InboundMessage(Base):
+    """An SMS a resident sent us; the provider's id makes a repeated callback harmless."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(20), index=True)
+    text: Mapped[str] = mapped_column(String(480))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class UssdSessionLog(Base):

@@ -15,7 +15,6 @@ from storage.models import (
     OPEN_BOOKING_STATUSES,
     DocumentRequest,
     HomeVisitBooking,
-    OutboxMessage,
     ReminderSubscription,
     RequestStatusChange,
     Resident,
@@ -263,26 +262,6 @@ def subscribe(
         return False
     session.add(ReminderSubscription(phone=phone, kind=kind, village_code=village_code,
                                      visit_id=visit_id, language=language))
-    session.flush()
-    return True
-
-
-# --- outbox ----------------------------------------------------------------------------------
-
-def enqueue_message(
-    session: Session,
-    *,
-    recipient: str,
-    kind: str,
-    body: str,
-    dedupe_key: str,
-    due_at: dt.datetime | None = None,
-) -> bool:
-    """Write an SMS the product owes; False if one with this key was already written."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
-        return False
-    session.add(OutboxMessage(recipient=recipient, kind=kind, body=body, dedupe_key=dedupe_key,
-                              status="queued", due_at=due_at or utcnow(), attempts=0))
     session.flush()
     return True
 

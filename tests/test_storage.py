@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway.runtime import runtime
-from storage import migrate, numbers, queries
+from storage import migrate, numbers, outbox, queries
 from storage.db import Database
 from storage.models import (
     Base,
@@ -475,7 +475,7 @@ def _create(db: Database, calls: list[str], phone: str = PHONE,
     with db.begin() as session:
         def confirm(booking: HomeVisitBooking) -> None:
             calls.append(booking.number)
-            queries.enqueue_message(session, recipient=phone, kind="notification",
+            outbox.add(session, recipient=phone, kind="notification",
                                     body=f"Booking {booking.number}",
                                     dedupe_key=f"booking-confirmed:{booking.number}")
 
@@ -545,15 +545,15 @@ def test_create_booking_falls_back_to_the_racing_winner(db: Database,
 
 # --- outbox, subscriptions -------------------------------------------------------------------
 
-def test_enqueue_message_is_idempotent_by_dedupe_key(db: Database) -> None:
+def test_outbox_add_is_idempotent_by_dedupe_key(db: Database) -> None:
     due = dt.datetime(2030, 1, 2, 3, 4, tzinfo=dt.UTC)
     with db.begin() as session:
-        assert queries.enqueue_message(session, recipient=PHONE, kind="reminder", body="first",
+        assert outbox.add(session, recipient=PHONE, kind="reminder", body="first",
                                        dedupe_key="reminder:1:3d", due_at=due) is True
     with db.begin() as session:
-        assert queries.enqueue_message(session, recipient=PHONE, kind="reminder", body="second",
+        assert outbox.add(session, recipient=PHONE, kind="reminder", body="second",
                                        dedupe_key="reminder:1:3d") is False
-        assert queries.enqueue_message(session, recipient=PHONE, kind="reminder", body="other",
+        assert outbox.add(session, recipient=PHONE, kind="reminder", body="other",
                                        dedupe_key="reminder:1:1d") is True
     with db.begin() as session:
         row = session.scalar(select(OutboxMessage).where(

@@ -1,0 +1,82 @@
+"""Settings shared by the web app and the workers (both depend on storage; neither on the other).
+
+Sources, later wins: these defaults, the TOML file named by ``GATEWAY_CONFIG``, then the
+environment for secrets and the Procfile convention. Keys are flat and upper-case, as Flask keeps
+them; ``config.example.toml`` documents each one.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Storage and queue. Empty: the embedded default (SQLite in the instance folder,
+    # in-process session store and jobs, no Redis).
+    "DATABASE_URL": "",
+    "REDIS_URL": "",
+    # USSD
+    "USSD_SERVICE_CODE": "*123#",
+    "USSD_RESUME_MINUTES": 10,  # a dropped session can be resumed this long
+    "USSD_PROFILE_CACHE_DAYS": 7,  # how long a caller's language/village stay cached
+    "LOOKUP_FAILURES_PER_HOUR": 5,  # enumeration guard on request-number look-ups
+    "SESSION_LOG_FLUSH_SECONDS": 30,  # how often each web process writes the USSD session log
+    # SMS: provider
+    "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking
+    "AT_USERNAME": "",
+    "AT_API_KEY": "",
+    "AT_SENDER_ID": "",  # alphanumeric sender id or short code; empty: the account default
+    "AT_BASE_URL": "",  # empty: the SDK's own; set for a proxy or the test server
+    # SMS: sending
+    "SMS_BATCH_SIZE": 500,  # messages per send job
+    "SMS_MAX_RECIPIENTS_PER_CALL": 100,  # recipients per provider request (same text)
+    "SMS_RATE_PER_SECOND": 0,  # shared by all workers; 0: no throttle
+    "SMS_MAX_ATTEMPTS": 5,  # then a message is failed, with its last error kept
+    "SMS_RETRY_INTERVALS": [10, 60, 300],  # seconds between retries of a failed send job
+    "SMS_QUIET_HOURS": ["21:00", "07:00"],  # WITA; non-urgent messages wait; [] to disable
+    "SMS_STUCK_AFTER_SECONDS": 300,  # a message 'sending' this long is taken back (worker died)
+    "SMS_REQUEUE_AFTER_SECONDS": 600,  # queued, enqueued, still not sent: enqueue again
+    "SWEEP_INTERVAL_SECONDS": 30,
+    "SMS_PRICE_PER_SEGMENT": 350,  # for cost estimates shown to staff
+    "SMS_CURRENCY": "IDR",
+    # SMS: reminders, conversations, loop guard
+    "REMINDER_DAYS_BEFORE": [3, 1],
+    "REMINDER_HOUR": 7,  # WITA
+    "SMS_CONVERSATION_MINUTES": 30,
+    "SMS_LOOP_GUARD": "5/10 minutes",  # more inbound than this from one number: stop replying
+    "RQ_QUEUE": "outbox",
+    # Webhook authentication (SPEC §6): a shared secret and/or a source-IP allow-list.
+    "WEBHOOK_TOKEN": "",
+    "WEBHOOK_ALLOWED_IPS": [],
+    "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-For in front of us
+    # Flask
+    "SECRET_KEY": "",
+    "MAX_CONTENT_LENGTH": 64 * 1024,  # no webhook body is anywhere near this
+}
+
+# Environment variables that override the file (secrets and the Procfile convention).
+ENV_OVERRIDES = ("DATABASE_URL", "REDIS_URL", "WEBHOOK_TOKEN", "SECRET_KEY", "AT_USERNAME",
+                 "AT_API_KEY")
+
+
+def load_settings(test_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then ``test_config`` if given, else the GATEWAY_CONFIG file and environment."""
+    settings = dict(DEFAULTS)
+    if test_config is not None:
+        settings.update(test_config)
+        return settings
+    path = os.environ.get("GATEWAY_CONFIG")
+    if path:
+        with Path(path).open("rb") as f:
+            settings.update(tomllib.load(f))
+    for name in ENV_OVERRIDES:
+        if os.environ.get(name):
+            settings[name] = os.environ[name]
+    return settings
+
+
+def default_sqlite_url(folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'gateway.sqlite3'}"
