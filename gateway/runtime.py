@@ -15,11 +15,15 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
+from flows.catalog import load_catalogs
+from gateway.notify import Notifier
 from gateway.services import StorageServices
 from gateway.session_store import CallStore, MemoryStore, RedisStore
 from storage import queries
 from storage.db import Database
 from storage.regions import RegionDirectory
+from workers.context import WorkerContext, build_context
+from workers.queue import RQJobQueue, ThreadJobQueue
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,20 @@ class Runtime:
             limits_storage = storage_from_string("memory://")
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
-        self.ussd_engine = build_engine(USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH)
+        self.catalogs = load_catalogs()
+        self.ussd_engine = build_engine(USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH,
+                                        catalogs=self.catalogs)
+        self.jobs: RQJobQueue | ThreadJobQueue
+        if self.redis is not None:
+            self.jobs = RQJobQueue(self.redis, config)
+        else:
+            self.jobs = ThreadJobQueue(
+                send=lambda ids: self.worker.sender.send_batch(ids),
+                sweep=lambda: self.worker.sweeper.run(),
+                sweep_interval=float(config["SWEEP_INTERVAL_SECONDS"]),
+                retry_intervals=[int(i) for i in config["SMS_RETRY_INTERVALS"]])
+        self.worker: WorkerContext = build_context(config, db=self.db, queue=self.jobs,
+                                                   redis_client=self.redis)
         self._regions: RegionDirectory | None = None
         self._regions_lock = threading.Lock()
         self._last_log_flush = time.monotonic()
@@ -57,6 +74,23 @@ class Runtime:
     def reload_regions(self) -> None:
         self._regions = None
 
+    @property
+    def notifier(self) -> Notifier:
+        return Notifier(self.catalogs, self.regions, self.config)
+
+    def dispatch(self, inline: bool = False) -> None:
+        """New messages were committed to the outbox: get them moving now rather than at the
+        next periodic sweep. ``inline`` sweeps in this process (a broadcast from the CLI);
+        otherwise a sweep job is queued (one Redis call: cheap enough for a USSD hop)."""
+        if isinstance(self.jobs, ThreadJobQueue):
+            if self.config["RUN_JOBS_IN_PROCESS"]:
+                self.jobs.start()
+                self.jobs.kick()
+        elif inline:
+            self.worker.sweeper.run()
+        else:
+            self.jobs.enqueue_sweep()
+
     def profile(self, phone: str, cached: dict[str, Any] | None) -> dict[str, Any]:
         """The caller's remembered language and village: from the cache, else the database."""
         if cached is not None:
@@ -71,7 +105,8 @@ class Runtime:
     def services(self, phone: str, profile: dict[str, Any]) -> StorageServices:
         return StorageServices(phone=phone, profile=profile, db=self.db, store=self.store,
                                regions=self.regions, limiter=self.limiter,
-                               lookup_limit=self.lookup_limit)
+                               lookup_limit=self.lookup_limit, notifier=self.notifier,
+                               dispatch=self.dispatch)
 
     def flush_session_logs(self, force: bool = False, batch: int = 500) -> int:
         """Write queued USSD session records to the database, at most every few seconds."""

@@ -13,12 +13,14 @@ from typing import Any
 
 from limits import RateLimitItem
 from limits.strategies import RateLimiter
+from sqlalchemy import select
 
 from flows.services import BookingResult, RequestView, VisitView
+from gateway.notify import Notifier
 from gateway.session_store import CallStore
 from storage import numbers, outbox, queries
 from storage.db import Database
-from storage.models import DocumentRequest
+from storage.models import DocumentRequest, ReminderSubscription, VillageVisit
 from storage.regions import RegionDirectory
 from storage.vocab import LOCAL_TZ, local_today
 
@@ -34,6 +36,8 @@ class StorageServices:
         regions: RegionDirectory,
         limiter: RateLimiter,
         lookup_limit: RateLimitItem,
+        notifier: Notifier,
+        dispatch: Callable[[], None],
     ) -> None:
         self.phone = phone
         self.profile = profile
@@ -42,6 +46,8 @@ class StorageServices:
         self.regions = regions
         self.limiter = limiter
         self.lookup_limit = lookup_limit
+        self.notifier = notifier
+        self.dispatch = dispatch
 
     # Regions
 
@@ -126,10 +132,13 @@ class StorageServices:
                 session, phone=self.phone, for_whom=for_whom, reason=reason, service=service,
                 village_code=village_code, hamlet=hamlet, on_created=write_confirmation,
             )
-            return BookingResult(
+            result = BookingResult(
                 number=booking.number, created=created, status=booking.status,
                 scheduled_for=_local_date(booking.scheduled_for) if booking.scheduled_for else None,
             )
+        if created:
+            self.dispatch()
+        return result
 
     # Village visits
 
@@ -146,9 +155,16 @@ class StorageServices:
 
     def subscribe_visit_reminder(self, visit: VisitView, language: str) -> None:
         with self.db.begin() as session:
-            queries.subscribe(session, phone=self.phone, kind="visit_reminder",
-                              village_code=visit.village_code, visit_id=visit.id,
-                              language=language)
+            if queries.subscribe(session, phone=self.phone, kind="visit_reminder",
+                                 village_code=visit.village_code, visit_id=visit.id,
+                                 language=language):
+                stored = session.get(VillageVisit, visit.id)
+                sub = session.scalars(select(ReminderSubscription).where(
+                    ReminderSubscription.phone == self.phone,
+                    ReminderSubscription.visit_id == visit.id,
+                    ReminderSubscription.kind == "visit_reminder")).one()
+                if stored is not None:
+                    self.notifier.visit_reminders(session, sub, stored)
 
     def subscribe_visit_published(self, village_code: str, language: str) -> None:
         with self.db.begin() as session:
@@ -159,8 +175,10 @@ class StorageServices:
 
     def send_sms(self, body: str, dedupe_key: str) -> None:
         with self.db.begin() as session:
-            outbox.add(session, recipient=self.phone, kind="reply", body=body,
-                       dedupe_key=dedupe_key, urgent=True)
+            written = outbox.add(session, recipient=self.phone, kind="reply", body=body,
+                                 dedupe_key=dedupe_key, urgent=True)
+        if written:
+            self.dispatch()
 
 
 def _local_date(moment: dt.datetime) -> dt.date:

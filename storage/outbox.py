@@ -264,13 +264,20 @@ def retry_failed(session: Session, ids: Sequence[int] | None, now: dt.datetime) 
 
 
 def cancel_queued(session: Session, *, broadcast_id: int | None = None,
-                  visit_id: int | None = None, reason: str, now: dt.datetime) -> int:
-    """Cancel what is still queued for a broadcast or a visit (sent messages stay sent)."""
+                  visit_id: int | None = None, booking_reminder_of: str | None = None,
+                  reason: str, now: dt.datetime) -> int:
+    """Cancel what is still queued for a broadcast, a visit, or a booking's reminder (sent
+    messages stay sent)."""
     condition = OutboxMessage.status == "queued"
     if broadcast_id is not None:
         condition = and_(condition, OutboxMessage.broadcast_id == broadcast_id)
     if visit_id is not None:
         condition = and_(condition, OutboxMessage.visit_id == visit_id)
+    if booking_reminder_of is not None:
+        condition = and_(condition, OutboxMessage.dedupe_key.startswith(
+            f"booking:{booking_reminder_of}:reminder:", autoescape=True))
+    if broadcast_id is None and visit_id is None and booking_reminder_of is None:
+        raise ValueError("cancel_queued needs a broadcast, a visit or a booking")
     result = session.execute(update(OutboxMessage).where(condition).values(
         status="cancelled", last_error=reason, cancelled_at=now))
     return result.rowcount or 0  # type: ignore[attr-defined]

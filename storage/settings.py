@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "SMS_CONVERSATION_MINUTES": 30,
     "SMS_LOOP_GUARD": "5/10 minutes",  # more inbound than this from one number: stop replying
     "RQ_QUEUE": "outbox",
+    # Without REDIS_URL: run send jobs and the sweep in a thread of the web process.
+    "RUN_JOBS_IN_PROCESS": True,
     # Webhook authentication (SPEC §6): a shared secret and/or a source-IP allow-list.
     "WEBHOOK_TOKEN": "",
     "WEBHOOK_ALLOWED_IPS": [],

@@ -88,7 +88,9 @@ def app_config(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if backend == "embedded":
         path = tmp_path / "gateway.sqlite3"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return {"DATABASE_URL": f"sqlite:///{path}", "REDIS_URL": ""}
+        # Tests drive the sender and sweep themselves, deterministically.
+        return {"DATABASE_URL": f"sqlite:///{path}", "REDIS_URL": "",
+                "RUN_JOBS_IN_PROCESS": False}
     url = request.getfixturevalue("pg_schema_url")
     _truncate_pg(url)
     request.getfixturevalue("redis_client")  # a clean Redis database

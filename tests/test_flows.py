@@ -137,3 +137,20 @@ def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
     turn = engine.begin(_NoServices(), "xx", None)  # type: ignore[arg-type]
     assert turn.state["lang"] == "id"
     assert turn.text.startswith("Adminduk Buleleng\n1 Cek status dokumen")
+
+
+def test_every_sms_text_fits_one_gsm7_segment() -> None:
+    """Routine messages cost one segment: each sms.* text, filled with worst-case values."""
+    from flows.validate import _sample_labels
+    from storage.segments import count_segments
+
+    flow = load_flow()
+    for code, catalog in load_catalogs().items():
+        values = {**flow.samples, **_sample_labels(catalog)}
+        values["pickup"] = catalog.text("sms.status_pickup", place="Kantor Desa Pangkungparuk")
+        values["bring"] = catalog.text("sms.visit_bring", bring="KK asli dan KTP lama")
+        values["village_name"] = "Pangkungparuk"
+        for key in (k for k in catalog.texts if k.startswith("sms.")):
+            text = catalog.text(key, **values)
+            count = count_segments(text)
+            assert (count.encoding, count.segments) == ("GSM-7", 1), (code, key, len(text), text)

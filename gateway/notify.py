@@ -1,0 +1,239 @@
+"""What the product tells residents by SMS, and when (SPEC §4; issue 3 "What gets sent").
+
+Every function writes outbox rows inside the caller's transaction, next to the change that
+causes them, in the recipient's language, with a de-duplication key that makes writing the same
+promise twice harmless. Nothing is sent from here: the workers do that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flows.catalog import DEFAULT_LANGUAGE, Catalog
+from storage import outbox
+from storage.models import (
+    Broadcast,
+    DocumentRequest,
+    HomeVisitBooking,
+    OutboxMessage,
+    ReminderSubscription,
+    Resident,
+    VillageVisit,
+    utcnow,
+)
+from storage.regions import RegionDirectory
+from storage.vocab import LOCAL_TZ
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a broadcast goes to: residents of some villages, or everyone."""
+
+    label: str  # stored on the broadcast: "village:51.08.09.2010", "district:51.08.09", "all"
+    village_codes: tuple[str, ...] | None  # None: every resident
+
+
+class Notifier:
+    def __init__(self, catalogs: Mapping[str, Catalog], regions: RegionDirectory,
+                 settings: Mapping[str, Any]) -> None:
+        self.catalogs = catalogs
+        self.regions = regions
+        self.reminder_days = [int(d) for d in settings["REMINDER_DAYS_BEFORE"]]
+        self.reminder_hour = int(settings["REMINDER_HOUR"])
+        self.service_code = str(settings["USSD_SERVICE_CODE"])
+
+    def catalog(self, language: str | None) -> Catalog:
+        return self.catalogs.get(language or "", self.catalogs[DEFAULT_LANGUAGE])
+
+    def language_of(self, session: Session, phone: str) -> str:
+        language = session.scalar(select(Resident.language).where(Resident.phone == phone))
+        return language or DEFAULT_LANGUAGE
+
+    # --- document requests --------------------------------------------------------------------
+
+    def request_status_changed(self, session: Session, request: DocumentRequest,
+                               change_id: int) -> None:
+        c = self.catalog(self.language_of(session, request.applicant_phone))
+        pickup = (c.text("sms.status_pickup", place=request.pickup_place)
+                  if request.status == "ready" and request.pickup_place else "")
+        body = c.text("sms.status_changed", doc_label=c.text(f"doc.{request.doc_type}"),
+                      number=request.number,
+                      status_label=c.text(f"request_status.{request.status}"), pickup=pickup)
+        outbox.add(session, recipient=request.applicant_phone, kind="notification", body=body,
+                   dedupe_key=f"request:{request.id}:change:{change_id}")
+
+    # --- home visits -------------------------------------------------------------------------
+
+    def booking_scheduled(self, session: Session, booking: HomeVisitBooking) -> None:
+        assert booking.scheduled_for is not None
+        c = self.catalog(self.language_of(session, booking.phone))
+        local = booking.scheduled_for.astimezone(LOCAL_TZ)
+        values = {"date": c.date(local.date()), "time": f"{local:%H:%M}", "number": booking.number}
+        stamp = int(booking.scheduled_for.timestamp())
+        # A new date replaces the reminder of the old one.
+        outbox.cancel_queued(session, booking_reminder_of=booking.number,
+                             reason="rescheduled", now=utcnow())
+        outbox.add(session, recipient=booking.phone, kind="notification",
+                   body=c.text("sms.booking_scheduled", **values),
+                   dedupe_key=f"booking:{booking.number}:scheduled:{stamp}")
+        remind_at = self._at_reminder_hour(local.date() - dt.timedelta(days=1))
+        if remind_at > utcnow():
+            outbox.add(session, recipient=booking.phone, kind="reminder",
+                       body=c.text("sms.booking_reminder", **values), due_at=remind_at,
+                       dedupe_key=f"booking:{booking.number}:reminder:{stamp}")
+
+    def booking_closed(self, session: Session, booking: HomeVisitBooking) -> None:
+        """Done or cancelled: say so, and drop a reminder still waiting."""
+        c = self.catalog(self.language_of(session, booking.phone))
+        outbox.cancel_queued(session, booking_reminder_of=booking.number,
+                             reason=f"booking {booking.status}", now=utcnow())
+        outbox.add(session, recipient=booking.phone, kind="notification",
+                   body=c.text(f"sms.booking_{booking.status}", number=booking.number),
+                   dedupe_key=f"booking:{booking.number}:{booking.status}")
+
+    # --- village visits ------------------------------------------------------------------------
+
+    def _visit_values(self, c: Catalog, visit: VillageVisit) -> dict[str, str]:
+        return {
+            "village_name": self.regions.name(visit.village_code),
+            "date": c.date(visit.visit_date),
+            "start": f"{visit.start_time:%H:%M}",
+            "end": f"{visit.end_time:%H:%M}",
+            "place": visit.place,
+            "bring": c.text("sms.visit_bring", bring=visit.bring) if visit.bring else "",
+        }
+
+    def visit_text(self, key: str, language: str, visit: VillageVisit, **extra: str) -> str:
+        c = self.catalog(language)
+        return c.text(key, **self._visit_values(c, visit), **extra)
+
+    def visit_published(self, session: Session, visit: VillageVisit,
+                        created_by: str | None = None,
+                        skip: Iterable[str] = ()) -> Broadcast:
+        """Announce a visit to the village's residents and to those who asked to be told
+        (except the phones in ``skip``)."""
+        broadcast = Broadcast(kind="visit_published", audience=f"village:{visit.village_code}",
+                              visit_id=visit.id, status="planned", recipients=0,
+                              send_at=utcnow(), created_by=created_by)
+        session.add(broadcast)
+        session.flush()
+        recipients = dict(self._residents(session, (visit.village_code,)))
+        for phone, language in session.execute(
+                select(ReminderSubscription.phone, ReminderSubscription.language).where(
+                    ReminderSubscription.kind == "visit_published",
+                    ReminderSubscription.village_code == visit.village_code)):
+            recipients.setdefault(phone, language)
+        for phone in skip:
+            recipients.pop(phone, None)
+        version = _version(visit)
+        texts = {lang: self.visit_text("sms.visit_published", lang, visit)
+                 for lang in set(recipients.values())}
+        broadcast.recipients = outbox.add_many(session, [
+            {"recipient": phone, "kind": "broadcast", "body": texts[lang],
+             "dedupe_key": f"visit:{visit.id}:{version}:published:{phone}",
+             "broadcast_id": broadcast.id, "visit_id": visit.id}
+            for phone, lang in recipients.items()])
+        for sub in session.scalars(select(ReminderSubscription).where(
+                ReminderSubscription.kind == "visit_reminder",
+                ReminderSubscription.visit_id == visit.id)):
+            self.visit_reminders(session, sub, visit)
+        return broadcast
+
+    def visit_reminders(self, session: Session, sub: ReminderSubscription,
+                        visit: VillageVisit) -> int:
+        """Reminders N days before, at the reminder hour (WITA), those still in the future."""
+        written = 0
+        c = self.catalog(sub.language)
+        version = _version(visit)
+        for days in self.reminder_days:
+            due = self._at_reminder_hour(visit.visit_date - dt.timedelta(days=days))
+            if due <= utcnow():
+                continue
+            when = (c.text("sms.when_tomorrow") if days == 1
+                    else c.text("sms.when_days", days=str(days)))
+            written += outbox.add(
+                session, recipient=sub.phone, kind="reminder", due_at=due, visit_id=visit.id,
+                body=c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
+                dedupe_key=f"visit:{visit.id}:{version}:reminder:{days}:{sub.phone}")
+        return written
+
+    def visit_changed(self, session: Session, visit: VillageVisit, *, cancelled: bool) -> int:
+        """A published visit was edited or cancelled: cancel what is still queued for it; tell
+        who already heard of it; re-plan the rest with the new details."""
+        now = utcnow()
+        already_told: set[str] = set(session.scalars(
+            select(OutboxMessage.recipient).where(
+                OutboxMessage.visit_id == visit.id, OutboxMessage.kind == "broadcast",
+                OutboxMessage.status.in_(("sending", "sent", "delivered")))))
+        outbox.cancel_queued(session, visit_id=visit.id,
+                             reason="visit cancelled" if cancelled else "visit changed", now=now)
+        key = "sms.visit_cancelled" if cancelled else "sms.visit_changed"
+        version = _version(visit)
+        languages: dict[str, str] = {
+            phone: language for phone, language in session.execute(
+                select(Resident.phone, Resident.language).where(
+                    Resident.phone.in_(list(already_told))))}
+        written = outbox.add_many(session, [
+            {"recipient": phone, "kind": "broadcast", "visit_id": visit.id,
+             "body": self.visit_text(key, languages.get(phone, DEFAULT_LANGUAGE), visit),
+             "dedupe_key": f"visit:{visit.id}:{version}:{'cancelled' if cancelled else 'changed'}"
+                           f":{phone}"}
+            for phone in already_told])
+        if not cancelled and visit.published:
+            # Those not told yet get the announcement with the new details.
+            self.visit_published(session, visit, skip=already_told)
+        return written
+
+    # --- broadcasts staff write ---------------------------------------------------------------
+
+    def audience(self, *, village: str | None = None, district: str | None = None,
+                 everyone: bool = False) -> Audience:
+        if everyone:
+            return Audience("all", None)
+        if village:
+            place = self.regions.find_village(village)
+            return Audience(f"village:{place.code}", (place.code,))
+        if district:
+            d = self.regions.find_district(district)
+            return Audience(f"district:{d.code}",
+                            tuple(v.code for v in self.regions.villages_of(d.code)))
+        raise ValueError("choose a village, a district or everyone")
+
+    def recipients(self, session: Session, audience: Audience) -> list[tuple[str, str]]:
+        return list(self._residents(session, audience.village_codes))
+
+    def broadcast(self, session: Session, audience: Audience, text: str,
+                  send_at: dt.datetime | None = None, created_by: str | None = None) -> Broadcast:
+        broadcast = Broadcast(kind="custom", audience=audience.label, body=text,
+                              status="planned", recipients=0, send_at=send_at or utcnow(),
+                              created_by=created_by)
+        session.add(broadcast)
+        session.flush()
+        broadcast.recipients = outbox.add_many(session, [
+            {"recipient": phone, "kind": "broadcast", "body": text, "due_at": broadcast.send_at,
+             "dedupe_key": f"broadcast:{broadcast.id}:{phone}", "broadcast_id": broadcast.id}
+            for phone, _ in self._residents(session, audience.village_codes)])
+        return broadcast
+
+    def _residents(self, session: Session,
+                   village_codes: Sequence[str] | None) -> Iterable[tuple[str, str]]:
+        """(phone, language) of residents who have not opted out (checked again at send time)."""
+        query = select(Resident.phone, Resident.language).where(Resident.opted_out.is_(False))
+        if village_codes is not None:
+            query = query.where(Resident.village_code.in_(list(village_codes)))
+        yield from session.execute(query.order_by(Resident.id)).tuples()
+
+    def _at_reminder_hour(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(self.reminder_hour), LOCAL_TZ).astimezone(dt.UTC)
+
+
+def _version(visit: VillageVisit) -> str:
+    """Part of a visit's message keys: an edit makes new keys, so corrected texts are written."""
+    stamp = visit.updated_at or visit.created_at
+    return str(int(stamp.timestamp() * 1000)) if stamp else "0"

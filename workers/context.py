@@ -1,0 +1,75 @@
+"""Everything a job needs, built once per worker process from the shared settings.
+
+``rq worker`` imports ``workers.jobs`` and calls the job functions with ids only; they reach the
+database, provider, throttle and queue through ``get_context()``. The embedded default and the
+tests install a context of their own with ``set_context()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from storage.db import Database
+from storage.settings import load_settings
+from workers.providers import Provider, make_provider
+from workers.sender import Clock, JobQueue, OutboxSender, SendSettings, Sweeper, utc_clock
+from workers.throttle import make_throttle
+
+
+@dataclass
+class WorkerContext:
+    db: Database
+    sender: OutboxSender
+    sweeper: Sweeper
+    queue: JobQueue
+    settings: Mapping[str, Any]
+
+
+def build_context(
+    settings: Mapping[str, Any],
+    *,
+    db: Database | None = None,
+    queue: JobQueue | None = None,
+    provider: Provider | None = None,
+    redis_client: redis.Redis | None = None,
+    clock: Clock = utc_clock,
+    sleep: Callable[[float], None] | None = None,
+) -> WorkerContext:
+    if db is None:
+        if not settings["DATABASE_URL"]:
+            raise RuntimeError("workers need DATABASE_URL (and REDIS_URL) in the environment "
+                               "or in the file named by GATEWAY_CONFIG")
+        db = Database(settings["DATABASE_URL"])
+    if redis_client is None and settings["REDIS_URL"]:
+        redis_client = redis.Redis.from_url(settings["REDIS_URL"])
+    if queue is None:
+        from workers.queue import RQJobQueue
+
+        if redis_client is None:
+            raise RuntimeError("the RQ job queue needs REDIS_URL")
+        queue = RQJobQueue(redis_client, settings)
+    send_settings = SendSettings.from_settings(settings)
+    throttle = make_throttle(float(settings["SMS_RATE_PER_SECOND"]), redis_client)
+    sender = OutboxSender(db, provider or make_provider(settings), throttle, send_settings,
+                          clock=clock, **({"sleep": sleep} if sleep else {}))
+    sweeper = Sweeper(db, queue, send_settings, clock=clock)
+    return WorkerContext(db=db, sender=sender, sweeper=sweeper, queue=queue, settings=settings)
+
+
+_context: WorkerContext | None = None
+
+
+def get_context() -> WorkerContext:
+    global _context
+    if _context is None:
+        _context = build_context(load_settings())
+    return _context
+
+
+def set_context(context: WorkerContext | None) -> None:
+    global _context
+    _context = context

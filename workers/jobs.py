@@ -1,0 +1,22 @@
+"""RQ jobs: module-level functions that take ids, not objects, and raise on failure so RQ's
+``Retry`` and failed-job registry see what happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.context import get_context
+
+
+def send_batch(message_ids: list[int]) -> dict[str, Any]:
+    """Send up to SMS_BATCH_SIZE outbox messages. Raises TransientSendError when some must be
+    retried (RQ retries the job with back-off; the sweep is the backstop)."""
+    report = get_context().sender.send_batch(message_ids)
+    return {"sent": report.sent, "failed": report.failed, "postponed": report.postponed,
+            "cancelled": report.cancelled, "skipped": report.skipped, "calls": report.calls}
+
+
+def sweep_outbox() -> dict[str, int]:
+    """Take back stuck messages and enqueue whatever is due (every SWEEP_INTERVAL_SECONDS)."""
+    report = get_context().sweeper.run()
+    return {"taken_back": report.taken_back, "enqueued": report.enqueued, "jobs": report.jobs}

@@ -1,0 +1,74 @@
+"""SMS providers behind one small interface: send a batch, parse a delivery report, parse an
+inbound message. Africa's Talking's conventions are the wire format (SPEC §6, §10); another
+provider (an Indonesian aggregator) is one more module here, nothing else changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Outcome = Literal["sent", "transient", "permanent"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one recipient of a send call."""
+
+    recipient: str
+    outcome: Outcome  # sent: accepted; transient: try again later; permanent: do not retry
+    message_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    message_id: str
+    status: str  # Success | Sent | Submitted | Buffered | Rejected | Failed | ...
+    phone: str | None
+    failure_reason: str | None
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    message_id: str
+    sender: str
+    to: str
+    text: str
+    link_id: str | None
+
+
+class ProviderError(Exception):
+    """The whole call failed in a way worth retrying (network, timeout, 5xx, unreadable reply)."""
+
+
+class Provider(Protocol):
+    name: str
+
+    def send(self, message: str, recipients: list[str]) -> list[SendResult]:
+        """Send one text to many recipients in one call; a result for every recipient.
+        Raises ProviderError when the call as a whole failed and can be retried."""
+        ...
+
+    def parse_delivery_report(self, form: Mapping[str, str]) -> DeliveryReport:
+        """Raises ValueError on a malformed report."""
+        ...
+
+    def parse_inbound(self, form: Mapping[str, str]) -> InboundSms:
+        """Raises ValueError on a malformed message."""
+        ...
+
+
+def make_provider(settings: Mapping[str, Any]) -> Provider:
+    name = settings["SMS_PROVIDER"]
+    if name == "console":
+        from workers.providers.console import ConsoleProvider
+
+        return ConsoleProvider()
+    if name == "africastalking":
+        from workers.providers.africastalking import AfricasTalkingProvider
+
+        return AfricasTalkingProvider(
+            username=settings["AT_USERNAME"], api_key=settings["AT_API_KEY"],
+            sender_id=settings["AT_SENDER_ID"] or None, base_url=settings["AT_BASE_URL"] or None)
+    raise ValueError(f"unknown SMS_PROVIDER '{name}' (console or africastalking)")

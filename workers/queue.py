@@ -1,0 +1,90 @@
+"""Where send jobs go: RQ on Redis in production, a thread in the embedded default."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+
+
+class RQJobQueue:
+    def __init__(self, client: redis.Redis, settings: Mapping[str, Any]) -> None:
+        self.queue = Queue(settings["RQ_QUEUE"], connection=client)
+        intervals = [int(i) for i in settings["SMS_RETRY_INTERVALS"]]
+        self.retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+
+    def enqueue_send(self, ids: list[int]) -> None:
+        self.queue.enqueue("workers.jobs.send_batch", ids, retry=self.retry, job_timeout=900,
+                           result_ttl=300, failure_ttl=86400,
+                           description=f"send_batch({len(ids)} messages from #{ids[0]})")
+
+    def enqueue_sweep(self) -> None:
+        self.queue.enqueue("workers.jobs.sweep_outbox", job_timeout=900, result_ttl=60)
+
+
+class ThreadJobQueue:
+    """The embedded default: one background thread runs send jobs and the periodic sweep, so
+    a demo on one machine sends its SMS without Redis or a worker process."""
+
+    def __init__(self, send: Callable[[list[int]], Any], sweep: Callable[[], Any],
+                 sweep_interval: float, retry_intervals: list[int]) -> None:
+        self._send = send
+        self._sweep = sweep
+        self.sweep_interval = sweep_interval
+        self.retry_intervals = retry_intervals
+        self._jobs: queue.Queue[tuple[list[int], int] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def enqueue_send(self, ids: list[int]) -> None:
+        self._jobs.put((ids, 0))
+
+    def kick(self) -> None:
+        """Something was just written to the outbox: sweep now rather than at the next tick."""
+        self._jobs.put(None)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._jobs.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self._jobs.get(timeout=self.sweep_interval)
+            except queue.Empty:
+                job = None
+            if self._stop.is_set():
+                return
+            try:
+                if job is None:
+                    self._sweep()
+                else:
+                    self._run_send(*job)
+            except Exception:  # the thread must outlive any one job; the sweep retries
+                log.exception("outbox job failed")
+
+    def _run_send(self, ids: list[int], attempt: int) -> None:
+        from workers.sender import TransientSendError
+
+        try:
+            self._send(ids)
+        except TransientSendError:
+            if attempt < len(self.retry_intervals):
+                timer = threading.Timer(self.retry_intervals[attempt],
+                                        lambda: self._jobs.put((ids, attempt + 1)))
+                timer.daemon = True
+                timer.start()
