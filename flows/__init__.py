@@ -12,6 +12,7 @@ from flows.engine import Engine, Flow, Turn, load_flow
 
 USSD_SCREEN_LIMIT = 160  # SPEC §3: including the "CON "/"END " prefix
 USSD_PREFIX_LENGTH = 4
+SMS_SCREEN_LIMIT = 160  # one GSM-7 segment
 
 
 def build_engine(max_chars: int, flow: Flow | None = None,
@@ -19,4 +20,4 @@ def build_engine(max_chars: int, flow: Flow | None = None,
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
-__all__ = ["USSD_PREFIX_LENGTH", "USSD_SCREEN_LIMIT", "Engine", "Turn", "build_engine"]
+__all__ = ["SMS_SCREEN_LIMIT", "USSD_PREFIX_LENGTH", "USSD_SCREEN_LIMIT", "Engine", "Turn", "build_engine"]

@@ -33,14 +33,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, health, ussd
+    from gateway import cli, health, sms, ussd
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
         """Machines call this app: answer routing errors (404, 405) with one plain line."""
         return Response(f"{error.name}\n", status=error.code or 500, mimetype="text/plain")
 
+    @app.errorhandler(Exception)
+    def plain_failure(error: Exception) -> Response:
+        """Anything unexpected outside the USSD hop (which answers the phone itself): logged,
+        and one plain line — never a stack trace to a caller."""
+        if isinstance(error, HTTPException):
+            return plain_http_error(error)
+        log.exception("request failed")
+        return Response("temporarily unavailable, try again\n", status=503,
+                        mimetype="text/plain")
+
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
     cli.init_app(app)
     return app

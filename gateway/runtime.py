@@ -14,7 +14,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
+from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
 from flows.catalog import load_catalogs
 from gateway.notify import Notifier
 from gateway.services import StorageServices
@@ -36,18 +36,25 @@ class Runtime:
         profile_ttl = int(config["USSD_PROFILE_CACHE_DAYS"]) * 86400
         self.redis: redis.Redis | None = None
         self.store: CallStore
+        sms_ttl = int(config["SMS_CONVERSATION_MINUTES"]) * 60
+        self.sms_store: CallStore
         if config["REDIS_URL"]:
             self.redis = redis.Redis.from_url(config["REDIS_URL"])
             self.store = RedisStore(self.redis, call_ttl, profile_ttl)
+            self.sms_store = RedisStore(self.redis, sms_ttl, profile_ttl, prefix="sms")
             limits_storage = storage_from_string(config["REDIS_URL"])
         else:
-            self.store = MemoryStore(call_ttl, profile_ttl)
+            memory = MemoryStore(call_ttl, profile_ttl)
+            self.store = memory
+            self.sms_store = MemoryStore(sms_ttl, profile_ttl, prefix="sms", shared=memory)
             limits_storage = storage_from_string("memory://")
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
         self.catalogs = load_catalogs()
         self.ussd_engine = build_engine(USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH,
                                         catalogs=self.catalogs)
+        # An SMS conversation screen stays within one segment where it can (160 GSM-7).
+        self.sms_engine = build_engine(SMS_SCREEN_LIMIT, catalogs=self.catalogs)
         self.jobs: RQJobQueue | ThreadJobQueue
         if self.redis is not None:
             self.jobs = RQJobQueue(self.redis, config)

@@ -38,8 +38,8 @@ class CallStore(Protocol):
     def ping(self) -> bool: ...
 
 
-def _call_key(phone: str) -> str:
-    return f"ussd:call:{phone}"
+def _call_key(prefix: str, phone: str) -> str:
+    return f"{prefix}:call:{phone}"
 
 
 def _profile_key(phone: str) -> str:
@@ -50,18 +50,23 @@ LOG_KEY = "ussd:session-log"
 
 
 class RedisStore:
-    def __init__(self, client: redis.Redis, call_ttl: int, profile_ttl: int) -> None:
+    def __init__(
+        self, client: redis.Redis, call_ttl: int, profile_ttl: int, prefix: str = "ussd"
+    ) -> None:
         self.redis = client
         self.call_ttl = call_ttl
         self.profile_ttl = profile_ttl
+        self.prefix = prefix  # "ussd" or "sms": one conversation per channel and phone
 
     def load(self, phone: str) -> tuple[Record | None, Record | None]:
-        call, profile = self.redis.mget([_call_key(phone), _profile_key(phone)])  # type: ignore[misc]
+        call, profile = self.redis.mget([_call_key(self.prefix, phone), _profile_key(phone)])  # type: ignore[misc]
         return (json.loads(call) if call else None, json.loads(profile) if profile else None)
 
     def save(self, phone: str, call: Record, logs: list[Record]) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(_call_key(phone), json.dumps(call, separators=(",", ":")), ex=self.call_ttl)
+        pipe.set(
+            _call_key(self.prefix, phone), json.dumps(call, separators=(",", ":")), ex=self.call_ttl
+        )
         if logs:
             pipe.rpush(LOG_KEY, *(json.dumps(r) for r in logs))
         pipe.execute()
@@ -86,13 +91,22 @@ class RedisStore:
 class MemoryStore:
     """The same store in this process's memory, for the embedded default and quick tests."""
 
-    def __init__(self, call_ttl: int, profile_ttl: int, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        call_ttl: int,
+        profile_ttl: int,
+        clock: Any = time.monotonic,
+        prefix: str = "ussd",
+        shared: MemoryStore | None = None,
+    ) -> None:
         self.call_ttl = call_ttl
         self.profile_ttl = profile_ttl
         self.clock = clock
-        self._data: dict[str, tuple[float, str]] = {}
-        self._logs: list[Record] = []
-        self._lock = threading.Lock()
+        self.prefix = prefix
+        # A second store (the SMS channel's) shares the first one's memory: same profiles.
+        self._data: dict[str, tuple[float, str]] = shared._data if shared else {}
+        self._logs: list[Record] = shared._logs if shared else []
+        self._lock: threading.Lock = shared._lock if shared else threading.Lock()
 
     def _get(self, key: str) -> Record | None:
         item = self._data.get(key)
@@ -103,11 +117,14 @@ class MemoryStore:
 
     def load(self, phone: str) -> tuple[Record | None, Record | None]:
         with self._lock:
-            return self._get(_call_key(phone)), self._get(_profile_key(phone))
+            return self._get(_call_key(self.prefix, phone)), self._get(_profile_key(phone))
 
     def save(self, phone: str, call: Record, logs: list[Record]) -> None:
         with self._lock:
-            self._data[_call_key(phone)] = (self.clock() + self.call_ttl, json.dumps(call))
+            self._data[_call_key(self.prefix, phone)] = (
+                self.clock() + self.call_ttl,
+                json.dumps(call),
+            )
             self._logs.extend(logs)
 
     def save_profile(self, phone: str, profile: Record) -> None:

@@ -41,7 +41,7 @@ class AfricasTalkingProvider:
                                       timeout=self.timeout)
         except AfricasTalkingException as error:  # a non-2xx reply
             raise ProviderError(f"provider refused the request: {str(error)[:200]}") from error
-        except requests.Timeout as error:  # network, timeout
+        except requests.RequestException as error:  # network, timeout
             raise ProviderError(f"provider unreachable: {type(error).__name__}") from error
         return _results(_as_json(reply), recipients)
 

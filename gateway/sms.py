@@ -1,0 +1,220 @@
+"""POST /sms/inbound and POST /sms/delivery — Africa's Talking's SMS callbacks (SPEC §4, §6).
+
+Inbound: keywords (``JADWAL Tembok``, ``STATUS 12345678``, ``RUMAH``, ``STOP``/``MULAI``,
+``BANTUAN``) are shortcuts; anything else is an answer in the resident's SMS conversation — the
+same flows as USSD, kept 30 minutes per number — or, with no conversation open, starts one at the
+main menu. Replies go out through the outbox. A repeated callback (same message id) is ignored;
+a number that keeps texting (loop guard) gets no automatic replies, though STOP still works.
+
+Delivery reports update the outbox; they may arrive twice, late, or before the send call that
+produced their id has returned (kept, and applied when it does).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, request
+from limits import parse as parse_limit
+from sqlalchemy import select
+
+from flows import keywords
+from flows.engine import Engine
+from gateway.phones import to_e164
+from gateway.runtime import Runtime, runtime
+from gateway.webhook_auth import require_webhook_auth
+from storage import numbers, outbox, queries
+from storage.models import InboundMessage, VillageVisit, utcnow
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("sms", __name__)
+bp.before_request(require_webhook_auth)
+
+
+def _plain(text: str, status: int = 200) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain")
+
+
+@bp.post("/sms/delivery")
+def delivery_report() -> Response:
+    rt = runtime()
+    try:
+        report = rt.worker.sender.provider.parse_delivery_report(request.form)
+    except ValueError as error:
+        return _plain(str(error), 400)
+    with rt.db.begin() as session:
+        result = outbox.record_delivery_report(
+            session, provider_id=report.message_id, status=report.status,
+            failure_reason=(report.failure_reason or "")[:60] or None,
+            phone=to_e164(report.phone or ""), now=utcnow())
+    return _plain(result)
+
+
+@bp.post("/sms/inbound")
+def inbound_sms() -> Response:
+    rt = runtime()
+    try:
+        message = rt.worker.sender.provider.parse_inbound(request.form)
+    except ValueError as error:
+        return _plain(str(error), 400)
+    phone = to_e164(message.sender)
+    if phone is None:
+        return _plain("from is not a valid phone number", 400)
+    text = "".join(ch for ch in message.text if ch.isprintable() or ch == "\n")[:480]
+    with rt.db.begin() as session:
+        if session.scalar(select(InboundMessage.id).where(
+                InboundMessage.provider_id == message.message_id)):
+            return _plain("duplicate")
+    # Loop guard: texts that do not move a conversation forward (unknown words, the same
+    # keyword again and again, wrong answers) are counted; past the limit nobody is answered.
+    # A real journey by SMS — answers that advance the menus — is never cut off.
+    guard = parse_limit(str(rt.config["SMS_LOOP_GUARD"]))
+    looping = not rt.limiter.test(guard, "sms-in", phone)
+    conversation = SmsConversation(rt, phone)
+    if looping:
+        # An automated sender (or a loop with one): answer nothing, but honour STOP/MULAI.
+        command = keywords.parse(text)
+        if command is not None and command.name in ("stop", "start"):
+            conversation.set_opt_out(command.name == "stop")
+        replies: list[str] = []
+    else:
+        replies = conversation.handle(text)
+        if not conversation.progressed:
+            rt.limiter.hit(guard, "sms-in", phone)
+    with rt.db.begin() as session:
+        session.add(InboundMessage(provider_id=message.message_id, sender=phone, text=text))
+        if looping:
+            log.warning("loop guard: not replying to %s", phone)
+        for i, reply in enumerate(replies):
+            outbox.add(session, recipient=phone, kind="reply", body=reply, urgent=True,
+                       dedupe_key=f"inbound:{message.message_id}:{i}")
+    if replies:
+        rt.dispatch()
+    return _plain("looping" if looping else "ok")
+
+
+@dataclass
+class SmsConversation:
+    """One inbound text from one resident: what to do, and what to reply."""
+
+    rt: Runtime
+    phone: str
+    progressed: bool = False  # did this text move a conversation forward?
+
+    @property
+    def engine(self) -> Engine:
+        return self.rt.sms_engine
+
+    def handle(self, text: str) -> list[str]:
+        command = keywords.parse(text)
+        call, cached = self.rt.sms_store.load(self.phone)
+        profile = self.rt.profile(self.phone, cached)
+        self.language = str(profile.get("lang") or "id")
+        self.profile = profile
+        if command is None:
+            if call is not None and not call["state"].get("ended"):
+                return [self._advance(call, text)]
+            return [self._begin()]
+        handler = getattr(self, f"_{command.name}")
+        return handler(command.argument)  # type: ignore[no-any-return]
+
+    def t(self, key: str, **values: Any) -> str:
+        return self.rt.notifier.catalog(self.language).text(key, **values)
+
+    # Conversations over the shared flows
+
+    def _begin(self, then: str | None = None) -> str:
+        services = self.rt.services(self.phone, self.profile)
+        turn = self.engine.begin(services, self.language, None)
+        if then is not None:
+            turn = self.engine.advance(services, turn.state, then)
+        self.rt.sms_store.save(self.phone, {"state": turn.state}, [])
+        return turn.text
+
+    def _advance(self, call: dict[str, Any], text: str) -> str:
+        services = self.rt.services(self.phone, self.profile)
+        before = (call["state"].get("screen"), call["state"].get("page"))
+        turn = self.engine.advance(services, call["state"], text)
+        self.progressed = turn.end or (turn.state["screen"], turn.state["page"]) != before
+        self.rt.sms_store.save(self.phone, {"state": turn.state}, [])
+        return turn.text
+
+    def _menu(self, _argument: str) -> list[str]:
+        return [self._begin()]
+
+    def _home_visit(self, _argument: str) -> list[str]:
+        self.progressed = True
+        return [self._begin(then="2")]
+
+    # Keywords answered at once
+
+    def _help(self, _argument: str) -> list[str]:
+        return [self.t("sms.help", code=self.rt.config["USSD_SERVICE_CODE"])]
+
+    def _stop(self, _argument: str) -> list[str]:
+        self.progressed = True
+        self.set_opt_out(True)
+        return [self.t("sms.stopped")]
+
+    def _start(self, _argument: str) -> list[str]:
+        self.progressed = True
+        self.set_opt_out(False)
+        return [self.t("sms.started")]
+
+    def set_opt_out(self, opted_out: bool) -> None:
+        with self.rt.db.begin() as session:
+            resident = queries.upsert_resident(session, self.phone)
+            resident.opted_out = opted_out
+
+    def _schedule(self, argument: str) -> list[str]:
+        regions = self.rt.regions
+        if argument:
+            matches = keywords.match_village(argument, [(v.code, v.name) for v in regions.villages])
+            if not matches:
+                return [self.t("sms.schedule_unknown_village", text=argument[:30])]
+            if len(matches) > 1:
+                return [self.t("sms.schedule_ambiguous", count=str(len(matches)),
+                               name=matches[0][1])]
+            village = matches[0][0]
+            self.progressed = True
+        else:
+            village = self.profile.get("village") or ""
+            if village not in regions.by_code:
+                return [self._begin(then="3")]  # the menu asks for the district and village
+        services = self.rt.services(self.phone, self.profile)
+        services.remember_village(village)
+        visit = services.next_visit(village)
+        if visit is None:
+            services.subscribe_visit_published(village, self.language)
+            return [self.t("sms.schedule_none", village_name=regions.name(village))]
+        with self.rt.db.begin() as session:
+            stored = session.get(VillageVisit, visit.id)
+            assert stored is not None
+            return [self.rt.notifier.visit_text("sms.visit_published", self.language, stored)]
+
+    def _status(self, argument: str) -> list[str]:
+        number = argument.replace(" ", "")
+        code = self.rt.config["USSD_SERVICE_CODE"]
+        if not numbers.is_well_formed(number):
+            return [self.t("sms.status_bad_number")]
+        self.progressed = True  # repeated failures are stopped by the look-up guard
+        services = self.rt.services(self.phone, self.profile)
+        if services.lookups_blocked():
+            return [self.t("status.blocked")]
+        found = services.find_request(number)
+        if found is None or not found.owned_by_caller:
+            # "Another phone's" also tells that the number exists: it counts as a failure.
+            services.record_failed_lookup()
+            if found is None:
+                return [self.t("sms.status_not_found", number=number)]
+            return [self.t("sms.status_other_phone", code=code)]
+        c = self.rt.notifier.catalog(self.language)
+        pickup = (c.text("sms.status_pickup", place=found.pickup_place)
+                  if found.status == "ready" and found.pickup_place else "")
+        return [c.text("sms.status_reply", doc_label=c.text(f"doc.{found.doc_type}"),
+                       last4=number[-4:], status_label=c.text(f"request_status.{found.status}"),
+                       date=c.date(found.updated), pickup=pickup)]
+
