@@ -20,4 +20,5 @@ def build_engine(max_chars: int, flow: Flow | None = None,
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
-__all__ = ["SMS_SCREEN_LIMIT", "USSD_PREFIX_LENGTH", "USSD_SCREEN_LIMIT", "Engine", "Turn", "build_engine"]
+__all__ = ["SMS_SCREEN_LIMIT", "USSD_PREFIX_LENGTH", "USSD_SCREEN_LIMIT", "Engine", "Turn",
+           "build_engine"]

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    if not logging.getLogger().handlers:  # gunicorn, pytest, or a host may have set it up
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
 

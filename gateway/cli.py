@@ -26,7 +26,10 @@ from storage.vocab import DOC_TYPES, REQUEST_STATUSES, local_today
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, regions_cli, requests_cli, visits_cli, sessions_cli):
+    from gateway import cli_messaging
+
+    for group in (db_cli, regions_cli, requests_cli, visits_cli, sessions_cli,
+                  *cli_messaging.GROUPS):
         app.cli.add_command(group)
     app.cli.add_command(demo)
     app.cli.add_command(dial)
@@ -163,13 +166,18 @@ def requests_set_status(number: str, status: str, pickup: str | None) -> None:
     _ensure_schema()
     if not numbers.is_well_formed(number):
         raise click.BadParameter(f"'{number}' is not a valid request number", param_hint="NUMBER")
+    rt = runtime()
     try:
-        with runtime().db.begin() as session:
+        with rt.db.begin() as session:
             request = queries.set_request_status(session, number, status, pickup)
+            rt.notifier.request_status_changed(session, request,
+                                               queries.last_status_change_id(session, request))
             click.echo(f"{request.number}: {request.status}"
-                       + (f" (collect at {request.pickup_place})" if request.pickup_place else ""))
+                       + (f" (collect at {request.pickup_place})" if request.pickup_place else "")
+                       + "; the resident is notified by SMS")
     except ValueError as error:
         raise click.ClickException(str(error)) from error
+    rt.dispatch()
 
 
 # --- visits -----------------------------------------------------------------------------------
@@ -193,16 +201,20 @@ def visits_add(village: str, day: str, start: str, end: str, place: str, bring: 
     visit_date = _date(day)
     if visit_date < local_today():
         raise click.BadParameter(f"{visit_date} is in the past", param_hint="--date")
+    rt = runtime()
     try:
-        with runtime().db.begin() as session:
+        with rt.db.begin() as session:
             visit = queries.add_visit(
                 session, village_code=where.code, visit_date=visit_date,
                 start_time=_time(start, "--start"), end_time=_time(end, "--end"),
                 place=place.strip(), bring=(bring or "").strip() or None, published=not draft)
+            told = 0 if draft else rt.notifier.visit_published(session, visit).recipients
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit.id}: {where.name} {visit_date} {start}-{end} "
-               f"{'draft' if draft else 'published'}")
+               + ("draft" if draft else f"published; {told} resident(s) will be told by SMS"))
+    if told:
+        rt.dispatch(inline=True)
 
 
 # --- USSD session log -------------------------------------------------------------------------

@@ -90,7 +90,11 @@ class Runtime:
         next periodic sweep. ``inline`` sweeps in this process (a broadcast from the CLI);
         otherwise a sweep job is queued (one Redis call: cheap enough for a USSD hop)."""
         if isinstance(self.jobs, ThreadJobQueue):
-            if self.config["RUN_JOBS_IN_PROCESS"]:
+            if not self.config["RUN_JOBS_IN_PROCESS"]:
+                return
+            if inline:
+                self.jobs.run_now()
+            else:
                 self.jobs.start()
                 self.jobs.kick()
         elif inline:

@@ -143,6 +143,11 @@ def set_request_status(
     return request
 
 
+def last_status_change_id(session: Session, request: DocumentRequest) -> int:
+    return int(session.scalar(select(func.max(RequestStatusChange.id)).where(
+        RequestStatusChange.request_id == request.id)) or 0)
+
+
 # --- home visits (Sidakep) -------------------------------------------------------------------
 
 def open_booking(session: Session, phone: str, service: str) -> HomeVisitBooking | None:

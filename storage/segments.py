@@ -25,12 +25,20 @@ class SegmentCount:
 
 def count_segments(text: str) -> SegmentCount:
     if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
-        units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
+        sizes = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
         single, part, encoding = 160, 153, "GSM-7"
     else:
-        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+        sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
         single, part, encoding = 70, 67, "UCS-2"
-    segments = 1 if units <= single else -(-units // part)
+    units = sum(sizes)
+    if units <= single:
+        return SegmentCount(encoding, units, 1)
+    # Split as phones do: an escape pair or a surrogate pair is never cut across two parts.
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > part:
+            segments, used = segments + 1, 0
+        used += size
     return SegmentCount(encoding, units, segments)
 
 

@@ -316,16 +316,26 @@ def _history(db: Database, number: str) -> list[tuple[str, str | None]]:
 
 
 def test_set_status(runner: Any, db: Database, request_number: str) -> None:
+    notified = "; the resident is notified by SMS\n"
     assert ok(run(runner, "requests", "set-status", request_number, "processing")) == (
-        f"{request_number}: processing\n")
+        f"{request_number}: processing" + notified)
     assert ok(run(runner, "requests", "set-status", request_number, "ready", "--pickup",
                   "Kantor Desa Tembok")) == (
-        f"{request_number}: ready (collect at Kantor Desa Tembok)\n")
+        f"{request_number}: ready (collect at Kantor Desa Tembok)" + notified)
     assert ok(run(runner, "requests", "set-status", request_number, "collected")) == (
-        f"{request_number}: collected (collect at Kantor Desa Tembok)\n")
+        f"{request_number}: collected (collect at Kantor Desa Tembok)" + notified)
     assert _history(db, request_number) == [
         ("submitted", None), ("processing", None), ("ready", "Kantor Desa Tembok"),
         ("collected", "Kantor Desa Tembok")]
+    with db.begin() as session:
+        sms = [(m.kind, m.body) for m in session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert sms == [
+        ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Sedang diproses."),
+        ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. "
+                         "Ambil di Kantor Desa Tembok."),
+        ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Sudah diambil."),
+    ]
 
 
 def test_set_status_of_an_unknown_number(runner: Any, request_number: str) -> None:
@@ -378,7 +388,8 @@ def test_visits_add_publishes_by_default(runner: Any, db: Database) -> None:
     out = ok(run(runner, "visits", "add", "--village", "Tembok", "--date", _day(7),
                  "--start", "09:00", "--end", "14:00", "--place", " Balai Desa ",
                  "--bring", "KK asli"))
-    assert out == f"visit 1: Tembok {_day(7)} 09:00-14:00 published\n"
+    assert out == (f"visit 1: Tembok {_day(7)} 09:00-14:00 published; "
+                   "0 resident(s) will be told by SMS\n")
     assert _visits(db) == [(TEMBOK, _day(7), "09:00", "14:00", "Balai Desa", "KK asli", True)]
     with db.begin() as session:
         visit = queries.next_visit(session, TEMBOK, local_today())

@@ -50,6 +50,18 @@ class ThreadJobQueue:
         """Something was just written to the outbox: sweep now rather than at the next tick."""
         self._jobs.put(None)
 
+    def run_now(self) -> None:
+        """Sweep and send in the calling thread until nothing is waiting (a CLI command on the
+        embedded default: the process may exit right after, taking a thread with it)."""
+        self._sweep()
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                self._run_send(job[0], len(self.retry_intervals))  # no timers: the sweep retries
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)

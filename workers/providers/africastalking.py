@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from africastalking.Service import AfricasTalkingException
+from africastalking.Service import AfricasTalkingException, validate_phone
 from africastalking.SMS import SMSService
 
 from workers.providers import DeliveryReport, InboundSms, ProviderError, SendResult
@@ -36,14 +36,21 @@ class AfricasTalkingProvider:
         self.timeout = timeout
 
     def send(self, message: str, recipients: list[str]) -> list[SendResult]:
+        # The SDK refuses the whole call if one number is not +E.164: refuse that one alone.
+        sendable = [r for r in recipients if validate_phone(r)]
+        refused = {r: SendResult(r, "permanent", reason="403 InvalidPhoneNumber (not E.164)")
+                   for r in recipients if r not in sendable}
+        if not sendable:
+            return [refused[r] for r in recipients]
         try:
-            reply = self.service.send(message, list(recipients), sender_id=self.sender_id,
+            reply = self.service.send(message, sendable, sender_id=self.sender_id,
                                       timeout=self.timeout)
         except AfricasTalkingException as error:  # a non-2xx reply
             raise ProviderError(f"provider refused the request: {str(error)[:200]}") from error
         except requests.RequestException as error:  # network, timeout
             raise ProviderError(f"provider unreachable: {type(error).__name__}") from error
-        return _results(_as_json(reply), recipients)
+        sent = {r.recipient: r for r in _results(_as_json(reply), sendable)}
+        return [sent.get(r) or refused[r] for r in recipients]
 
     def parse_delivery_report(self, form: Mapping[str, str]) -> DeliveryReport:
         return parse_delivery_report(form)
