@@ -78,3 +78,14 @@ def test_healthz_reports_a_dead_database(tmp_path: Path) -> None:
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_data(as_text=True).startswith("database: OperationalError")
+
+
+def test_config_example_documents_every_key_with_its_default() -> None:
+    import tomllib
+
+    from storage.settings import DEFAULTS
+
+    with (Path(__file__).parents[1] / "config.example.toml").open("rb") as f:
+        example = tomllib.load(f)
+    assert set(example) == set(DEFAULTS)
+    assert {k: v for k, v in example.items() if DEFAULTS[k] != v} == {}

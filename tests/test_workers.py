@@ -424,3 +424,31 @@ def test_the_worker_context_builds_from_settings(settings: dict[str, Any]) -> No
     with context.db.begin() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
     context.db.dispose()
+
+
+def test_the_embedded_default_sends_in_process(tmp_path: Path, sqlite_template: Path) -> None:
+    """No Redis, no worker: a booking's confirmation SMS leaves through the console provider
+    from a thread of the web process."""
+    import shutil
+
+    from tests.conftest import Phone
+
+    path = tmp_path / "gateway.sqlite3"
+    shutil.copy(sqlite_template, path)
+    app = create_app({"DATABASE_URL": f"sqlite:///{path}", "SMS_QUIET_HOURS": [],
+                      "SWEEP_INTERVAL_SECONDS": 60})
+    rt = app.extensions["gateway"]
+    try:
+        phone = Phone(app.test_client())
+        phone.dial()
+        for key in ("4", "1", "1"):
+            phone.press(key)
+        assert phone.press("1").startswith("END ")  # the checklist by SMS
+        wait_until(lambda: statuses(rt.db) == {"sent": 1}, 10, "the checklist sent")
+        with rt.db.begin() as session:
+            message = session.scalars(select(OutboxMessage)).one()
+        assert message.provider_message_id is not None
+        assert message.provider_message_id.startswith("console-")
+    finally:
+        rt.jobs.stop()
+        rt.db.dispose()
