@@ -36,7 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, health, sms, ussd
+    from gateway import cli, health, metrics, sms, ussd
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
@@ -56,5 +56,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ussd.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     cli.init_app(app)
     return app

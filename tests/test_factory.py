@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -89,3 +90,10 @@ def test_config_example_documents_every_key_with_its_default() -> None:
         example = tomllib.load(f)
     assert set(example) == set(DEFAULTS)
     assert {k: v for k, v in example.items() if DEFAULTS[k] != v} == {}
+
+
+def test_metrics(client: Flask, phone: Any) -> None:
+    phone.dial()
+    body = client.get("/metrics").get_data(as_text=True)  # type: ignore[attr-defined]
+    assert 'gateway_request_seconds_count{endpoint="ussd.ussd_hop"}' in body
+    assert 'gateway_outbox_messages{status="queued"} 0.0' in body
