@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not logging.getLogger().handlers:  # gunicorn, pytest, or a host may have set it up
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
 
@@ -36,7 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, health, metrics, sms, ussd
+    from gateway import cli, health, metrics, simulator, sms, staff, ussd
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
@@ -56,6 +57,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ussd.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(simulator.bp)
     metrics.init_app(app)
+    staff.init_app(app)
+    # Machines post to the webhooks: they authenticate with the webhook token, not a CSRF token.
+    staff.csrf.exempt(ussd.bp)
+    staff.csrf.exempt(sms.bp)
     cli.init_app(app)
     return app

@@ -28,7 +28,7 @@ from storage.vocab import DOC_TYPES, REQUEST_STATUSES, local_today
 def init_app(app: Flask) -> None:
     from gateway import cli_messaging
 
-    for group in (db_cli, regions_cli, requests_cli, visits_cli, sessions_cli,
+    for group in (db_cli, regions_cli, requests_cli, visits_cli, sessions_cli, users_cli,
                   *cli_messaging.GROUPS):
         app.cli.add_command(group)
     app.cli.add_command(demo)
@@ -229,6 +229,41 @@ def sessions_flush() -> None:
     click.echo(f"{runtime().flush_session_logs(force=True)} session record(s) written")
 
 
+# --- users ------------------------------------------------------------------------------------
+
+users_cli = AppGroup("users", help="Staff console accounts.")
+
+
+@users_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(("admin", "staff", "village_officer")))
+@click.option("--village", help="The officer's village (code or name); village officers only.")
+@click.option("--password", envvar="GATEWAY_NEW_PASSWORD",
+              help="At least 10 characters. Default: asked for (or GATEWAY_NEW_PASSWORD).")
+def users_create(username: str, role: str, village: str | None, password: str | None) -> None:
+    """Create a console account (the first admin, for instance)."""
+    _ensure_schema()
+    from gateway.actions import audit
+    from gateway.staff.auth import hash_password
+    from storage.models import User
+
+    if role == "village_officer" and not village:
+        raise click.BadParameter("a village officer needs --village", param_hint="--village")
+    code = _village(village).code if role == "village_officer" and village else None
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.BadParameter("at least 10 characters", param_hint="--password")
+    with runtime().db.begin() as session:
+        if session.scalar(select(User.id).where(User.username == username)):
+            raise click.ClickException(f"user '{username}' already exists")
+        session.add(User(username=username, password_hash=hash_password(password), role=role,
+                         village_code=code, language="id", active=True))
+        audit(session, "cli", "user.create", "user", username,
+              after={"role": role, "village_code": code})
+    click.echo(f"user {username} ({role}) created")
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 DEMO_PHONES = {
@@ -285,12 +320,36 @@ def demo() -> None:
                                   visit_date=today + dt.timedelta(days=days),
                                   start_time=dt.time(8, 30), end_time=dt.time(13),
                                   place="Kantor Desa", bring="KK asli")
+    demo_users = _demo_users(tembok.code)
     other = numbers.with_check_digit(DEMO_BODY + "006")
-    click.echo("Demo data loaded. Residents to dial as:")
+    click.echo("Demo data loaded. Staff console log-ins (user / password):")
+    for username, role, password in demo_users:
+        click.echo(f"  {username:<10} {password:<16} {role}")
+    click.echo("Residents to dial as:")
     click.echo(f"  {granny}  Tembok, Indonesian: two requests on file, a visit in 5 days")
     click.echo(f"  {english}  Kayuputih, English: three requests, an open home-visit booking")
     click.echo(f"  {DEMO_PHONES['newcomer']}  a first-time caller")
     click.echo(f"Another phone's request: {other} (applicant born 1961)")
+
+
+DEMO_PASSWORDS = {"admin": "admin-demo-123", "staff": "staff-demo-123",
+                  "officer": "officer-demo-123"}
+
+
+def _demo_users(village_code: str) -> list[tuple[str, str, str]]:
+    """One account per role, with known passwords: demo data only, never production."""
+    from gateway.staff.auth import hash_password
+    from storage.models import User
+
+    roles = {"admin": ("admin", None), "staff": ("staff", None),
+             "officer": ("village_officer", village_code)}
+    with runtime().db.begin() as session:
+        for username, (role, village) in roles.items():
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                session.add(User(username=username, password_hash=hash_password(
+                    DEMO_PASSWORDS[username]), role=role, village_code=village,
+                    language="id", active=True))
+    return [(u, r, DEMO_PASSWORDS[u]) for u, (r, _) in roles.items()]
 
 
 # --- dial -------------------------------------------------------------------------------------

@@ -17,5 +17,17 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = default_sqlite_url(Path(app.instance_path))
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = os.urandom(32).hex()  # per process; staff log-ins come later
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     app.config["EMBEDDED"] = not app.config["REDIS_URL"]
+
+
+def _instance_secret(folder: Path) -> str:
+    """A key kept in the instance folder, shared by every process on this machine, so staff
+    sessions survive restarts. Several machines: set SECRET_KEY in the environment instead."""
+    path = folder / "secret_key"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            f.write(os.urandom(32).hex())
+    return path.read_text().strip()

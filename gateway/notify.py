@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
@@ -35,8 +35,9 @@ from storage.vocab import LOCAL_TZ
 class Audience:
     """Who a broadcast goes to: residents of some villages, or everyone."""
 
-    label: str  # stored on the broadcast: "village:51.08.09.2010", "district:51.08.09", "all"
+    label: str  # stored: "village:51.08.09.2010", "district:51.08.09", "all", "status:ready"
     village_codes: tuple[str, ...] | None  # None: every resident
+    request_status: str | None = None  # only applicants with a request in this status
 
 
 class Notifier:
@@ -76,17 +77,24 @@ class Notifier:
         local = booking.scheduled_for.astimezone(LOCAL_TZ)
         values = {"date": c.date(local.date()), "time": f"{local:%H:%M}", "number": booking.number}
         stamp = int(booking.scheduled_for.timestamp())
-        # A new date replaces the reminder of the old one.
+        told = list(session.scalars(select(OutboxMessage.dedupe_key).where(
+            OutboxMessage.dedupe_key.startswith(f"booking:{booking.number}:scheduled:",
+                                                autoescape=True)).order_by(OutboxMessage.id)))
+        if told and told[-1].split(":")[3] == str(stamp):
+            return  # the resident was last told this very time; its reminder stands
+        # A new date replaces the reminder of the old one. The keys count the changes, so a
+        # booking moved back to a date told before is told (and reminded) again.
+        change = len(told)
         outbox.cancel_queued(session, booking_reminder_of=booking.number,
                              reason="rescheduled", now=utcnow())
         outbox.add(session, recipient=booking.phone, kind="notification",
                    body=c.text("sms.booking_scheduled", **values),
-                   dedupe_key=f"booking:{booking.number}:scheduled:{stamp}")
+                   dedupe_key=f"booking:{booking.number}:scheduled:{stamp}:{change}")
         remind_at = self._at_reminder_hour(local.date() - dt.timedelta(days=1))
         if remind_at > utcnow():
             outbox.add(session, recipient=booking.phone, kind="reminder",
                        body=c.text("sms.booking_reminder", **values), due_at=remind_at,
-                       dedupe_key=f"booking:{booking.number}:reminder:{stamp}")
+                       dedupe_key=f"booking:{booking.number}:reminder:{stamp}:{change}")
 
     def booking_closed(self, session: Session, booking: HomeVisitBooking) -> None:
         """Done or cancelled: say so, and drop a reminder still waiting."""
@@ -193,7 +201,17 @@ class Notifier:
     # --- broadcasts staff write ---------------------------------------------------------------
 
     def audience(self, *, village: str | None = None, district: str | None = None,
-                 everyone: bool = False) -> Audience:
+                 everyone: bool = False, request_status: str | None = None,
+                 within: str | None = None) -> Audience:
+        """``within``: a village officer's village; the audience cannot reach beyond it."""
+        if within is not None:
+            place = self.regions.find_village(within)
+            if request_status:
+                return Audience(f"status:{request_status}:village:{place.code}", (place.code,),
+                                request_status)
+            return Audience(f"village:{place.code}", (place.code,))
+        if request_status:
+            return Audience(f"status:{request_status}", None, request_status)
         if everyone:
             return Audience("all", None)
         if village:
@@ -206,7 +224,20 @@ class Notifier:
         raise ValueError("choose a village, a district or everyone")
 
     def recipients(self, session: Session, audience: Audience) -> list[tuple[str, str]]:
-        return list(self._residents(session, audience.village_codes))
+        return list(self._audience(session, audience))
+
+    def _audience(self, session: Session, audience: Audience) -> Iterable[tuple[str, str]]:
+        if audience.request_status is None:
+            return self._residents(session, audience.village_codes)
+        query = (select(DocumentRequest.applicant_phone,
+                        func.coalesce(Resident.language, DEFAULT_LANGUAGE))
+                 .outerjoin(Resident, Resident.phone == DocumentRequest.applicant_phone)
+                 .where(DocumentRequest.status == audience.request_status,
+                        func.coalesce(Resident.opted_out, False).is_(False))
+                 .distinct())
+        if audience.village_codes is not None:
+            query = query.where(DocumentRequest.village_code.in_(list(audience.village_codes)))
+        return list(session.execute(query).tuples())
 
     def broadcast(self, session: Session, audience: Audience, text: str,
                   send_at: dt.datetime | None = None, created_by: str | None = None) -> Broadcast:
@@ -218,7 +249,7 @@ class Notifier:
         broadcast.recipients = outbox.add_many(session, [
             {"recipient": phone, "kind": "broadcast", "body": text, "due_at": broadcast.send_at,
              "dedupe_key": f"broadcast:{broadcast.id}:{phone}", "broadcast_id": broadcast.id}
-            for phone, _ in self._residents(session, audience.village_codes)])
+            for phone, _ in self._audience(session, audience)])
         return broadcast
 
     def _residents(self, session: Session,

@@ -63,11 +63,17 @@ def inbound_sms() -> Response:
     phone = to_e164(message.sender)
     if phone is None:
         return _plain("from is not a valid phone number", 400)
-    text = "".join(ch for ch in message.text if ch.isprintable() or ch == "\n")[:480]
+    return _plain(handle_inbound(rt, message.message_id, phone, message.text))
+
+
+def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> str:
+    """One text from a resident: keywords, conversation, loop guard, replies to the outbox.
+    Returns "ok", "duplicate" or "looping". Used by the webhook and the phone simulator."""
+    text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:480]
     with rt.db.begin() as session:
         if session.scalar(select(InboundMessage.id).where(
-                InboundMessage.provider_id == message.message_id)):
-            return _plain("duplicate")
+                InboundMessage.provider_id == message_id)):
+            return "duplicate"
     # Loop guard: texts that do not move a conversation forward (unknown words, the same
     # keyword again and again, wrong answers) are counted; past the limit nobody is answered.
     # A real journey by SMS — answers that advance the menus — is never cut off.
@@ -85,15 +91,15 @@ def inbound_sms() -> Response:
         if not conversation.progressed:
             rt.limiter.hit(guard, "sms-in", phone)
     with rt.db.begin() as session:
-        session.add(InboundMessage(provider_id=message.message_id, sender=phone, text=text))
+        session.add(InboundMessage(provider_id=message_id, sender=phone, text=text))
         if looping:
             log.warning("loop guard: not replying to %s", phone)
         for i, reply in enumerate(replies):
             outbox.add(session, recipient=phone, kind="reply", body=reply, urgent=True,
-                       dedupe_key=f"inbound:{message.message_id}:{i}")
+                       dedupe_key=f"inbound:{message_id}:{i}")
     if replies:
         rt.dispatch()
-    return _plain("looping" if looping else "ok")
+    return "looping" if looping else "ok"
 
 
 @dataclass

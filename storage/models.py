@@ -282,3 +282,36 @@ class UssdSessionLog(Base):
     provider_status: Mapped[str | None] = mapped_column(String(16))  # from /ussd/events
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+STAFF_ROLES = ("admin", "staff", "village_officer")
+
+
+class User(Base):
+    """A staff member or village officer who logs in to the console."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | staff | village_officer
+    village_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))  # officers
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what, when, with the before and after of what changed (JSON)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(60), index=True)  # username, or "cli:<user>"
+    action: Mapped[str] = mapped_column(String(40))  # e.g. "visit.publish"
+    entity: Mapped[str] = mapped_column(String(40))  # e.g. "village_visit"
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -1,0 +1,238 @@
+"""What staff do, once, for every door: the operator CLI and the staff console call these.
+
+Each action takes the session (the caller owns the transaction), the actor (a username, or
+``cli`` for the operator's shell) and plain values; it changes the data, writes the SMS the change
+owes to the outbox (via the Notifier) and an audit entry with the before and after — all in the
+same transaction. Bad input raises ``ActionError`` with a sentence for a person to read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.notify import Audience, Notifier
+from storage import queries
+from storage.models import (
+    AuditEntry,
+    Broadcast,
+    DocumentRequest,
+    HomeVisitBooking,
+    VillageVisit,
+    utcnow,
+)
+from storage.vocab import LOCAL_TZ, local_today
+
+
+class ActionError(ValueError):
+    """The action cannot be done as asked; the message says why, for a person."""
+
+
+def audit(session: Session, actor: str, action: str, entity: str, entity_id: object,
+          before: Mapping[str, Any] | None = None,
+          after: Mapping[str, Any] | None = None) -> None:
+    session.add(AuditEntry(
+        actor=actor, action=action, entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        before=json.dumps(before, default=str, ensure_ascii=False) if before is not None else None,
+        after=json.dumps(after, default=str, ensure_ascii=False) if after is not None else None,
+        at=utcnow()))
+
+
+def _visit_fields(visit: VillageVisit) -> dict[str, Any]:
+    return {"village_code": visit.village_code, "date": visit.visit_date,
+            "start": f"{visit.start_time:%H:%M}", "end": f"{visit.end_time:%H:%M}",
+            "place": visit.place, "bring": visit.bring, "published": visit.published,
+            "cancelled": visit.cancelled}
+
+
+# --- document requests -------------------------------------------------------------------------
+
+def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
+    try:
+        request = queries.add_request(session, **values)
+    except ValueError as error:
+        raise ActionError(str(error)) from error
+    audit(session, actor, "request.add", "document_request", request.number,
+          after={"type": request.doc_type, "status": request.status,
+                 "village_code": request.village_code})
+    return request
+
+
+def set_request_status(session: Session, notifier: Notifier, actor: str, number: str,
+                       status: str, pickup: str | None = None) -> DocumentRequest:
+    found = queries.find_request(session, number)
+    before = {"status": found.status, "pickup": found.pickup_place} if found else None
+    try:
+        request = queries.set_request_status(session, number, status, pickup)
+    except ValueError as error:
+        raise ActionError(str(error)) from error
+    notifier.request_status_changed(session, request,
+                                    queries.last_status_change_id(session, request))
+    audit(session, actor, "request.status", "document_request", number, before,
+          {"status": request.status, "pickup": request.pickup_place})
+    return request
+
+
+# --- village visits -----------------------------------------------------------------------------
+
+def add_visit(session: Session, notifier: Notifier, actor: str, *, village_code: str,
+              visit_date: dt.date, start: dt.time, end: dt.time, place: str,
+              bring: str | None, publish: bool) -> tuple[VillageVisit, int]:
+    """Returns the visit and how many residents will be told (0 for a draft)."""
+    if visit_date < local_today():
+        raise ActionError(f"{visit_date} is in the past")
+    try:
+        visit = queries.add_visit(session, village_code=village_code, visit_date=visit_date,
+                                  start_time=start, end_time=end, place=place.strip(),
+                                  bring=(bring or "").strip() or None, published=publish)
+    except ValueError as error:
+        raise ActionError(str(error)) from error
+    told = notifier.visit_published(session, visit, created_by=actor).recipients if publish else 0
+    audit(session, actor, "visit.add", "village_visit", visit.id, after=_visit_fields(visit))
+    return visit, told
+
+
+def get_visit(session: Session, visit_id: int) -> VillageVisit:
+    visit = session.get(VillageVisit, visit_id)
+    if visit is None:
+        raise ActionError(f"no visit with id {visit_id}")
+    return visit
+
+
+def publish_visit(session: Session, notifier: Notifier, actor: str, visit_id: int) -> int:
+    visit = get_visit(session, visit_id)
+    if visit.cancelled:
+        raise ActionError(f"visit {visit_id} is cancelled")
+    if visit.published:
+        raise ActionError(f"visit {visit_id} is already published")
+    before = _visit_fields(visit)
+    visit.published = True
+    session.flush()
+    told = notifier.visit_published(session, visit, created_by=actor).recipients
+    audit(session, actor, "visit.publish", "village_visit", visit_id, before, _visit_fields(visit))
+    return int(told)
+
+
+def edit_visit(session: Session, notifier: Notifier, actor: str, visit_id: int, *,
+               visit_date: dt.date | None = None, start: dt.time | None = None,
+               end: dt.time | None = None, place: str | None = None,
+               bring: str | None = None) -> int:
+    """Returns how many residents already told get the change."""
+    visit = get_visit(session, visit_id)
+    if visit.cancelled:
+        raise ActionError(f"visit {visit_id} is cancelled")
+    before = _visit_fields(visit)
+    if visit_date is not None:
+        if visit_date < local_today():
+            raise ActionError(f"{visit_date} is in the past")
+        visit.visit_date = visit_date
+    if start is not None:
+        visit.start_time = start
+    if end is not None:
+        visit.end_time = end
+    if visit.end_time <= visit.start_time:
+        raise ActionError("the end time is not after the start time")
+    if place is not None:
+        if not place.strip():
+            raise ActionError("the place cannot be empty")
+        visit.place = place.strip()
+    if bring is not None:
+        visit.bring = bring.strip() or None
+    visit.updated_at = utcnow()
+    session.flush()
+    told = notifier.visit_changed(session, visit, cancelled=False) if visit.published else 0
+    audit(session, actor, "visit.edit", "village_visit", visit_id, before, _visit_fields(visit))
+    return told
+
+
+def cancel_visit(session: Session, notifier: Notifier, actor: str, visit_id: int) -> int:
+    visit = get_visit(session, visit_id)
+    if visit.cancelled:
+        raise ActionError(f"visit {visit_id} is already cancelled")
+    before = _visit_fields(visit)
+    visit.cancelled = True
+    visit.updated_at = utcnow()
+    session.flush()
+    told = notifier.visit_changed(session, visit, cancelled=True)
+    audit(session, actor, "visit.cancel", "village_visit", visit_id, before, _visit_fields(visit))
+    return told
+
+
+# --- home-visit bookings ------------------------------------------------------------------------
+
+def get_booking(session: Session, number: str) -> HomeVisitBooking:
+    booking = session.scalar(select(HomeVisitBooking).where(HomeVisitBooking.number == number))
+    if booking is None:
+        raise ActionError(f"no booking with number {number}")
+    return booking
+
+
+def schedule_booking(session: Session, notifier: Notifier, actor: str, number: str,
+                     when_local: dt.datetime, team: str | None) -> HomeVisitBooking:
+    if when_local < dt.datetime.now(LOCAL_TZ):
+        raise ActionError(f"{when_local:%Y-%m-%d %H:%M} is in the past")
+    booking = get_booking(session, number)
+    if booking.status not in ("requested", "scheduled"):
+        raise ActionError(f"booking {number} is {booking.status}")
+    before = {"status": booking.status, "scheduled_for": booking.scheduled_for,
+              "team": booking.team}
+    booking.status = "scheduled"
+    booking.scheduled_for = when_local.astimezone(dt.UTC)
+    booking.team = (team or "").strip() or booking.team
+    session.flush()
+    notifier.booking_scheduled(session, booking)
+    audit(session, actor, "booking.schedule", "home_visit_booking", number, before,
+          {"status": booking.status, "scheduled_for": booking.scheduled_for,
+           "team": booking.team})
+    return booking
+
+
+def close_booking(session: Session, notifier: Notifier, actor: str, number: str,
+                  status: str) -> HomeVisitBooking:
+    if status not in ("done", "cancelled"):
+        raise ActionError(f"a booking is closed as done or cancelled, not {status}")
+    booking = get_booking(session, number)
+    if booking.status not in ("requested", "scheduled"):
+        raise ActionError(f"booking {number} is already {booking.status}")
+    before = {"status": booking.status}
+    booking.status = status
+    session.flush()
+    notifier.booking_closed(session, booking)
+    audit(session, actor, f"booking.{status}", "home_visit_booking", number, before,
+          {"status": status})
+    return booking
+
+
+# --- broadcasts ----------------------------------------------------------------------------------
+
+def plan_broadcast(session: Session, notifier: Notifier, actor: str, audience: Audience,
+                   text: str, send_at: dt.datetime | None = None) -> Broadcast:
+    text = text.strip()
+    if not text:
+        raise ActionError("the text is empty")
+    planned = notifier.broadcast(session, audience, text, send_at, created_by=actor)
+    audit(session, actor, "broadcast.send", "broadcast", planned.id,
+          after={"audience": audience.label, "text": text, "recipients": planned.recipients,
+                 "send_at": planned.send_at})
+    return planned
+
+
+def cancel_broadcast(session: Session, actor: str, broadcast_id: int) -> int:
+    from storage import outbox
+
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise ActionError(f"no broadcast with id {broadcast_id}")
+    cancelled = outbox.cancel_queued(session, broadcast_id=broadcast_id,
+                                     reason="broadcast cancelled", now=utcnow())
+    before = {"status": broadcast.status}
+    broadcast.status = "cancelled"
+    audit(session, actor, "broadcast.cancel", "broadcast", broadcast_id, before,
+          {"status": "cancelled", "messages_cancelled": cancelled})
+    return cancelled

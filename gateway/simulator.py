@@ -1,0 +1,75 @@
+"""The phone simulator (/simulator): a feature phone in the browser for demos, training and
+tests. Dialling goes through ``ussd.handle_hop`` — the code the Africa's Talking webhook runs —
+and texting through ``sms.handle_inbound``; the inbox shows what the outbox holds for the number.
+
+Open to anyone on the embedded default; in production only to logged-in staff, unless
+SIMULATOR_PUBLIC is set.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from gateway import sms, ussd
+from gateway.phones import to_e164
+from gateway.runtime import runtime
+from storage.models import OutboxMessage
+
+bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+
+
+@bp.before_request
+def _who_may_use_it() -> Response | None:
+    public = current_app.config.get("SIMULATOR_PUBLIC")
+    if public is None:
+        public = current_app.config["EMBEDDED"]
+    if not public and not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    return None
+
+
+def _phone() -> str:
+    raw = (request.get_json(silent=True) or {}).get("phone") or request.args.get("phone", "")
+    phone = to_e164(str(raw))
+    if phone is None:
+        abort(400, description="not a valid phone number")
+    return phone
+
+
+@bp.get("")
+def page() -> str:
+    return render_template("simulator.html", code=current_app.config["USSD_SERVICE_CODE"])
+
+
+@bp.post("/dial")
+def dial() -> Response:
+    body = request.get_json(silent=True) or {}
+    session_id = str(body.get("session") or "")[:64] or f"sim-{secrets.token_hex(8)}"
+    reply = ussd.handle_hop(runtime(), session_id=session_id, phone=_phone(),
+                            text=str(body.get("text", ""))[:ussd.MAX_TEXT],
+                            service_code=current_app.config["USSD_SERVICE_CODE"],
+                            network_code="simulator")
+    return jsonify({"session": session_id, "reply": reply})
+
+
+@bp.post("/sms")
+def send_sms() -> Response:
+    body = request.get_json(silent=True) or {}
+    result = sms.handle_inbound(runtime(), f"sim-{secrets.token_hex(8)}", _phone(),
+                                str(body.get("text", "")))
+    return jsonify({"result": result})
+
+
+@bp.get("/inbox")
+def inbox() -> Response:
+    phone = _phone()
+    with runtime().db.begin() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
+                               .order_by(OutboxMessage.id.desc()).limit(30)).all()
+        messages = [{"id": m.id, "body": m.body, "status": m.status,
+                     "at": m.created_at.strftime("%H:%M")} for m in rows]
+    return jsonify({"phone": phone, "messages": messages})

@@ -1,0 +1,65 @@
+"""Log-in and log-out. Passwords hashed with argon2; failed log-ins throttled per user name and
+per address (the `limits` library, shared through Redis in production)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Response, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from limits import parse
+from sqlalchemy import select
+
+from gateway.runtime import runtime
+from gateway.staff import StaffUser, bp, translate
+from storage.models import User
+
+hasher = PasswordHasher()
+FAILED_LOGINS = parse("5/15 minutes")
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def check_password(password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("staff.dashboard"))  # type: ignore[return-value]
+    error = None
+    status = 200
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()[:60]
+        password = request.form.get("password", "")
+        rt = runtime()
+        keys = (("user", username.casefold()), ("addr", request.remote_addr or "-"))
+        if not all(rt.limiter.test(FAILED_LOGINS, *key) for key in keys):
+            error, status = translate("Too many failed log-ins. Wait 15 minutes."), 429
+        else:
+            with rt.db.begin() as session:
+                user = session.scalar(select(User).where(User.username == username))
+                valid = (user is not None and user.active
+                         and check_password(user.password_hash, password))
+                staff_user = StaffUser(user) if valid and user is not None else None
+            if staff_user is not None:
+                login_user(staff_user)
+                target = request.args.get("next", "")
+                safe = target.startswith("/") and not target.startswith("//")
+                return redirect(target if safe else url_for("staff.dashboard"))  # type: ignore[return-value]
+            for key in keys:
+                rt.limiter.hit(FAILED_LOGINS, *key)
+            error, status = translate("Wrong user name or password."), 401
+    return Response(render_template("staff/login.html", error=error), status=status)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    logout_user()
+    return redirect(url_for("staff.login"))  # type: ignore[return-value]
