@@ -1,9 +1,10 @@
 """SMS keywords (SPEC §4), in Indonesian and English, tolerant of typos.
 
 ``parse("jadwl tembok", villages)`` → ``Command("schedule", "tembok")``. Case-insensitive;
-a keyword within a small edit distance of a known one counts (``STAUS``, ``BRHENTI``,
-``STPO``), but short words must match more closely so ``STOP`` is never read into a random
-word. Village names are matched the same way by ``match_village``.
+a keyword within a small edit distance of a known one counts (``STAUS``, ``JADWL``,
+``BRHENTI``), short keywords only when two letters are swapped, and STOP/START never from a
+near word (``shop``, ``stok``, ``smart``) — opting out by accident would cost a resident news.
+Village names are matched the same way by ``match_village``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,21 @@ class Command:
     argument: str  # the rest of the message, stripped
 
 
-def _allowed_distance(word: str) -> int:
-    return 0 if len(word) <= 3 else 1 if len(word) <= 5 else 2
+# Opting out or in changes what a resident receives: only the words themselves, or a slip of
+# two neighbouring letters (STPO), count — never a near word like "shop", "stok" or "smart".
+STRICT = {"stop", "start"}
+
+
+def _allowed_distance(keyword: str) -> int:
+    return 0 if len(keyword) <= 4 else 1 if len(keyword) <= 6 else 2
+
+
+def _close(word: str, keyword: str) -> bool:
+    distance = OSA.distance(word, keyword)
+    swapped = distance == 1 and sorted(word) == sorted(keyword)
+    if KEYWORDS[keyword] in STRICT and len(keyword) <= 5:
+        return swapped
+    return word[0] == keyword[0] and (distance <= _allowed_distance(keyword) or swapped)
 
 
 def parse(text: str) -> Command | None:
@@ -47,9 +61,7 @@ def parse(text: str) -> Command | None:
     if not head.isalpha():
         return None
     best = min(KEYWORDS, key=lambda k: OSA.distance(head, k))
-    if OSA.distance(head, best) <= _allowed_distance(best):
-        return Command(KEYWORDS[best], rest)
-    return None
+    return Command(KEYWORDS[best], rest) if _close(head, best) else None
 
 
 def match_village(name: str, villages: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ SIMULATOR_PUBLIC is set.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
@@ -18,6 +19,7 @@ from gateway import sms, ussd
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage.models import OutboxMessage
+from storage.vocab import LOCAL_TZ
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
@@ -71,5 +73,11 @@ def inbox() -> Response:
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
                                .order_by(OutboxMessage.id.desc()).limit(30)).all()
         messages = [{"id": m.id, "body": m.body, "status": m.status,
-                     "at": m.created_at.strftime("%H:%M")} for m in rows]
+                     "at": _local(m.created_at).strftime("%H:%M")} for m in rows]
     return jsonify({"phone": phone, "messages": messages})
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:  # SQLite gives naive UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(LOCAL_TZ)

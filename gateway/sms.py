@@ -18,7 +18,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from limits import parse as parse_limit
-from sqlalchemy import select
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 
 from flows import keywords
 from flows.engine import Engine
@@ -70,10 +71,23 @@ def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> s
     """One text from a resident: keywords, conversation, loop guard, replies to the outbox.
     Returns "ok", "duplicate" or "looping". Used by the webhook and the phone simulator."""
     text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:480]
-    with rt.db.begin() as session:
-        if session.scalar(select(InboundMessage.id).where(
-                InboundMessage.provider_id == message_id)):
-            return "duplicate"
+    # Claim the message id first: of two simultaneous deliveries of one message, one proceeds.
+    try:
+        with rt.db.begin() as session:
+            session.add(InboundMessage(provider_id=message_id, sender=phone, text=text))
+    except IntegrityError:
+        return "duplicate"
+    try:
+        return _answer(rt, message_id, phone, text)
+    except Exception:
+        # Unclaim, so the provider's retry of this message is answered rather than dropped.
+        with rt.db.begin() as session:
+            session.execute(delete(InboundMessage).where(
+                InboundMessage.provider_id == message_id))
+        raise
+
+
+def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
     # Loop guard: texts that do not move a conversation forward (unknown words, the same
     # keyword again and again, wrong answers) are counted; past the limit nobody is answered.
     # A real journey by SMS — answers that advance the menus — is never cut off.
@@ -91,7 +105,6 @@ def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> s
         if not conversation.progressed:
             rt.limiter.hit(guard, "sms-in", phone)
     with rt.db.begin() as session:
-        session.add(InboundMessage(provider_id=message_id, sender=phone, text=text))
         if looping:
             log.warning("loop guard: not replying to %s", phone)
         for i, reply in enumerate(replies):
@@ -120,12 +133,20 @@ class SmsConversation:
         profile = self.rt.profile(self.phone, cached)
         self.language = str(profile.get("lang") or "id")
         self.profile = profile
+        state = (call or {}).get("state")
+        self.state: dict[str, Any] | None = state
         if command is None:
-            if call is not None and not call["state"].get("ended"):
-                return [self._advance(call, text)]
-            return [self._begin()]
-        handler = getattr(self, f"_{command.name}")
-        return handler(command.argument)  # type: ignore[no-any-return]
+            if state is not None and not state.get("ended"):
+                replies = [self._advance(state, text)]
+            else:
+                replies = [self._begin()]
+        else:
+            replies = getattr(self, f"_{command.name}")(command.argument)
+        said = " ".join(text.casefold().split())
+        if said and said == (call or {}).get("last_in"):
+            self.progressed = False  # the same text again: a loop, whatever it asks for
+        self.rt.sms_store.save(self.phone, {"state": self.state, "last_in": said}, [])
+        return replies
 
     def t(self, key: str, **values: Any) -> str:
         return self.rt.notifier.catalog(self.language).text(key, **values)
@@ -137,15 +158,15 @@ class SmsConversation:
         turn = self.engine.begin(services, self.language, None)
         if then is not None:
             turn = self.engine.advance(services, turn.state, then)
-        self.rt.sms_store.save(self.phone, {"state": turn.state}, [])
+        self.state = turn.state
         return turn.text
 
-    def _advance(self, call: dict[str, Any], text: str) -> str:
+    def _advance(self, state: dict[str, Any], text: str) -> str:
         services = self.rt.services(self.phone, self.profile)
-        before = (call["state"].get("screen"), call["state"].get("page"))
-        turn = self.engine.advance(services, call["state"], text)
+        before = (state.get("screen"), state.get("page"))
+        turn = self.engine.advance(services, state, text)
         self.progressed = turn.end or (turn.state["screen"], turn.state["page"]) != before
-        self.rt.sms_store.save(self.phone, {"state": turn.state}, [])
+        self.state = turn.state
         return turn.text
 
     def _menu(self, _argument: str) -> list[str]:
