@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect, select
 
+from gateway import actions
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage import migrate, numbers, queries
@@ -149,8 +150,8 @@ def requests_add(doc_type: str, phone: str, birth_year: int, village: str, statu
     place = _village(village)
     try:
         with runtime().db.begin() as session:
-            request = queries.add_request(
-                session, doc_type=doc_type, phone=_phone(phone), birth_year=birth_year,
+            request = actions.add_request(
+                session, "cli", doc_type=doc_type, phone=_phone(phone), birth_year=birth_year,
                 village_code=place.code, status=status, number=number, pickup_place=pickup)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
@@ -169,9 +170,8 @@ def requests_set_status(number: str, status: str, pickup: str | None) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            request = queries.set_request_status(session, number, status, pickup)
-            rt.notifier.request_status_changed(session, request,
-                                               queries.last_status_change_id(session, request))
+            request = actions.set_request_status(session, rt.notifier, "cli", number, status,
+                                                 pickup)
             click.echo(f"{request.number}: {request.status}"
                        + (f" (collect at {request.pickup_place})" if request.pickup_place else "")
                        + "; the resident is notified by SMS")
@@ -204,11 +204,10 @@ def visits_add(village: str, day: str, start: str, end: str, place: str, bring: 
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            visit = queries.add_visit(
-                session, village_code=where.code, visit_date=visit_date,
-                start_time=_time(start, "--start"), end_time=_time(end, "--end"),
-                place=place.strip(), bring=(bring or "").strip() or None, published=not draft)
-            told = 0 if draft else rt.notifier.visit_published(session, visit).recipients
+            visit, told = actions.add_visit(
+                session, rt.notifier, "cli", village_code=where.code, visit_date=visit_date,
+                start=_time(start, "--start"), end=_time(end, "--end"), place=place,
+                bring=bring, publish=not draft)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit.id}: {where.name} {visit_date} {start}-{end} "

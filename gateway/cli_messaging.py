@@ -12,6 +12,8 @@ import click
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from gateway import actions
+from gateway.actions import ActionError
 from gateway.cli import _date, _ensure_schema, _time, visits_cli
 from gateway.phones import to_e164
 from gateway.runtime import runtime
@@ -21,13 +23,6 @@ from storage.segments import count_segments, non_gsm_characters
 from storage.vocab import LOCAL_TZ, local_today
 
 # --- visits: publish, edit, cancel, list --------------------------------------------------------
-
-
-def _visit(session: object, visit_id: int) -> VillageVisit:
-    visit = session.get(VillageVisit, visit_id)  # type: ignore[attr-defined]
-    if visit is None:
-        raise click.ClickException(f"no visit with id {visit_id}")
-    return visit  # type: ignore[no-any-return]
 
 
 @visits_cli.command("list")
@@ -53,15 +48,11 @@ def visits_publish(visit_id: int) -> None:
     """Publish a draft visit: its village's residents are told by SMS."""
     _ensure_schema()
     rt = runtime()
-    with rt.db.begin() as session:
-        visit = _visit(session, visit_id)
-        if visit.cancelled:
-            raise click.ClickException(f"visit {visit_id} is cancelled")
-        if visit.published:
-            raise click.ClickException(f"visit {visit_id} is already published")
-        visit.published = True
-        session.flush()
-        told = rt.notifier.visit_published(session, visit).recipients
+    try:
+        with rt.db.begin() as session:
+            told = actions.publish_visit(session, rt.notifier, "cli", visit_id)
+    except ActionError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} published; {told} resident(s) will be told by SMS")
     rt.dispatch(inline=True)
 
@@ -79,29 +70,19 @@ def visits_edit(visit_id: int, day: str | None, start: str | None, end: str | No
     the change by SMS."""
     _ensure_schema()
     rt = runtime()
-    with rt.db.begin() as session:
-        visit = _visit(session, visit_id)
-        if visit.cancelled:
-            raise click.ClickException(f"visit {visit_id} is cancelled")
-        if day:
-            visit.visit_date = _date(day)
-            if visit.visit_date < local_today():
-                raise click.BadParameter(f"{visit.visit_date} is in the past", param_hint="--date")
-        if start:
-            visit.start_time = _time(start, "--start")
-        if end:
-            visit.end_time = _time(end, "--end")
-        if visit.end_time <= visit.start_time:
-            raise click.ClickException("the end time is not after the start time")
-        if place is not None:
-            if not place.strip():
-                raise click.BadParameter("the place cannot be empty", param_hint="--place")
-            visit.place = place.strip()
-        if bring is not None:
-            visit.bring = bring.strip() or None
-        visit.updated_at = utcnow()
-        session.flush()
-        told = rt.notifier.visit_changed(session, visit, cancelled=False) if visit.published else 0
+    if place is not None and not place.strip():
+        raise click.BadParameter("the place cannot be empty", param_hint="--place")
+    visit_date = _date(day) if day else None
+    if visit_date is not None and visit_date < local_today():
+        raise click.BadParameter(f"{visit_date} is in the past", param_hint="--date")
+    try:
+        with rt.db.begin() as session:
+            told = actions.edit_visit(
+                session, rt.notifier, "cli", visit_id, visit_date=visit_date,
+                start=_time(start, "--start") if start else None,
+                end=_time(end, "--end") if end else None, place=place, bring=bring)
+    except ActionError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} changed; {told} resident(s) already told get the change")
     rt.dispatch(inline=True)
 
@@ -113,14 +94,11 @@ def visits_cancel(visit_id: int) -> None:
     told it is off."""
     _ensure_schema()
     rt = runtime()
-    with rt.db.begin() as session:
-        visit = _visit(session, visit_id)
-        if visit.cancelled:
-            raise click.ClickException(f"visit {visit_id} is already cancelled")
-        visit.cancelled = True
-        visit.updated_at = utcnow()
-        session.flush()
-        told = rt.notifier.visit_changed(session, visit, cancelled=True)
+    try:
+        with rt.db.begin() as session:
+            told = actions.cancel_visit(session, rt.notifier, "cli", visit_id)
+    except ActionError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} cancelled; {told} resident(s) are told")
     rt.dispatch(inline=True)
 
@@ -128,14 +106,6 @@ def visits_cancel(visit_id: int) -> None:
 # --- home-visit bookings --------------------------------------------------------------------
 
 bookings_cli = AppGroup("bookings", help="Sidakep home-visit bookings.")
-
-
-def _booking(session: object, number: str) -> HomeVisitBooking:
-    booking = session.scalar(  # type: ignore[attr-defined]
-        select(HomeVisitBooking).where(HomeVisitBooking.number == number))
-    if booking is None:
-        raise click.ClickException(f"no booking with number {number}")
-    return booking  # type: ignore[no-any-return]
 
 
 @bookings_cli.command("list")
@@ -170,15 +140,11 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
     if local < dt.datetime.now(LOCAL_TZ):
         raise click.BadParameter(f"{when} is in the past", param_hint="--at")
     rt = runtime()
-    with rt.db.begin() as session:
-        booking = _booking(session, number)
-        if booking.status not in ("requested", "scheduled"):
-            raise click.ClickException(f"booking {number} is {booking.status}")
-        booking.status = "scheduled"
-        booking.scheduled_for = local.astimezone(dt.UTC)
-        booking.team = team or booking.team
-        session.flush()
-        rt.notifier.booking_scheduled(session, booking)
+    try:
+        with rt.db.begin() as session:
+            actions.schedule_booking(session, rt.notifier, "cli", number, local, team)
+    except ActionError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} scheduled for {when}; the resident is told by SMS")
     rt.dispatch()
 
@@ -186,13 +152,11 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
 def _close_booking(number: str, status: str) -> None:
     _ensure_schema()
     rt = runtime()
-    with rt.db.begin() as session:
-        booking = _booking(session, number)
-        if booking.status not in ("requested", "scheduled"):
-            raise click.ClickException(f"booking {number} is already {booking.status}")
-        booking.status = status
-        session.flush()
-        rt.notifier.booking_closed(session, booking)
+    try:
+        with rt.db.begin() as session:
+            actions.close_booking(session, rt.notifier, "cli", number, status)
+    except ActionError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} {status}; the resident is told by SMS")
     rt.dispatch()
 
@@ -319,7 +283,7 @@ def broadcast(village: str | None, district: str | None, everyone: bool, text: s
         click.echo("nothing sent: add --yes to send")
         return
     with rt.db.begin() as session:
-        planned = rt.notifier.broadcast(session, audience, text, send_at)
+        planned = actions.plan_broadcast(session, rt.notifier, "cli", audience, text, send_at)
     click.echo(f"broadcast {planned.id}: {planned.recipients} message(s) queued")
     rt.dispatch(inline=True)
 
