@@ -32,8 +32,10 @@ demo: install
 	$(FLASK) regions import
 	$(FLASK) demo
 	@echo
-	@echo "The gateway is starting on http://$(HOST):$(PORT) (USSD webhook: POST /ussd)."
-	@echo "Dial it from another terminal:   make dial            (or: make dial PHONE=0812...)"
+	@echo "The gateway is starting on http://$(HOST):$(PORT)"
+	@echo "  staff console:   http://$(HOST):$(PORT)/staff      (log-ins above)"
+	@echo "  phone simulator: http://$(HOST):$(PORT)/simulator"
+	@echo "  or dial from another terminal: make dial   (or: make dial PHONE=0812...)"
 	@echo "Stop it with Ctrl-C."
 	@echo
 	$(FLASK) run --host $(HOST) --port $(PORT)
@@ -42,7 +44,8 @@ demo: install
 dial: install
 	$(FLASK) dial $(PHONE)
 
-## test: install what the tests need and run them all (needs PostgreSQL and Redis on 127.0.0.1)
+## test: install what the tests need and run them all (needs PostgreSQL and Redis on 127.0.0.1,
+## and Debian's chromium for the browser tests: .ci/run starts/installs all three)
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy

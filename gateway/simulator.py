@@ -26,8 +26,8 @@ bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
 @bp.before_request
 def _who_may_use_it() -> Response | None:
-    public = current_app.config.get("SIMULATOR_PUBLIC")
-    if public is None:
+    public = current_app.config.get("SIMULATOR_PUBLIC", "auto")
+    if public == "auto":
         public = current_app.config["EMBEDDED"]
     if not public and not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]

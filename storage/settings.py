@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TOKEN": "",
     "WEBHOOK_ALLOWED_IPS": [],
     "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-For in front of us
+    # The phone simulator: "auto" (open on the embedded default, staff-only with Redis), or
+    # true/false.
+    "SIMULATOR_PUBLIC": "auto",
     # Flask
     "SECRET_KEY": "",
     "MAX_CONTENT_LENGTH": 64 * 1024,  # no webhook body is anywhere near this
