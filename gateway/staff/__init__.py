@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, abort, g, request, session
+from flask import Blueprint, Flask, abort, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_required
 from flask_wtf.csrf import CSRFProtect
 
@@ -108,10 +108,11 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _language_switch() -> None:
-        lang = request.args.get("lang")
-        if lang in LANGUAGES:
-            session["ui_lang"] = lang
-        g.ui_lang = ui_language()
+        # Only pages people read: a USSD hop must not pay for cookies and log-ins.
+        if request.blueprint in ("staff", "simulator"):
+            lang = request.args.get("lang")
+            if lang in LANGUAGES:
+                session["ui_lang"] = lang
 
     import gateway.staff.auth
     import gateway.staff.pages  # noqa: F401  (their routes register on bp)

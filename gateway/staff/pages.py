@@ -33,6 +33,7 @@ from storage.models import (
     DocumentRequest,
     HomeVisitBooking,
     OutboxMessage,
+    ReminderSubscription,
     Resident,
     User,
     UssdSessionLog,
@@ -154,6 +155,8 @@ def _bar_chart(days: list[dt.date], series: dict[str, dict[dt.date, int]],
     """A stacked bar chart as inline SVG: no JavaScript, fast on an old PC, prints well."""
     width, height, bar = 560, 160, 28
     totals = [sum(s.get(d, 0) for s in series.values()) for d in days]
+    if not any(totals):
+        return Markup(f"<p class=\"muted\">{escape(translate('No data yet.'))}</p>")
     top = max([*totals, 1])
     parts = [f'<svg viewBox="0 0 {width} {height + 40}" role="img" class="chart">']
     for i, day in enumerate(days):
@@ -239,27 +242,26 @@ def visit_edit(visit_id: int) -> str | Response:
     rt = runtime()
     with rt.db.begin() as session:
         visit = session.get(VillageVisit, visit_id) or abort(404)
-        form: dict[str, Any] = {
-            "village": visit.village_code, "date": visit.visit_date.isoformat(),
-            "start": f"{visit.start_time:%H:%M}", "end": f"{visit.end_time:%H:%M}",
-            "place": visit.place, "bring": visit.bring or ""}
-        if request.method == "POST":
-            form = dict(request.form)
-            try:
-                told = actions.edit_visit(
-                    session, rt.notifier, _actor(), visit_id,
-                    visit_date=_parse_date(form.get("date", "")),
-                    start=_parse_time(form.get("start", "")),
-                    end=_parse_time(form.get("end", "")), place=form.get("place", ""),
-                    bring=form.get("bring", ""))
-            except ActionError as error:
-                session.rollback()
-                flash(str(error), "error")
-                return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
-            rt_after = rt
-        else:
-            return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
-    rt_after.dispatch()
+    form: dict[str, Any] = {
+        "village": visit.village_code, "date": visit.visit_date.isoformat(),
+        "start": f"{visit.start_time:%H:%M}", "end": f"{visit.end_time:%H:%M}",
+        "place": visit.place, "bring": visit.bring or ""}
+    if request.method == "GET":
+        return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
+    form = dict(request.form)
+    try:
+        # An error leaves the ``with`` block, which rolls the half-made change back.
+        with rt.db.begin() as session:
+            told = actions.edit_visit(
+                session, rt.notifier, _actor(), visit_id,
+                visit_date=_parse_date(form.get("date", "")),
+                start=_parse_time(form.get("start", "")),
+                end=_parse_time(form.get("end", "")), place=form.get("place", ""),
+                bring=form.get("bring", ""))
+    except ActionError as error:
+        flash(str(error), "error")
+        return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
+    rt.dispatch()
     return _done(translate("Visit changed; {n} resident(s) already told get the change.",
                            n=told), "staff.visits")
 
@@ -292,10 +294,17 @@ def visit_publish(visit_id: int) -> str | Response:
             broadcast_id = session.scalar(select(func.max(Broadcast.id)).where(
                 Broadcast.visit_id == visit_id))
         else:
+            # The same people notifier.visit_published writes to: the village's residents
+            # (not opted out), and those who asked to be told of this village's visits.
             audience = rt.notifier.audience(village=visit.village_code)
-            recipients = rt.notifier.recipients(session, audience)
+            recipients = dict(rt.notifier.recipients(session, audience))
+            for phone, language in session.execute(
+                    select(ReminderSubscription.phone, ReminderSubscription.language).where(
+                        ReminderSubscription.kind == "visit_published",
+                        ReminderSubscription.village_code == visit.village_code)):
+                recipients.setdefault(phone, language)
             languages: dict[str, int] = defaultdict(int)
-            for _, language in recipients:
+            for language in recipients.values():
                 languages[language] += 1
             previews = {code: rt.notifier.visit_text("sms.visit_published", code, visit)
                         for code in rt.catalogs}
