@@ -212,14 +212,16 @@ def close_booking(session: Session, notifier: Notifier, actor: str, number: str,
 # --- broadcasts ----------------------------------------------------------------------------------
 
 def plan_broadcast(session: Session, notifier: Notifier, actor: str, audience: Audience,
-                   text: str, send_at: dt.datetime | None = None) -> Broadcast:
+                   text: str, send_at: dt.datetime | None = None,
+                   translations: Mapping[str, str] | None = None) -> Broadcast:
     text = text.strip()
     if not text:
         raise ActionError("the text is empty")
-    planned = notifier.broadcast(session, audience, text, send_at, created_by=actor)
+    planned = notifier.broadcast(session, audience, text, send_at, created_by=actor,
+                                 translations=translations)
     audit(session, actor, "broadcast.send", "broadcast", planned.id,
-          after={"audience": audience.label, "text": text, "recipients": planned.recipients,
-                 "send_at": planned.send_at})
+          after={"audience": audience.label, "text": text, "translations": translations,
+                 "recipients": planned.recipients, "send_at": planned.send_at})
     return planned
 
 

@@ -241,11 +241,12 @@ def residents_import(csv_path: Path) -> None:
 @click.option("--district", help="Residents of this district (code or name).")
 @click.option("--all", "everyone", is_flag=True, help="Every resident.")
 @click.option("--text", required=True, help="The message, as residents will read it.")
+@click.option("--text-en", help="An English version for residents who chose English.")
 @click.option("--at", "when", help="Send at 'YYYY-MM-DD HH:MM' (WITA); default now.")
 @click.option("--yes", is_flag=True, help="Send; without it, only show what would happen.")
 @with_appcontext
 def broadcast(village: str | None, district: str | None, everyone: bool, text: str,
-              when: str | None, yes: bool) -> None:
+              text_en: str | None, when: str | None, yes: bool) -> None:
     """Send a text to many residents. Prints recipients, segments and the cost estimate;
     nothing is sent without --yes. Opted-out residents are skipped (checked again at send
     time); outside 07:00-21:00 WITA messages wait for the morning."""
@@ -283,7 +284,8 @@ def broadcast(village: str | None, district: str | None, everyone: bool, text: s
         click.echo("nothing sent: add --yes to send")
         return
     with rt.db.begin() as session:
-        planned = actions.plan_broadcast(session, rt.notifier, "cli", audience, text, send_at)
+        planned = actions.plan_broadcast(session, rt.notifier, "cli", audience, text, send_at,
+                                         translations={"en": text_en or ""})
     click.echo(f"broadcast {planned.id}: {planned.recipients} message(s) queued")
     rt.dispatch(inline=True)
 

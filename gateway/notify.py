@@ -240,16 +240,20 @@ class Notifier:
         return list(session.execute(query).tuples())
 
     def broadcast(self, session: Session, audience: Audience, text: str,
-                  send_at: dt.datetime | None = None, created_by: str | None = None) -> Broadcast:
+                  send_at: dt.datetime | None = None, created_by: str | None = None,
+                  translations: Mapping[str, str] | None = None) -> Broadcast:
+        """``text`` goes to everyone, except residents whose language has a translation."""
         broadcast = Broadcast(kind="custom", audience=audience.label, body=text,
                               status="planned", recipients=0, send_at=send_at or utcnow(),
                               created_by=created_by)
         session.add(broadcast)
         session.flush()
+        versions = {lang: body for lang, body in (translations or {}).items() if body.strip()}
         broadcast.recipients = outbox.add_many(session, [
-            {"recipient": phone, "kind": "broadcast", "body": text, "due_at": broadcast.send_at,
-             "dedupe_key": f"broadcast:{broadcast.id}:{phone}", "broadcast_id": broadcast.id}
-            for phone, _ in self._audience(session, audience)])
+            {"recipient": phone, "kind": "broadcast", "body": versions.get(language, text),
+             "due_at": broadcast.send_at, "dedupe_key": f"broadcast:{broadcast.id}:{phone}",
+             "broadcast_id": broadcast.id}
+            for phone, language in self._audience(session, audience)])
         return broadcast
 
     def _residents(self, session: Session,

@@ -367,15 +367,20 @@ def broadcast_new() -> str | Response:
         with rt.db.begin() as session:
             if form.get("step") != "send":
                 recipients = rt.notifier.recipients(session, audience)
-                count = count_segments(text)
+                english = form.get("text_en", "").strip()
+                in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
+                count, count_en = count_segments(text), count_segments(english or text)
                 return render_template(
                     "staff/broadcast_form.html", preview={
                         "audience": audience.label, "recipients": len(recipients),
-                        "count": count, "odd": non_gsm_characters(text),
-                        "cost": len(recipients) * count.segments * context["price"]},
+                        "count": count, "odd": non_gsm_characters(text + english),
+                        "english": english, "in_english": in_english, "count_en": count_en,
+                        "cost": ((len(recipients) - in_english) * count.segments
+                                 + in_english * count_en.segments) * context["price"]},
                     **context)
             planned = actions.plan_broadcast(session, rt.notifier, _actor(), audience, text,
-                                             send_at)
+                                             send_at, translations={
+                                                 "en": form.get("text_en", "")})
             broadcast_id = planned.id
     except ValueError as error:  # ActionError, an unknown village, a malformed date
         flash(str(error), "error")
