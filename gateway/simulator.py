@@ -39,6 +39,10 @@ def _phone() -> str:
     phone = to_e164(str(raw))
     if phone is None:
         abort(400, description="not a valid phone number")
+    allowed = current_app.config["SIMULATOR_NUMBERS"]
+    if not current_app.config["EMBEDDED"] and phone not in allowed:
+        abort(403, description="the simulator plays only the test numbers: "
+                               + ", ".join(allowed))
     return phone
 
 

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # The phone simulator: "auto" (open on the embedded default, staff-only with Redis), or
     # true/false.
     "SIMULATOR_PUBLIC": "auto",
+    # Outside the embedded default the simulator may only play these numbers (test phones),
+    # so nobody can read a resident's SMS or act as a resident through it.
+    "SIMULATOR_NUMBERS": ["+6281200000001", "+6281200000002", "+6281200000003"],
     # Flask
     "SECRET_KEY": "",
     "MAX_CONTENT_LENGTH": 64 * 1024,  # no webhook body is anywhere near this

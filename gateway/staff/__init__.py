@@ -96,10 +96,14 @@ def translate(text: str, **values: Any) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", not app.config.get("EMBEDDED", True))
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    # Flask's defaults hold these keys already (None/False), so set them unless configured.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if not app.config.get("SESSION_COOKIE_SECURE"):
+        # The embedded default is a demo on http://localhost; production is behind HTTPS.
+        app.config["SESSION_COOKIE_SECURE"] = not app.config["EMBEDDED"]
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"
     login_manager.login_message = ""

@@ -16,6 +16,7 @@ from storage.models import User
 
 hasher = PasswordHasher()
 FAILED_LOGINS = parse("5/15 minutes")
+_DUMMY_HASH = hasher.hash("no user has this password")
 
 
 def hash_password(password: str) -> str:
@@ -45,8 +46,9 @@ def login() -> str | Response:
         else:
             with rt.db.begin() as session:
                 user = session.scalar(select(User).where(User.username == username))
-                valid = (user is not None and user.active
-                         and check_password(user.password_hash, password))
+                # An unknown name costs the same hash check, so timing does not tell names.
+                valid = (check_password(user.password_hash if user else _DUMMY_HASH, password)
+                         and user is not None and user.active)
                 staff_user = StaffUser(user) if valid and user is not None else None
             if staff_user is not None:
                 login_user(staff_user)

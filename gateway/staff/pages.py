@@ -380,7 +380,7 @@ def broadcast_new() -> str | Response:
                     **context)
             planned = actions.plan_broadcast(session, rt.notifier, _actor(), audience, text,
                                              send_at, translations={
-                                                 "en": form.get("text_en", "")})
+                                                 "en": form.get("text_en", "").strip()})
             broadcast_id = planned.id
     except ValueError as error:  # ActionError, an unknown village, a malformed date
         flash(str(error), "error")
@@ -468,6 +468,10 @@ def requests_status() -> Response:
                     DocumentRequest.number == number), DocumentRequest.village_code))
                 if found is None:
                     abort(404)
+                if current_user.is_officer and found.status != "ready":
+                    raise ActionError(translate(
+                        "Only a document that is ready can be handed over: {number}",
+                        number=number))
                 actions.set_request_status(session, rt.notifier, _actor(), number, status,
                                            request.form.get("pickup") or None)
     except ActionError as error:
