@@ -162,8 +162,11 @@ class Engine:
         state = self.new_state(language if language in self.catalogs else self._default_lang())
         state["hops"] = 1
         ctx = Context(services, self.catalogs, state)
+        if previous and previous.get("screen") == self.flow.resume:
+            previous = previous.get("resume_from")  # dropped on the offer: offer it again
         if previous and self.is_resumable(previous):
-            state["resume_from"] = previous
+            # Only the journey itself: never an older offer nested inside (states stay small).
+            state["resume_from"] = {k: v for k, v in previous.items() if k != "resume_from"}
             self._enter(ctx, self.flow.resume)
         else:
             self._enter(ctx, self.flow.start)
@@ -251,6 +254,8 @@ class Engine:
 
     def _enter(self, ctx: Context, name: str) -> None:
         """Arrive on a screen, following redirects of its ``enter`` action."""
+        if name != self.flow.resume:
+            ctx.state.pop("resume_from", None)  # the offer was declined or is behind us
         for _ in range(MAX_REDIRECTS):
             screen = self.flow.screens[name]
             ctx.state["screen"], ctx.state["page"] = name, 0

@@ -154,3 +154,20 @@ def test_every_sms_text_fits_one_gsm7_segment() -> None:
             text = catalog.text(key, **values)
             count = count_segments(text)
             assert (count.encoding, count.segments) == ("GSM-7", 1), (code, key, len(text), text)
+
+
+def test_a_resume_offer_never_nests_older_ones(engine: Engine) -> None:
+    """A caller who drops again and again must not grow the stored state."""
+    import json
+
+    services: Any = _NoServices()
+    turn = engine.begin(services, "id", None)
+    turn = engine.advance(services, turn.state, "2")  # mid-journey, then the line drops
+    sizes = []
+    for _ in range(5):
+        turn = engine.begin(services, "id", turn.state)  # dials again: offered to resume
+        assert turn.text.startswith("Lanjutkan yang tadi?")
+        sizes.append(len(json.dumps(turn.state)))
+    assert len(set(sizes)) == 1
+    turn = engine.advance(services, turn.state, "2")  # start again
+    assert "resume_from" not in turn.state
