@@ -223,7 +223,8 @@ sessions_cli = AppGroup("sessions", help="The USSD session log.")
 
 @sessions_cli.command("flush")
 def sessions_flush() -> None:
-    """Write queued session records to the database now (web processes do it every 30 s)."""
+    """Write all queued session records to the database now (web processes write batches
+    every few seconds)."""
     _ensure_schema()
     click.echo(f"{runtime().flush_session_logs(force=True)} session record(s) written")
 

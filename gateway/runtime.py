@@ -119,8 +119,12 @@ class Runtime:
                                lookup_limit=self.lookup_limit, notifier=self.notifier,
                                dispatch=self.dispatch)
 
-    def flush_session_logs(self, force: bool = False, batch: int = 500) -> int:
-        """Write queued USSD session records to the database, at most every few seconds."""
+    def flush_session_logs(self, force: bool = False, batch: int = 1000) -> int:
+        """Write queued USSD session records to the database.
+
+        Called after a reply has left (so no caller waits for it): at most one batch every
+        SESSION_LOG_FLUSH_SECONDS, so the work per call stays small and bounded; ``force``
+        (the CLI) writes everything queued."""
         now = time.monotonic()
         if not force and now - self._last_log_flush < float(
                 self.config["SESSION_LOG_FLUSH_SECONDS"]):
@@ -130,10 +134,9 @@ class Runtime:
         while records := self.store.drain_logs(batch):
             with self.db.begin() as session:
                 written += queries.record_sessions(session, records)
-            if len(records) < batch:
+            if not force or len(records) < batch:
                 break
         return written
-
 
 def runtime(app: Flask | None = None) -> Runtime:
     return (app or current_app).extensions["gateway"]  # type: ignore[no-any-return]

@@ -274,16 +274,27 @@ def subscribe(
 # --- USSD session log ------------------------------------------------------------------------
 
 def record_sessions(session: Session, records: list[dict[str, object]]) -> int:
-    """Insert or complete USSD session log rows (records come from the session store)."""
-    written = 0
-    for rec in records:
+    """Insert or complete USSD session log rows (records come from the session store).
+
+    One query finds the rows that exist for the whole batch: a flush of thousands of records
+    must take milliseconds, since a web process does it between two requests."""
+    cleaned = [
         # From the wire: PostgreSQL refuses NUL in text, and one bad record would lose the batch.
-        rec = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in rec.items()}
+        {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in rec.items()}
+        for rec in records]
+    ids = list({str(rec["session_id"]) for rec in cleaned})
+    rows: dict[str, UssdSessionLog] = {}
+    for start in range(0, len(ids), 1000):
+        rows.update((row.session_id, row) for row in session.scalars(
+            select(UssdSessionLog).where(UssdSessionLog.session_id.in_(ids[start:start + 1000]))))
+    written = 0
+    for rec in cleaned:
         session_id = str(rec["session_id"])
-        row = session.scalar(select(UssdSessionLog).where(UssdSessionLog.session_id == session_id))
+        row = rows.get(session_id)
         if row is None:
-            row = UssdSessionLog(session_id=session_id, phone=str(rec["phone"]), hops=0,
-                                 outcome=str(rec.get("outcome") or "dropped"))
+            row = rows[session_id] = UssdSessionLog(
+                session_id=session_id, phone=str(rec["phone"]), hops=0,
+                outcome=str(rec.get("outcome") or "dropped"))
             session.add(row)
         for key in ("service_code", "network_code", "journey", "hops", "outcome",
                     "provider_status", "started_at", "ended_at"):

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "USSD_RESUME_MINUTES": 10,  # a dropped session can be resumed this long
     "USSD_PROFILE_CACHE_DAYS": 7,  # how long a caller's language/village stay cached
     "LOOKUP_FAILURES_PER_HOUR": 5,  # enumeration guard on request-number look-ups
-    "SESSION_LOG_FLUSH_SECONDS": 30,  # how often each web process writes the USSD session log
+    "SESSION_LOG_FLUSH_SECONDS": 5,  # each web process writes a batch of the session log
     # SMS: provider
     "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking
     "AT_USERNAME": "",
