@@ -74,6 +74,8 @@ class StorageServices:
         self._update_profile(village=village_code)
 
     def set_language(self, language: str) -> None:
+        if self.profile.get("lang") == language:
+            return  # already so: no database round trip
         with self.db.begin() as session:
             queries.upsert_resident(session, self.phone, language=language)
         self._update_profile(lang=language)
