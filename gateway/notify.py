@@ -142,11 +142,11 @@ class Notifier:
         version = _version(visit)
         texts = {lang: self.visit_text("sms.visit_published", lang, visit)
                  for lang in set(recipients.values())}
-        broadcast.recipients = outbox.add_many(session, [
+        broadcast.recipients = outbox.add_many(session, (
             {"recipient": phone, "kind": "broadcast", "body": texts[lang],
              "dedupe_key": f"visit:{visit.id}:{version}:published:{phone}",
              "broadcast_id": broadcast.id, "visit_id": visit.id}
-            for phone, lang in recipients.items()])
+            for phone, lang in recipients.items()))
         for sub in session.scalars(select(ReminderSubscription).where(
                 ReminderSubscription.kind == "visit_reminder",
                 ReminderSubscription.visit_id == visit.id)):

@@ -15,10 +15,12 @@ twice" true live here:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import DeliveryReport, OutboxMessage, Resident, utcnow
@@ -53,42 +55,59 @@ def add(
     return True
 
 
-def add_many(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def add_many(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     """Insert many messages at once (broadcasts), skipping dedupe keys already written.
 
     Each row has recipient, kind, body, dedupe_key and optionally due_at, urgent, broadcast_id,
-    visit_id. Returns how many were new.
+    visit_id. Returns how many were new. ``rows`` is consumed 10,000 at a time: a generator
+    keeps the memory of a district-wide broadcast flat.
     """
-    if not rows:
-        return 0
     segments_of: dict[str, int] = {}
     now = utcnow()
-    values = []
-    for row in rows:
-        body = row["body"]
-        if body not in segments_of:
-            segments_of[body] = count_segments(body).segments
-        values.append({
-            "recipient": row["recipient"], "kind": row["kind"], "body": body,
-            "dedupe_key": row["dedupe_key"], "status": "queued",
-            "due_at": row.get("due_at") or now, "urgent": row.get("urgent", False),
-            "attempts": 0, "segments": segments_of[body], "created_at": now,
-            "broadcast_id": row.get("broadcast_id"), "visit_id": row.get("visit_id"),
-        })
-    table = OutboxMessage.__table__
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    else:  # pragma: no cover - only the two supported databases
-        raise NotImplementedError(dialect)
-    statement = dialect_insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]
-        index_elements=["dedupe_key"])
     inserted = 0
-    for chunk in _chunks(values, 5000):
-        inserted += len(session.execute(statement.returning(table.c.id), chunk).all())
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, 10000)):
+        values = []
+        for row in chunk:
+            body = row["body"]
+            if body not in segments_of:
+                segments_of[body] = count_segments(body).segments
+            values.append({
+                "recipient": row["recipient"], "kind": row["kind"], "body": body,
+                "dedupe_key": row["dedupe_key"], "status": "queued",
+                "due_at": row.get("due_at") or now, "urgent": row.get("urgent", False),
+                "attempts": 0, "segments": segments_of[body], "created_at": now,
+                "broadcast_id": row.get("broadcast_id"), "visit_id": row.get("visit_id"),
+            })
+        inserted += _insert_new(session, dialect, values)
     return inserted
+
+
+_PG_COLUMNS = {"recipient": "varchar[]", "kind": "varchar[]", "body": "text[]",
+               "dedupe_key": "varchar[]", "status": "varchar[]", "due_at": "timestamptz[]",
+               "urgent": "boolean[]", "attempts": "integer[]", "segments": "integer[]",
+               "created_at": "timestamptz[]", "broadcast_id": "integer[]", "visit_id": "integer[]"}
+_PG_INSERT = text(
+    f"INSERT INTO outbox_messages ({', '.join(_PG_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t})" for c, t in _PG_COLUMNS.items())
+    + ") ON CONFLICT (dedupe_key) DO NOTHING")
+
+
+def _insert_new(session: Session, dialect: str, values: list[dict[str, Any]]) -> int:
+    if dialect == "postgresql":
+        # One short statement, one array per column: a multi-row VALUES of 12,000
+        # placeholders costs psycopg ~0.15 s per 1,000 rows just to parse.
+        result = session.execute(_PG_INSERT, {c: [v[c] for v in values] for c in _PG_COLUMNS})
+        return result.rowcount or 0  # type: ignore[attr-defined]
+    if dialect != "sqlite":  # pragma: no cover - only the two supported databases
+        raise NotImplementedError(dialect)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    table = OutboxMessage.__table__
+    statement = sqlite_insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]
+        index_elements=["dedupe_key"])
+    return len(session.execute(statement.returning(table.c.id), values).all())
 
 
 # --- dispatch (the sweep) -----------------------------------------------------------------------
@@ -130,22 +149,40 @@ def take_back_stuck(session: Session, stuck_before: dt.datetime) -> int:
 
 # --- sending -----------------------------------------------------------------------------------
 
-def claim(session: Session, ids: Sequence[int], now: dt.datetime) -> list[OutboxMessage]:
-    """Take the due, queued messages among ``ids`` for sending (queued → sending)."""
-    query = (
-        select(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued",
-               OutboxMessage.due_at <= now)
-        .order_by(OutboxMessage.id)
-        .with_for_update(skip_locked=True)
-    )
-    messages = list(session.scalars(query))
-    for message in messages:
-        message.status = "sending"
-        message.claimed_at = now
-        message.attempts += 1
-    session.flush()
-    return messages
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    recipient: str
+    kind: str
+    body: str
+    urgent: bool
+    attempts: int
+
+
+def claim(session: Session, ids: Sequence[int], now: dt.datetime) -> list[Claimed]:
+    """Take the due, queued messages among ``ids`` for sending (queued → sending).
+
+    Two statements whatever the number of ids: lock by primary key only (a status condition
+    here lets PostgreSQL pick the (status, due_at) index and read every queued row of a big
+    broadcast), then one UPDATE for the rows that are ours."""
+    table = OutboxMessage.__table__
+    rows = session.execute(
+        select(table.c.id, table.c.recipient, table.c.kind, table.c.body, table.c.urgent,
+               table.c.attempts, table.c.status, table.c.due_at)
+        .where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update(skip_locked=True)
+    ).all()
+    mine = [r for r in rows if r.status == "queued" and _aware(r.due_at) <= now]
+    if not mine:
+        return []
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in mine]))
+        .values(status="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return [Claimed(r.id, r.recipient, r.kind, r.body, r.urgent, r.attempts + 1) for r in mine]
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
 
 
 def opted_out(session: Session, phones: Iterable[str]) -> set[str]:
@@ -168,6 +205,24 @@ def mark_sent(session: Session, message_id: int, provider_id: str | None,
               now: dt.datetime) -> None:
     session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
         status="sent", provider_message_id=provider_id, sent_at=now, last_error=None))
+
+
+def mark_sent_many(session: Session, sent: Sequence[tuple[int, str | None]],
+                   now: dt.datetime) -> None:
+    """Many sent messages in one statement."""
+    if not sent:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(OutboxMessage), [
+            {"id": message_id, "status": "sent", "provider_message_id": provider_id,
+             "sent_at": now, "last_error": None} for message_id, provider_id in sent])
+        return
+    session.execute(text(
+        "UPDATE outbox_messages AS m SET status = 'sent', provider_message_id = v.pid, "
+        "sent_at = :now, last_error = NULL "
+        "FROM unnest(CAST(:ids AS integer[]), CAST(:pids AS varchar[])) AS v(id, pid) "
+        "WHERE m.id = v.id"), {"ids": [i for i, _ in sent], "pids": [p for _, p in sent],
+                               "now": now})
 
 
 def mark_failed(session: Session, message_id: int, reason: str, now: dt.datetime) -> None:

@@ -142,12 +142,13 @@ class OutboxSender:
         for result in results:
             outcome_of.setdefault(result.recipient, result)
         new_ids: list[str] = []
+        sent: list[tuple[int, str | None]] = []
         with self.db.begin() as session:
             for message in group:
                 result = outcome_of.get(message.recipient) or SendResult(
                     message.recipient, "transient", reason="no result for this recipient")
                 if result.outcome == "sent":
-                    outbox.mark_sent(session, message.id, result.message_id, now)
+                    sent.append((message.id, result.message_id))
                     report.sent += 1
                     if result.message_id:
                         new_ids.append(result.message_id)
@@ -162,6 +163,7 @@ class OutboxSender:
                 else:
                     outbox.requeue(session, message.id, result.reason or "try again", now)
                     report.retry += 1
+            outbox.mark_sent_many(session, sent, now)
             if new_ids:
                 outbox.apply_pending_reports(session, new_ids)
         report.provider_ids.extend(new_ids)
