@@ -9,6 +9,7 @@ get nothing. Quiet hours and the throttle are tested with an injectable clock, n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -104,7 +105,8 @@ class Workers:
         process = subprocess.Popen(
             [str(RQ), "worker", "--with-scheduler", "--worker-class",
              "workers.worker.OutboxWorker", "--url", REDIS_URL, self.settings["RQ_QUEUE"]],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1])
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1],
+            start_new_session=True)  # its own process group: the scheduler child goes with it
         self.processes.append(process)
         return process
 
@@ -112,6 +114,9 @@ class Workers:
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+            else:  # killed by the test: make sure nothing it forked is left behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
         for process in self.processes:
             try:
                 process.wait(timeout=10)
@@ -201,7 +206,7 @@ def test_a_killed_worker_loses_nothing(app_rt: Any, workers: Workers,
     plan_broadcast(app_rt)
     victim = workers.start()
     wait_until(lambda: fake.total_messages() >= 300, 60, "the broadcast under way")
-    victim.send_signal(signal.SIGKILL)
+    os.killpg(victim.pid, signal.SIGKILL)  # the worker and its scheduler, as a crash would
     victim.wait()
     workers.start()
     wait_until(all_sent(app_rt.db, 2000), 120, "the rest sent by the second worker")

@@ -3,6 +3,8 @@ per address (the `limits` library, shared through Redis in production)."""
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Response, redirect, render_template, request, url_for
@@ -16,7 +18,12 @@ from storage.models import User
 
 hasher = PasswordHasher()
 FAILED_LOGINS = parse("5/15 minutes")
-_DUMMY_HASH = hasher.hash("no user has this password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: every process that builds the app would pay for it."""
+    return hasher.hash("no user has this password")
 
 
 def hash_password(password: str) -> str:
@@ -47,7 +54,7 @@ def login() -> str | Response:
             with rt.db.begin() as session:
                 user = session.scalar(select(User).where(User.username == username))
                 # An unknown name costs the same hash check, so timing does not tell names.
-                valid = (check_password(user.password_hash if user else _DUMMY_HASH, password)
+                valid = (check_password(user.password_hash if user else _dummy_hash(), password)
                          and user is not None and user.active)
                 staff_user = StaffUser(user) if valid and user is not None else None
             if staff_user is not None:
