@@ -146,3 +146,15 @@ class Phone:
 @pytest.fixture
 def phone(client: FlaskClient) -> Phone:
     return Phone(client)
+
+
+def run(runner: Any, *args: str) -> Any:
+    """Run an operator CLI command (``flask --app gateway ARGS``) through the test runner."""
+    return runner.invoke(args=list(args))
+
+
+def ok(result: Any) -> str:
+    """The command succeeded; its standard output."""
+    assert result.exception is None, result.output
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)

@@ -33,7 +33,7 @@ from storage.models import (
 )
 from storage.regions import import_regions
 from storage.vocab import local_today
-from tests.conftest import Phone
+from tests.conftest import Phone, ok, run
 
 TEMBOK = "51.08.09.2010"
 KAYUPUTIH_SUKASADA = "51.08.05.2015"
@@ -43,16 +43,6 @@ REGIONS_OK = "regions: 0 added, 0 updated; 9 districts, 148 villages"
 @pytest.fixture
 def db(app: Flask) -> Database:
     return runtime(app).db
-
-
-def run(runner: Any, *args: str) -> Result:
-    return runner.invoke(args=list(args))  # type: ignore[no-any-return]
-
-
-def ok(result: Result) -> str:
-    assert result.exception is None, result.output
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def fails(result: Result, message: str) -> str:

@@ -27,7 +27,7 @@ from storage.models import (
     utcnow,
 )
 from storage.vocab import LOCAL_TZ, local_today
-from tests.conftest import Phone
+from tests.conftest import Phone, ok, run
 
 TEMBOK = "51.08.09.2010"
 LES = "51.08.09.2007"
@@ -66,16 +66,6 @@ def as_utc(moment: dt.datetime | None) -> dt.datetime | None:
 @pytest.fixture
 def db(app: Flask) -> Database:
     return app.extensions["gateway"].db  # type: ignore[no-any-return]
-
-
-def run(runner: Any, *args: str) -> Result:
-    return runner.invoke(args=list(args))  # type: ignore[no-any-return]
-
-
-def ok(result: Result) -> str:
-    assert result.exception is None, result.output
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def fails(result: Result, message: str) -> None:
