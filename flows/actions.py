@@ -76,13 +76,11 @@ def status_year(ctx: Context, text: str | None) -> Outcome:
     number = str(ctx.vars.get("pending_number", ""))
     if services.lookups_blocked():
         return Outcome(goto="status_blocked")
-    if not services.birth_year_matches(number, int(year)):
+    request = services.verified_request(number, int(year))
+    if request is None:
         services.record_failed_lookup()
         return Outcome(goto="status_blocked") if services.lookups_blocked() else Outcome(
             error="error.wrong_year")
-    request = services.find_request(number)
-    if request is None:  # withdrawn between the two screens
-        return Outcome(error="error.not_found")
     return Outcome(goto="status_detail", vars=_request_vars(ctx, request))
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
@@ -29,6 +30,30 @@ from storage.models import (
 )
 from storage.regions import RegionDirectory
 from storage.vocab import LOCAL_TZ
+
+
+class VisitFields(Protocol):
+    """A village visit as the texts need it: the ORM object, or a Core row of its table (the
+    USSD hop reads those)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def village_code(self) -> str: ...
+    @property
+    def visit_date(self) -> dt.date: ...
+    @property
+    def start_time(self) -> dt.time: ...
+    @property
+    def end_time(self) -> dt.time: ...
+    @property
+    def place(self) -> str: ...
+    @property
+    def bring(self) -> str | None: ...
+    @property
+    def created_at(self) -> dt.datetime | None: ...
+    @property
+    def updated_at(self) -> dt.datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +132,7 @@ class Notifier:
 
     # --- village visits ------------------------------------------------------------------------
 
-    def _visit_values(self, c: Catalog, visit: VillageVisit) -> dict[str, str]:
+    def _visit_values(self, c: Catalog, visit: VisitFields) -> dict[str, str]:
         return {
             "village_name": self.regions.name(visit.village_code),
             "date": c.date(visit.visit_date),
@@ -117,7 +142,7 @@ class Notifier:
             "bring": c.text("sms.visit_bring", bring=visit.bring) if visit.bring else "",
         }
 
-    def visit_text(self, key: str, language: str, visit: VillageVisit, **extra: str) -> str:
+    def visit_text(self, key: str, language: str, visit: VisitFields, **extra: str) -> str:
         c = self.catalog(language)
         return c.text(key, **self._visit_values(c, visit), **extra)
 
@@ -150,14 +175,14 @@ class Notifier:
         for sub in session.scalars(select(ReminderSubscription).where(
                 ReminderSubscription.kind == "visit_reminder",
                 ReminderSubscription.visit_id == visit.id)):
-            self.visit_reminders(session, sub, visit)
+            self.visit_reminders(session, sub.phone, sub.language, visit)
         return broadcast
 
-    def visit_reminders(self, session: Session, sub: ReminderSubscription,
-                        visit: VillageVisit) -> int:
+    def visit_reminders(self, session: Session | Connection, phone: str, language: str,
+                        visit: VisitFields) -> int:
         """Reminders N days before, at the reminder hour (WITA), those still in the future."""
         written = 0
-        c = self.catalog(sub.language)
+        c = self.catalog(language)
         version = _version(visit)
         for days in self.reminder_days:
             due = self._at_reminder_hour(visit.visit_date - dt.timedelta(days=days))
@@ -166,9 +191,9 @@ class Notifier:
             when = (c.text("sms.when_tomorrow") if days == 1
                     else c.text("sms.when_days", days=str(days)))
             written += outbox.add(
-                session, recipient=sub.phone, kind="reminder", due_at=due, visit_id=visit.id,
+                session, recipient=phone, kind="reminder", due_at=due, visit_id=visit.id,
                 body=c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
-                dedupe_key=f"visit:{visit.id}:{version}:reminder:{days}:{sub.phone}")
+                dedupe_key=f"visit:{visit.id}:{version}:reminder:{days}:{phone}")
         return written
 
     def visit_changed(self, session: Session, visit: VillageVisit, *, cancelled: bool) -> int:
@@ -268,7 +293,7 @@ class Notifier:
         return dt.datetime.combine(day, dt.time(self.reminder_hour), LOCAL_TZ).astimezone(dt.UTC)
 
 
-def _version(visit: VillageVisit) -> str:
+def _version(visit: VisitFields) -> str:
     """Part of a visit's message keys: an edit makes new keys, so corrected texts are written."""
     stamp = visit.updated_at or visit.created_at
     return str(int(stamp.timestamp() * 1000)) if stamp else "0"

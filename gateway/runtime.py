@@ -17,10 +17,11 @@ from limits.strategies import MovingWindowRateLimiter
 from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
 from flows.catalog import load_catalogs
 from gateway.notify import Notifier
-from gateway.services import StorageServices
+from gateway.services import StorageServices, next_visit_cache_key
 from gateway.session_store import CallStore, MemoryStore, RedisStore
 from storage import queries
 from storage.db import Database
+from storage.models import VillageVisit
 from storage.regions import RegionDirectory
 from workers.context import WorkerContext, build_context
 from workers.queue import RQJobQueue, ThreadJobQueue
@@ -66,6 +67,11 @@ class Runtime:
                 retry_intervals=[int(i) for i in config["SMS_RETRY_INTERVALS"]])
         self.worker: WorkerContext = build_context(config, db=self.db, queue=self.jobs,
                                                    redis_client=self.redis)
+        # A visit added, published, edited or cancelled anywhere (console, CLI, a job):
+        # callers of its village must not be told the old next visit.
+        self.db.watch(VillageVisit, key=lambda visit: visit.village_code,
+                      callback=lambda villages: self.store.uncache(
+                          *(next_visit_cache_key(code) for code in villages)))
         self._regions: RegionDirectory | None = None
         self._regions_lock = threading.Lock()
         self._last_log_flush = time.monotonic()
@@ -106,10 +112,9 @@ class Runtime:
         """The caller's remembered language and village: from the cache, else the database."""
         if cached is not None:
             return cached
-        with self.db.begin() as session:
-            resident = queries.get_resident(session, phone)
-            profile = {"lang": resident.language if resident else None,
-                       "village": resident.village_code if resident else None}
+        rows = self.db.read(queries.RESIDENT_PROFILE, {"phone": phone})
+        profile = {"lang": rows[0].language if rows else None,
+                   "village": rows[0].village_code if rows else None}
         self.store.save_profile(phone, profile)
         return profile
 

@@ -1,8 +1,10 @@
 """The flows' window on the world for one caller: storage, the profile cache, the look-up guard.
 
-Each method that touches the database opens its own short transaction; a hop calls at most one
-or two of them, and most hops none (regions and the caller's profile are served from memory and
-the session store).
+A hop calls at most one of the methods that touch the database, and most hops none (regions
+and the caller's profile are served from memory and the session store). Look-ups are single
+Core statements on the thread's kept connection (``Database.read``); the next visit of a
+village, which every caller of that village asks for, is cached in the session store and
+dropped when a visit of the village changes (``Runtime``). Writes open one short transaction.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ from typing import Any
 
 from limits import RateLimitItem
 from limits.strategies import RateLimiter
-from sqlalchemy import select
+from sqlalchemy import Connection, Row
 
 from flows.services import BookingResult, RequestView, VisitView
 from gateway.notify import Notifier
 from gateway.session_store import CallStore
 from storage import numbers, outbox, queries
 from storage.db import Database
-from storage.models import DocumentRequest, ReminderSubscription, VillageVisit
 from storage.regions import RegionDirectory
 from storage.vocab import LOCAL_TZ, local_today
+
+NEXT_VISIT_CACHE_SECONDS = 600  # bounds a stale entry if a change raced a look-up
+
+
+def next_visit_cache_key(village_code: str) -> str:
+    return f"next-visit:{village_code}"
 
 
 class StorageServices:
@@ -69,15 +76,15 @@ class StorageServices:
     def remember_village(self, village_code: str) -> None:
         if self.profile.get("village") == village_code:
             return
-        with self.db.begin() as session:
-            queries.upsert_resident(session, self.phone, village_code=village_code)
+        self.db.write(lambda connection: queries.set_resident_fields(
+            connection, self.phone, village_code=village_code))
         self._update_profile(village=village_code)
 
     def set_language(self, language: str) -> None:
         if self.profile.get("lang") == language:
             return  # already so: no database round trip
-        with self.db.begin() as session:
-            queries.upsert_resident(session, self.phone, language=language)
+        self.db.write(lambda connection: queries.set_resident_fields(
+            connection, self.phone, language=language))
         self._update_profile(lang=language)
 
     def _update_profile(self, **changes: Any) -> None:
@@ -89,26 +96,26 @@ class StorageServices:
     def is_valid_request_number(self, number: str) -> bool:
         return numbers.is_well_formed(number)
 
-    def _view(self, request: DocumentRequest) -> RequestView:
+    def _view(self, row: Row[Any]) -> RequestView:
         return RequestView(
-            number=request.number, doc_type=request.doc_type, status=request.status,
-            updated=_local_date(request.updated_at), pickup_place=request.pickup_place,
-            owned_by_caller=request.applicant_phone == self.phone,
+            number=row.number, doc_type=row.doc_type, status=row.status,
+            updated=_local_date(row.updated_at), pickup_place=row.pickup_place,
+            owned_by_caller=row.applicant_phone == self.phone,
         )
 
     def my_requests(self) -> list[RequestView]:
-        with self.db.begin() as session:
-            return [self._view(r) for r in queries.requests_for_phone(session, self.phone)]
+        return [self._view(r) for r in self.db.read(queries.REQUESTS_OF_PHONE,
+                                                    {"phone": self.phone})]
 
     def find_request(self, number: str) -> RequestView | None:
-        with self.db.begin() as session:
-            request = queries.find_request(session, number)
-            return self._view(request) if request else None
+        rows = self.db.read(queries.REQUEST_BY_NUMBER, {"number": number})
+        return self._view(rows[0]) if rows else None
 
-    def birth_year_matches(self, number: str, year: int) -> bool:
-        with self.db.begin() as session:
-            request = queries.find_request(session, number)
-            return request is not None and request.applicant_birth_year == year
+    def verified_request(self, number: str, birth_year: int) -> RequestView | None:
+        rows = self.db.read(queries.REQUEST_BY_NUMBER, {"number": number})
+        if not rows or rows[0].applicant_birth_year != birth_year:
+            return None
+        return self._view(rows[0])
 
     def lookups_blocked(self) -> bool:
         return not self.limiter.test(self.lookup_limit, self.phone)
@@ -145,42 +152,63 @@ class StorageServices:
     # Village visits
 
     def next_visit(self, village_code: str) -> VisitView | None:
-        with self.db.begin() as session:
-            visit = queries.next_visit(session, village_code, local_today())
-            if visit is None:
-                return None
-            return VisitView(
-                id=visit.id, village_code=visit.village_code, day=visit.visit_date,
-                start=visit.start_time.strftime("%H:%M"), end=visit.end_time.strftime("%H:%M"),
-                place=visit.place, bring=visit.bring,
+        today = local_today()
+        key = next_visit_cache_key(village_code)
+        cached = self.store.cached(key)
+        if cached is not None and cached["day"] == today.isoformat():  # still the next one
+            return _visit_from_cache(cached["visit"])
+        rows = self.db.read(queries.NEXT_VISIT, {"village": village_code, "today": today})
+        visit = None
+        if rows:
+            row = rows[0]
+            visit = VisitView(
+                id=row.id, village_code=row.village_code, day=row.visit_date,
+                start=row.start_time.strftime("%H:%M"), end=row.end_time.strftime("%H:%M"),
+                place=row.place, bring=row.bring,
             )
+        self.store.cache(key, {"day": today.isoformat(), "visit": _visit_to_cache(visit)},
+                         NEXT_VISIT_CACHE_SECONDS)
+        return visit
 
     def subscribe_visit_reminder(self, visit: VisitView, language: str) -> None:
-        with self.db.begin() as session:
-            if queries.subscribe(session, phone=self.phone, kind="visit_reminder",
+        def subscribe(connection: Connection) -> None:
+            if queries.subscribe(connection, phone=self.phone, kind="visit_reminder",
                                  village_code=visit.village_code, visit_id=visit.id,
                                  language=language):
-                stored = session.get(VillageVisit, visit.id)
-                sub = session.scalars(select(ReminderSubscription).where(
-                    ReminderSubscription.phone == self.phone,
-                    ReminderSubscription.visit_id == visit.id,
-                    ReminderSubscription.kind == "visit_reminder")).one()
-                if stored is not None:
-                    self.notifier.visit_reminders(session, sub, stored)
+                # new: plan its reminders from the visit as stored now, in this transaction
+                for stored in connection.execute(queries.VISIT_BY_ID, {"id": visit.id}):
+                    self.notifier.visit_reminders(connection, self.phone, language, stored)
+
+        self.db.write(subscribe)
 
     def subscribe_visit_published(self, village_code: str, language: str) -> None:
-        with self.db.begin() as session:
-            queries.subscribe(session, phone=self.phone, kind="visit_published",
-                              village_code=village_code, visit_id=None, language=language)
+        self.db.write(lambda connection: queries.subscribe(
+            connection, phone=self.phone, kind="visit_published", village_code=village_code,
+            visit_id=None, language=language))
 
     # Any SMS
 
     def send_sms(self, body: str, dedupe_key: str) -> None:
-        with self.db.begin() as session:
-            written = outbox.add(session, recipient=self.phone, kind="reply", body=body,
-                                 dedupe_key=dedupe_key, urgent=True)
+        written = self.db.write(lambda connection: outbox.add(
+            connection, recipient=self.phone, kind="reply", body=body, dedupe_key=dedupe_key,
+            urgent=True))
         if written:
             self.dispatch()
+
+
+def _visit_to_cache(visit: VisitView | None) -> dict[str, Any] | None:
+    if visit is None:
+        return None
+    return {"id": visit.id, "village_code": visit.village_code, "day": visit.day.isoformat(),
+            "start": visit.start, "end": visit.end, "place": visit.place, "bring": visit.bring}
+
+
+def _visit_from_cache(data: dict[str, Any] | None) -> VisitView | None:
+    if data is None:
+        return None
+    return VisitView(id=data["id"], village_code=data["village_code"],
+                     day=dt.date.fromisoformat(data["day"]), start=data["start"],
+                     end=data["end"], place=data["place"], bring=data["bring"])
 
 
 def _local_date(moment: dt.datetime) -> dt.date:

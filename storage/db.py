@@ -1,11 +1,32 @@
-"""Engine and session factory. Callers own transactions: ``with db.begin() as session:``."""
+"""Engine and session factory. Callers own transactions: ``with db.begin() as session:``.
+
+Three more things, for the USSD hop, whose budget is a millisecond of CPU:
+- ``read(statement, params)``: a Core ``SELECT`` on a connection the calling thread keeps open
+  in autocommit. A pool check-out, a transaction and an ORM session cost a hop ~1 ms of CPU
+  per look-up; this costs ~0.2 ms (docs/benchmarks.md). Reads only: no transaction is held.
+- ``write(work)``: ``work(connection)`` in one short Core transaction on a second kept
+  connection. ``work`` must be idempotent (it checks before it inserts, or uses a dedupe key):
+  if the connection turns out to be dead, it runs once more on a new one.
+- ``watch(model, key, callback)``: after a commit that added, changed or deleted rows of
+  ``model`` through this database's ORM sessions, ``callback`` gets the set of ``key(row)``
+  — how caches of those rows are told (the next visit of a village). ``write`` is not
+  watched: a hop writes subscriptions, messages, bookings and residents, never visits.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import os
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Row, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -29,6 +50,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+T = TypeVar("T")
+Watcher = tuple[type, Callable[[Any], Hashable], Callable[[set[Any]], None]]
+
+
 class Database:
     """The one engine of a process and its session factory."""
 
@@ -36,6 +61,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
+        self._watchers: list[Watcher] = []
 
     def begin(self) -> Any:
         """A session inside a transaction: commits on success, rolls back on error."""
@@ -44,5 +73,99 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
+    def read(self, statement: Executable, params: Mapping[str, Any] | None = None
+             ) -> Sequence[Row[Any]]:
+        """All rows of a read-only statement, on this thread's kept autocommit connection.
+
+        A connection the server dropped (restart, idle timeout) is replaced and the statement
+        sent once more, as the pool's pre-ping would have done."""
+        for attempt in (1, 2):
+            connection = self._kept_connection("reader")
+            try:
+                return connection.execute(statement, params or {}).all()
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise  # the statement's own error: the connection is fine
+                self._drop("reader", connection)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in one transaction on this thread's kept writer connection:
+        committed if it returns, rolled back if it raises. Run once more on a new connection
+        if the old one was dead — so ``work`` must be idempotent."""
+        for attempt in (1, 2):
+            connection = self._kept_connection("writer")
+            try:
+                with connection.begin():
+                    return work(connection)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise  # rolled back; the connection is fine
+                self._drop("writer", connection)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _kept_connection(self, role: str) -> Connection:
+        connection: Connection | None = getattr(self._local, role, None)
+        if connection is None or getattr(self._local, role + "_pid", None) != os.getpid():
+            connection = self.engine.connect()  # (after a fork the old socket is the parent's)
+            if role == "reader":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            setattr(self._local, role, connection)
+            setattr(self._local, role + "_pid", os.getpid())
+            with self._kept_lock:
+                self._kept.append(connection)
+        return connection
+
+    def _drop(self, role: str, connection: Connection) -> None:
+        setattr(self._local, role, None)
+        with self._kept_lock:
+            if connection in self._kept:
+                self._kept.remove(connection)
+        try:
+            connection.close()
+        except Exception:  # already broken: nothing to give back
+            log.debug("closing a broken kept connection failed", exc_info=True)
+
+    def watch(self, model: type, key: Callable[[Any], Hashable],
+              callback: Callable[[set[Any]], None]) -> None:
+        if not self._watchers:
+            event.listen(self.sessions, "after_flush", self._collect_changes)
+            event.listen(self.sessions, "after_commit", self._report_changes)
+            event.listen(self.sessions, "after_transaction_end", self._forget_changes)
+        self._watchers.append((model, key, callback))
+
+    def _collect_changes(self, session: Session, _context: Any) -> None:
+        changed: dict[int, set[Any]] = session.info.setdefault("watched_changes", {})
+        for instance in (*session.new, *session.dirty, *session.deleted):
+            for index, (model, key, _) in enumerate(self._watchers):
+                if isinstance(instance, model):
+                    changed.setdefault(index, set()).add(key(instance))
+
+    def _report_changes(self, session: Session) -> None:
+        changed: dict[int, set[Any]] = session.info.pop("watched_changes", {})
+        for index, keys in changed.items():
+            try:
+                self._watchers[index][2](keys)
+            except Exception:  # the commit happened: a failed cache update must not undo it
+                log.exception("telling a cache about committed changes failed")
+
+    def _forget_changes(self, session: Session, transaction: Any) -> None:
+        # Only when the outermost transaction ends (committed changes were reported just
+        # before): a savepoint rolled back inside it keeps what was flushed before it.
+        if transaction.parent is None:
+            session.info.pop("watched_changes", None)
+
     def dispose(self) -> None:
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            try:
+                connection.close()
+            except Exception:
+                log.debug("closing a reader connection failed", exc_info=True)
+        self._local = threading.local()
         self.engine.dispose()

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Boolean, DateTime, and_, bindparam, func, or_, select, text, update
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 
 from storage.models import DeliveryReport, OutboxMessage, Resident, utcnow
@@ -32,7 +33,7 @@ INTERIM_REPORTS = {"Sent", "Submitted", "Buffered"}
 
 
 def add(
-    session: Session,
+    session: Session | Connection,
     *,
     recipient: str,
     kind: str,
@@ -43,16 +44,32 @@ def add(
     broadcast_id: int | None = None,
     visit_id: int | None = None,
 ) -> bool:
-    """Write one SMS the product owes; False if one with this key was already written."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
-        return False
-    session.add(OutboxMessage(
-        recipient=recipient, kind=kind, body=body, dedupe_key=dedupe_key, status="queued",
-        due_at=due_at or utcnow(), urgent=urgent, attempts=0,
-        segments=count_segments(body).segments, broadcast_id=broadcast_id, visit_id=visit_id,
-    ))
-    session.flush()
-    return True
+    """Write one SMS the product owes; False if one with this key was already written.
+
+    ``session`` may be an ORM Session or a Core Connection (the USSD hop's ``Database.write``):
+    one statement either way."""
+    now = utcnow()
+    result = session.execute(_INSERT_ONE, {
+        "recipient": recipient, "kind": kind, "urgent": urgent, "body": body,
+        "segments": count_segments(body).segments, "dedupe_key": dedupe_key,
+        "due_at": due_at or now, "broadcast_id": broadcast_id, "visit_id": visit_id,
+        "created_at": now})
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+# Plain SQL that PostgreSQL and SQLite (3.24+) both understand, because SQLAlchemy cannot cache
+# its own on_conflict_do_nothing() constructs: each execution would be compiled again (~0.3 ms
+# of CPU, on a USSD hop). Typed parameters keep dates stored as the ORM stores them.
+_INSERT_ONE = text(
+    "INSERT INTO outbox_messages (recipient, kind, urgent, body, segments, dedupe_key, status,"
+    " due_at, attempts, broadcast_id, visit_id, created_at)"
+    " VALUES (:recipient, :kind, :urgent, :body, :segments, :dedupe_key, 'queued', :due_at, 0,"
+    " :broadcast_id, :visit_id, :created_at)"
+    " ON CONFLICT (dedupe_key) DO NOTHING"
+).bindparams(bindparam("urgent", type_=Boolean()),
+             bindparam("due_at", type_=DateTime(timezone=True)),
+             bindparam("created_at", type_=DateTime(timezone=True)))
 
 
 def add_many(session: Session, rows: Iterable[dict[str, Any]]) -> int:

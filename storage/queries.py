@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,37 @@ def _check_length(value: str | None, limit: int, what: str) -> None:
     """Column sizes are enforced by PostgreSQL but not by SQLite: check them the same on both."""
     if value is not None and len(value) > limit:
         raise ValueError(f"{what} is longer than {limit} characters")
+
+
+# --- what a USSD hop reads: Core statements for Database.read (no ORM, no transaction) ------
+
+_REQUEST_COLUMNS = (DocumentRequest.number, DocumentRequest.doc_type, DocumentRequest.status,
+                    DocumentRequest.updated_at, DocumentRequest.pickup_place,
+                    DocumentRequest.applicant_phone)
+
+RESIDENT_PROFILE = select(Resident.language, Resident.village_code).where(
+    Resident.phone == bindparam("phone"))
+
+REQUESTS_OF_PHONE = (
+    select(*_REQUEST_COLUMNS)
+    .where(DocumentRequest.applicant_phone == bindparam("phone"))
+    .order_by(DocumentRequest.updated_at.desc(), DocumentRequest.id.desc())
+    .limit(8))
+
+REQUEST_BY_NUMBER = select(*_REQUEST_COLUMNS, DocumentRequest.applicant_birth_year).where(
+    DocumentRequest.number == bindparam("number"))
+
+VISIT_BY_ID = select(VillageVisit.__table__).where(VillageVisit.id == bindparam("id"))
+
+NEXT_VISIT = (
+    select(VillageVisit.id, VillageVisit.village_code, VillageVisit.visit_date,
+           VillageVisit.start_time, VillageVisit.end_time, VillageVisit.place,
+           VillageVisit.bring)
+    .where(VillageVisit.village_code == bindparam("village"),
+           VillageVisit.published.is_(True), VillageVisit.cancelled.is_(False),
+           VillageVisit.visit_date >= bindparam("today"))
+    .order_by(VillageVisit.visit_date, VillageVisit.start_time)
+    .limit(1))
 
 
 # --- residents -------------------------------------------------------------------------------
@@ -247,7 +279,7 @@ def next_visit(session: Session, village_code: str, today: dt.date) -> VillageVi
 
 
 def subscribe(
-    session: Session,
+    session: Session | Connection,
     *,
     phone: str,
     kind: str,
@@ -255,20 +287,40 @@ def subscribe(
     visit_id: int | None,
     language: str,
 ) -> bool:
-    """Record a reminder/notify-me subscription; False if it already existed."""
-    found = session.scalar(select(ReminderSubscription.id).where(
+    """Record a reminder/notify-me subscription; False if it already existed. Core statements,
+    so it runs in an ORM session or on the USSD hop's connection alike."""
+    found = session.execute(select(ReminderSubscription.id).where(
         ReminderSubscription.phone == phone,
         ReminderSubscription.kind == kind,
         ReminderSubscription.village_code == village_code,
         ReminderSubscription.visit_id.is_(None) if visit_id is None
         else ReminderSubscription.visit_id == visit_id,
-    ))
+    )).first()
     if found is not None:
         return False
-    session.add(ReminderSubscription(phone=phone, kind=kind, village_code=village_code,
-                                     visit_id=visit_id, language=language))
-    session.flush()
+    session.execute(insert(ReminderSubscription), {
+        "phone": phone, "kind": kind, "village_code": village_code, "visit_id": visit_id,
+        "language": language, "created_at": utcnow()})
     return True
+
+
+def set_resident_fields(connection: Connection, phone: str, *,
+                        village_code: str | None = None, language: str | None = None) -> None:
+    """``upsert_resident`` in Core, for the USSD hop: update the fields given, or create the
+    resident (two statements at most, no ORM session)."""
+    changes: dict[str, object] = {"updated_at": utcnow()}
+    if village_code is not None:
+        changes["village_code"] = village_code
+    if language is not None:
+        changes["language"] = language
+    result = connection.execute(
+        update(Resident).where(Resident.phone == phone).values(**changes))
+    assert isinstance(result, CursorResult)
+    if result.rowcount == 0:
+        connection.execute(insert(Resident), {
+            "phone": phone, "village_code": village_code, "language": language or "id",
+            "opted_out": False, "created_at": changes["updated_at"],
+            "updated_at": changes["updated_at"]})
 
 
 # --- USSD session log ------------------------------------------------------------------------

@@ -88,8 +88,9 @@ def test_the_profile_cache_spares_the_database(app: Flask, phone: Phone,
     phone.press("00")
     rt = app.extensions["gateway"]
     calls = []
-    real_begin = rt.db.begin
-    monkeypatch.setattr(rt.db, "begin", lambda: calls.append(1) or real_begin())
+    real_begin, real_read = rt.db.begin, rt.db.read
+    monkeypatch.setattr(rt.db, "begin", lambda: calls.append("begin") or real_begin())
+    monkeypatch.setattr(rt.db, "read", lambda *a: calls.append("read") or real_read(*a))
     phone.dial()  # a returning caller: profile from the session store
     phone.press("2")
     phone.press("1")

@@ -371,6 +371,7 @@ def test_a_broken_database_ends_politely(app: Flask, phone: Phone, resident: str
         raise ConnectionError("database went away")
 
     monkeypatch.setattr(runtime(app).db, "begin", down)
+    monkeypatch.setattr(runtime(app).db, "read", down)
     reply = phone.press("1")  # document status needs the database
     assert (phone.last_status, reply) == (200, FAILURE_REPLY)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from workers.context import get_context
+from workers.queue import RQJobQueue
 
 
 def send_batch(message_ids: list[int]) -> dict[str, Any]:
@@ -17,6 +18,10 @@ def send_batch(message_ids: list[int]) -> dict[str, Any]:
 
 
 def sweep_outbox() -> dict[str, int]:
-    """Take back stuck messages and enqueue whatever is due (every SWEEP_INTERVAL_SECONDS)."""
-    report = get_context().sweeper.run()
+    """Take back stuck messages and enqueue whatever is due (every SWEEP_INTERVAL_SECONDS, and
+    when a web process wrote an SMS)."""
+    context = get_context()
+    if isinstance(context.queue, RQJobQueue):
+        context.queue.sweep_started()  # before the scan: what is written after asks again
+    report = context.sweeper.run()
     return {"taken_back": report.taken_back, "enqueued": report.enqueued, "jobs": report.jobs}

@@ -14,8 +14,12 @@ from rq import Queue, Retry
 log = logging.getLogger(__name__)
 
 
+SWEEP_PENDING_KEY = "outbox:sweep-pending"
+
+
 class RQJobQueue:
     def __init__(self, client: redis.Redis, settings: Mapping[str, Any]) -> None:
+        self.client = client
         self.queue = Queue(settings["RQ_QUEUE"], connection=client)
         intervals = [int(i) for i in settings["SMS_RETRY_INTERVALS"]]
         self.retry = Retry(max=len(intervals), interval=intervals) if intervals else None
@@ -26,7 +30,15 @@ class RQJobQueue:
                            description=f"send_batch({len(ids)} messages from #{ids[0]})")
 
     def enqueue_sweep(self) -> None:
-        self.queue.enqueue("workers.jobs.sweep_outbox", job_timeout=900, result_ttl=60)
+        """A sweep job, unless one is already waiting to start: a burst of USSD hops that each
+        wrote an SMS asks for one sweep, not hundreds (an RQ enqueue costs a hop ~0.6 ms of
+        CPU). The job clears the mark as it starts (``sweep_started``), so a message written
+        after that asks for a new one; the mark expires in case the job is lost."""
+        if self.client.set(SWEEP_PENDING_KEY, b"1", nx=True, ex=120):
+            self.queue.enqueue("workers.jobs.sweep_outbox", job_timeout=900, result_ttl=60)
+
+    def sweep_started(self) -> None:
+        self.client.delete(SWEEP_PENDING_KEY)
 
 
 class ThreadJobQueue:
