@@ -129,25 +129,23 @@ class StorageServices:
         self, *, for_whom: str, reason: str, service: str, village_code: str,
         hamlet: str | None, confirmation_sms: Callable[[str], str],
     ) -> BookingResult:
-        with self.db.begin() as session:
-            def write_confirmation(booking: Any) -> None:
-                outbox.add(
-                    session, recipient=self.phone, kind="notification", urgent=True,
-                    body=confirmation_sms(booking.number),
-                    dedupe_key=f"booking-confirmed:{booking.number}",
-                )
+        def book(connection: Connection) -> queries.Booked:
+            booked = queries.book_home_visit(
+                connection, phone=self.phone, for_whom=for_whom, reason=reason,
+                service=service, village_code=village_code, hamlet=hamlet)
+            if booked.created:  # its confirmation SMS in the same transaction
+                outbox.add(connection, recipient=self.phone, kind="notification", urgent=True,
+                           body=confirmation_sms(booked.number),
+                           dedupe_key=f"booking-confirmed:{booked.number}")
+            return booked
 
-            booking, created = queries.create_booking(
-                session, phone=self.phone, for_whom=for_whom, reason=reason, service=service,
-                village_code=village_code, hamlet=hamlet, on_created=write_confirmation,
-            )
-            result = BookingResult(
-                number=booking.number, created=created, status=booking.status,
-                scheduled_for=_local_date(booking.scheduled_for) if booking.scheduled_for else None,
-            )
-        if created:
+        booked = self.db.write(book)
+        if booked.created:
             self.dispatch()
-        return result
+        return BookingResult(
+            number=booked.number, created=booked.created, status=booked.status,
+            scheduled_for=_local_date(booked.scheduled_for) if booked.scheduled_for else None,
+        )
 
     # Village visits
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import DateTime, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, CursorResult
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import numbers
@@ -192,6 +192,60 @@ def open_booking(session: Session, phone: str, service: str) -> HomeVisitBooking
     )
 
 
+@dataclass(frozen=True)
+class Booked:
+    number: str
+    status: str
+    scheduled_for: dt.datetime | None
+    created: bool  # False: the phone's open booking for this service, made before
+
+
+# Plain SQL, for SQLAlchemy cannot cache its on_conflict_do_nothing() (see outbox.add). With no
+# conflict target it yields to both unique indexes: the open booking of this phone and service
+# (partial), and the number.
+_INSERT_BOOKING = text(
+    "INSERT INTO home_visit_bookings (number, phone, for_whom, reason, service, village_code,"
+    " hamlet, status, created_at, updated_at) VALUES (:number, :phone, :for_whom, :reason,"
+    " :service, :village_code, :hamlet, 'requested', :now, :now) ON CONFLICT DO NOTHING"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+_OPEN_BOOKING = select(
+    HomeVisitBooking.number, HomeVisitBooking.status, HomeVisitBooking.scheduled_for).where(
+    HomeVisitBooking.phone == bindparam("phone"),
+    HomeVisitBooking.service == bindparam("service"),
+    HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES))
+
+
+def book_home_visit(
+    connection: Connection,
+    *,
+    phone: str,
+    for_whom: str,
+    reason: str,
+    service: str,
+    village_code: str,
+    hamlet: str | None,
+) -> Booked:
+    """Create a booking, or find the open one for this phone and service: one INSERT that the
+    database refuses if an open booking exists (also one a racing hop has just made), then
+    one look-up only if it did."""
+    for _ in range(5):
+        number = numbers.new_number()
+        result = connection.execute(_INSERT_BOOKING, {
+            "number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
+            "service": service, "village_code": village_code, "hamlet": hamlet,
+            "now": utcnow()})
+        assert isinstance(result, CursorResult)
+        if result.rowcount == 1:
+            return Booked(number=number, status="requested", scheduled_for=None, created=True)
+        row = connection.execute(_OPEN_BOOKING, {"phone": phone, "service": service}).first()
+        if row is not None:
+            return Booked(number=row.number, status=row.status,
+                          scheduled_for=row.scheduled_for, created=False)
+        # not refused for an open booking: the number was taken (one in ten million), redraw
+    raise RuntimeError("no free booking number after 5 draws")
+
+
 def create_booking(
     session: Session,
     *,
@@ -203,30 +257,17 @@ def create_booking(
     hamlet: str | None,
     on_created: Callable[[HomeVisitBooking], None] | None = None,
 ) -> tuple[HomeVisitBooking, bool]:
-    """Create a booking, or return the open one for this phone and service.
-
-    Returns (booking, created). ``on_created`` runs inside the same transaction (e.g. to write
-    the confirmation SMS to the outbox), so a booking never exists without its SMS.
-    """
-    existing = open_booking(session, phone, service)
-    if existing is not None:
-        return existing, False
-    booking = HomeVisitBooking(
-        number=_unique_number(session, HomeVisitBooking), phone=phone, for_whom=for_whom,
-        reason=reason, service=service, village_code=village_code, hamlet=hamlet,
-        status="requested",
-    )
-    try:
-        with session.begin_nested():  # a racing session may have just created one
-            session.add(booking)
-    except IntegrityError:
-        existing = open_booking(session, phone, service)
-        if existing is None:
-            raise
-        return existing, False
-    if on_created is not None:
+    """``book_home_visit`` in an ORM session: (the booking, created). ``on_created`` runs in
+    the same transaction (e.g. to write the confirmation SMS), so a booking never exists
+    without its SMS."""
+    booked = book_home_visit(session.connection(), phone=phone, for_whom=for_whom,
+                             reason=reason, service=service, village_code=village_code,
+                             hamlet=hamlet)
+    booking = session.scalars(
+        select(HomeVisitBooking).where(HomeVisitBooking.number == booked.number)).one()
+    if booked.created and on_created is not None:
         on_created(booking)
-    return booking, True
+    return booking, booked.created
 
 
 def count_open_bookings(session: Session) -> int:

@@ -431,9 +431,9 @@ def test_requests_for_phone_newest_first(db: Database) -> None:
 
 # --- home visits -----------------------------------------------------------------------------
 
-def _booking(phone: str = PHONE, service: str = "ktp",
-             status: str = "requested") -> HomeVisitBooking:
-    return HomeVisitBooking(number=numbers.new_number(), phone=phone, for_whom="self",
+def _booking(phone: str = PHONE, service: str = "ktp", status: str = "requested",
+             number: str | None = None) -> HomeVisitBooking:
+    return HomeVisitBooking(number=number or numbers.new_number(), phone=phone, for_whom="self",
                             reason="elderly", service=service, village_code=TEMBOK, hamlet=None,
                             status=status)
 
@@ -524,23 +524,29 @@ def test_create_booking_again_after_the_first_is_done(db: Database) -> None:
         assert queries.count_open_bookings(session) == 2
 
 
-def test_create_booking_falls_back_to_the_racing_winner(db: Database,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two sessions race: both see no open booking, the database lets only one insert."""
+def test_create_booking_yields_to_the_racing_winner(db: Database) -> None:
+    """Two hops race: the one whose INSERT the database refuses returns the winner's booking
+    (no check-then-insert window: the partial unique index decides)."""
+    with db.begin() as session:
+        session.add(_booking(number=numbers.with_check_digit("3000001")))  # the winner
     calls: list[str] = []
-    winner, _ = _create(db, calls)
-    real_open_booking = queries.open_booking
-    seen = []
-
-    def blind_first_time(session, phone, service):  # type: ignore[no-untyped-def]
-        seen.append(phone)
-        return None if len(seen) == 1 else real_open_booking(session, phone, service)
-
-    monkeypatch.setattr(queries, "open_booking", blind_first_time)
     number, created = _create(db, calls)
-    assert (number, created) == (winner, False)
-    assert calls == [winner]
+    assert (number, created) == (numbers.with_check_digit("3000001"), False)
+    assert calls == []
     assert _count(db, HomeVisitBooking) == 1
+
+
+def test_create_booking_draws_again_when_the_number_is_taken(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = numbers.with_check_digit("3000002")
+    with db.begin() as session:
+        session.add(_booking(number=taken, phone=OTHER_PHONE))
+    draws = iter([taken, numbers.with_check_digit("3000003")])
+    monkeypatch.setattr(numbers, "new_number", lambda: next(draws))
+    calls: list[str] = []
+    number, created = _create(db, calls)
+    assert (number, created) == (numbers.with_check_digit("3000003"), True)
+    assert calls == [number]
 
 
 # --- outbox, subscriptions -------------------------------------------------------------------

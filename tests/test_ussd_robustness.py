@@ -168,6 +168,31 @@ def test_malformed_requests_get_400_with_one_line(client: FlaskClient, db: Datab
     check_reply(response)
 
 
+def test_form_fields_are_read_as_werkzeug_reads_them(client: FlaskClient) -> None:
+    # a repeated field: the first value counts; escapes and "+" decode; the multipart
+    # spelling of the same form gets the same answer
+    repeated = "&".join(f"{k}={v}" for k, v in GOOD.items() if k != "phoneNumber")
+    body = f"{repeated}&phoneNumber=%2B6281299990001&phoneNumber=junk&sessionId=ATUid_y"
+    first = client.post("/ussd", data=body,
+                        content_type="application/x-www-form-urlencoded")
+    assert check_reply(first).startswith("CON Adminduk Buleleng\n")
+    multipart = client.post("/ussd", data={**GOOD, "text": "2"},
+                            content_type="multipart/form-data")
+    assert check_reply(multipart) != check_reply(first)  # the same session, one step on
+    spaced = client.post("/ussd", data="sessionId=ATUid+z&phoneNumber=%2B6281299990001&text=",
+                         content_type="application/x-www-form-urlencoded")
+    assert check_reply(spaced).startswith("CON ")
+
+
+def test_too_many_form_fields_get_a_one_line_refusal(client: FlaskClient) -> None:
+    body = "&".join(f"f{i}=x" for i in range(30)) + "&sessionId=s&phoneNumber=%2B6281299990001"
+    for path in ("/ussd", "/ussd/events"):
+        response = client.post(path, data=body,
+                               content_type="application/x-www-form-urlencoded")
+        assert (response.status_code, response.get_data(as_text=True)) == (
+            400, "too many form fields\n")
+
+
 def test_limits_are_inclusive(client: FlaskClient) -> None:
     assert client.post("/ussd", data={**GOOD, "sessionId": "s" * 128}).status_code == 200
     response = client.post("/ussd", data={**GOOD, "sessionId": "t" * 128, "text": "1" * 2000})
