@@ -51,9 +51,9 @@ class Catalog:
         template = self.texts.get(key)
         if template is None:
             raise KeyError(f"catalog '{self.code}' has no text '{key}'")
-        if not values:
+        if not values or "{" not in template:
             return template
-        return _formatter.vformat(template, (), _Blank(values))
+        return template.format_map(_Blank(values))  # (str's own formatter: C, not string.py)
 
     def date(self, day: dt.date) -> str:
         """A date as residents say it, e.g. "Kamis, 3 Des 2026"."""

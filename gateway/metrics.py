@@ -7,9 +7,11 @@ the same numbers for them.
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import Any
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, request
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -30,19 +32,31 @@ OUTBOX = Gauge("gateway_outbox_messages", "Outbox messages by status", ["status"
                registry=registry)
 
 
+STARTED = "gateway.started"
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    inner = app.wsgi_app
 
-    @app.before_request
-    def _start_timer() -> None:
-        g.started = time.perf_counter()
+    def timed(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[STARTED] = time.perf_counter()  # (no before_request hook: cheaper per hop)
+        return inner(environ, start_response)
+
+    app.wsgi_app = timed  # type: ignore[method-assign]
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        started = g.get("started")
-        if started is not None and request.endpoint:
-            REQUEST_SECONDS.labels(request.endpoint).observe(time.perf_counter() - started)
+        started = request.environ.get(STARTED)
+        endpoint = request.endpoint
+        if started is not None and endpoint:
+            _histogram(endpoint).observe(time.perf_counter() - started)
         return response
+
+
+@functools.cache
+def _histogram(endpoint: str) -> Any:
+    return REQUEST_SECONDS.labels(endpoint)  # (labels() takes a lock and builds a key each call)
 
 
 @bp.get("/metrics")

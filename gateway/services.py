@@ -76,15 +76,15 @@ class StorageServices:
     def remember_village(self, village_code: str) -> None:
         if self.profile.get("village") == village_code:
             return
-        self.db.write(lambda connection: queries.set_resident_fields(
-            connection, self.phone, village_code=village_code))
+        self.db.write_alone(lambda connection: queries.set_resident_field(
+            connection, self.phone, "village_code", village_code))
         self._update_profile(village=village_code)
 
     def set_language(self, language: str) -> None:
         if self.profile.get("lang") == language:
             return  # already so: no database round trip
-        self.db.write(lambda connection: queries.set_resident_fields(
-            connection, self.phone, language=language))
+        self.db.write_alone(lambda connection: queries.set_resident_field(
+            connection, self.phone, "language", language))
         self._update_profile(lang=language)
 
     def _update_profile(self, **changes: Any) -> None:
@@ -180,14 +180,14 @@ class StorageServices:
         self.db.write(subscribe)
 
     def subscribe_visit_published(self, village_code: str, language: str) -> None:
-        self.db.write(lambda connection: queries.subscribe(
+        self.db.write_alone(lambda connection: queries.subscribe(
             connection, phone=self.phone, kind="visit_published", village_code=village_code,
             visit_id=None, language=language))
 
     # Any SMS
 
     def send_sms(self, body: str, dedupe_key: str) -> None:
-        written = self.db.write(lambda connection: outbox.add(
+        written = self.db.write_alone(lambda connection: outbox.add(
             connection, recipient=self.phone, kind="reply", body=body, dedupe_key=dedupe_key,
             urgent=True))
         if written:

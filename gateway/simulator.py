@@ -25,6 +25,13 @@ bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
 
 @bp.before_request
+def _page_request() -> None:
+    from gateway.staff import page_request  # (the console's package imports this module)
+
+    page_request()
+
+
+@bp.before_request
 def _who_may_use_it() -> Response | None:
     public = current_app.config.get("SIMULATOR_PUBLIC", "auto")
     if public == "auto":

@@ -5,8 +5,9 @@ Three more things, for the USSD hop, whose budget is a millisecond of CPU:
   in autocommit. A pool check-out, a transaction and an ORM session cost a hop ~1 ms of CPU
   per look-up; this costs ~0.2 ms (docs/benchmarks.md). Reads only: no transaction is held.
 - ``write(work)``: ``work(connection)`` in one short Core transaction on a second kept
-  connection. ``work`` must be idempotent (it checks before it inserts, or uses a dedupe key):
-  if the connection turns out to be dead, it runs once more on a new one.
+  connection; ``write_alone(work)`` the same for a single statement, committed on its own (no
+  BEGIN and COMMIT round trips). ``work`` must be idempotent (it checks before it inserts, or
+  uses a dedupe key): if the connection turns out to be dead, it runs once more on a new one.
 - ``watch(model, key, callback)``: after a commit that added, changed or deleted rows of
   ``model`` through this database's ORM sessions, ``callback`` gets the set of ``key(row)``
   — how caches of those rows are told (the next visit of a village). ``write`` is not
@@ -104,6 +105,21 @@ class Database:
                 if not error.connection_invalidated:
                     raise  # rolled back; the connection is fine
                 self._drop("writer", connection)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def write_alone(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` on the kept autocommit connection: for one statement, which
+        commits as it runs. Run once more on a new connection if the old one was dead."""
+        for attempt in (1, 2):
+            connection = self._kept_connection("reader")
+            try:
+                return work(connection)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                self._drop("reader", connection)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, bindparam, func, insert, select, text, update
+from sqlalchemy import DateTime, String, bindparam, func, select, text
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,6 @@ from storage.models import (
     OPEN_BOOKING_STATUSES,
     DocumentRequest,
     HomeVisitBooking,
-    ReminderSubscription,
     RequestStatusChange,
     Resident,
     UssdSessionLog,
@@ -328,40 +327,49 @@ def subscribe(
     visit_id: int | None,
     language: str,
 ) -> bool:
-    """Record a reminder/notify-me subscription; False if it already existed. Core statements,
-    so it runs in an ORM session or on the USSD hop's connection alike."""
-    found = session.execute(select(ReminderSubscription.id).where(
-        ReminderSubscription.phone == phone,
-        ReminderSubscription.kind == kind,
-        ReminderSubscription.village_code == village_code,
-        ReminderSubscription.visit_id.is_(None) if visit_id is None
-        else ReminderSubscription.visit_id == visit_id,
-    )).first()
-    if found is not None:
-        return False
-    session.execute(insert(ReminderSubscription), {
+    """Record a reminder/notify-me subscription; False if it already existed. One statement,
+    so it runs in an ORM session, in a transaction or alone on the USSD hop's connection."""
+    statement = _SUBSCRIBE_TO_VISIT if visit_id is not None else _SUBSCRIBE_TO_VILLAGE
+    result = session.execute(statement, {
         "phone": phone, "kind": kind, "village_code": village_code, "visit_id": visit_id,
         "language": language, "created_at": utcnow()})
-    return True
-
-
-def set_resident_fields(connection: Connection, phone: str, *,
-                        village_code: str | None = None, language: str | None = None) -> None:
-    """``upsert_resident`` in Core, for the USSD hop: update the fields given, or create the
-    resident (two statements at most, no ORM session)."""
-    changes: dict[str, object] = {"updated_at": utcnow()}
-    if village_code is not None:
-        changes["village_code"] = village_code
-    if language is not None:
-        changes["language"] = language
-    result = connection.execute(
-        update(Resident).where(Resident.phone == phone).values(**changes))
     assert isinstance(result, CursorResult)
-    if result.rowcount == 0:
-        connection.execute(insert(Resident), {
-            "phone": phone, "village_code": village_code, "language": language or "id",
-            "opted_out": False, "created_at": changes["updated_at"],
-            "updated_at": changes["updated_at"]})
+    return result.rowcount == 1
+
+
+# Plain SQL (see outbox.add for why). A visit's subscription is unique by constraint; a
+# village's has no visit id, and NULLs never collide in a unique constraint: look first.
+_SUBSCRIBE_TO_VISIT = text(
+    "INSERT INTO reminder_subscriptions (phone, kind, village_code, visit_id, language,"
+    " created_at) VALUES (:phone, :kind, :village_code, :visit_id, :language, :created_at)"
+    " ON CONFLICT DO NOTHING"
+).bindparams(bindparam("created_at", type_=DateTime(timezone=True)))
+_SUBSCRIBE_TO_VILLAGE = text(
+    "INSERT INTO reminder_subscriptions (phone, kind, village_code, visit_id, language,"
+    " created_at) SELECT :phone, :kind, :village_code, NULL, :language, :created_at"
+    " WHERE NOT EXISTS (SELECT 1 FROM reminder_subscriptions WHERE phone = :phone"
+    " AND kind = :kind AND village_code = :village_code AND visit_id IS NULL)"
+).bindparams(bindparam("created_at", type_=DateTime(timezone=True)),
+             # typed, so PostgreSQL is told each parameter's type once for both places
+             *(bindparam(name, type_=String()) for name in (
+                 "phone", "kind", "village_code", "language")))
+
+
+def set_resident_field(connection: Connection, phone: str, field: str, value: str) -> None:
+    """The caller's language or village, in one statement (an upsert): creates the resident
+    if new. ``field``: "language" or "village_code"."""
+    connection.execute(_SET_RESIDENT[field], {"phone": phone, "value": value, "now": utcnow()})
+
+
+_SET_RESIDENT = {
+    field: text(
+        "INSERT INTO residents (phone, village_code, language, opted_out, created_at,"
+        " updated_at) VALUES (:phone, {village}, {language}, false, :now, :now)"
+        " ON CONFLICT (phone) DO UPDATE SET {field} = :value, updated_at = :now".format(
+            field=field, village=":value" if field == "village_code" else "NULL",
+            language=":value" if field == "language" else "'id'")
+    ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+    for field in ("language", "village_code")}
 
 
 # --- USSD session log ------------------------------------------------------------------------

@@ -75,6 +75,19 @@ def test_reads_see_commits_at_once(db: Database) -> None:
     assert [tuple(r) for r in db.read(profile, {"phone": ME})] == [("id", TEMBOK)]
 
 
+def test_the_hop_sets_a_residents_language_and_village_in_one_statement(db: Database) -> None:
+    profile = queries.RESIDENT_PROFILE
+    db.write_alone(lambda c: queries.set_resident_field(c, ME, "language", "en"))  # new caller
+    assert [tuple(r) for r in db.read(profile, {"phone": ME})] == [("en", None)]
+    db.write_alone(lambda c: queries.set_resident_field(c, ME, "village_code", TEMBOK))
+    assert [tuple(r) for r in db.read(profile, {"phone": ME})] == [("en", TEMBOK)]
+    db.write_alone(lambda c: queries.set_resident_field(c, NEIGHBOUR, "village_code", JULAH))
+    assert [tuple(r) for r in db.read(profile, {"phone": NEIGHBOUR})] == [("id", JULAH)]
+    with db.begin() as session:
+        resident = session.scalars(select(Resident).where(Resident.phone == ME)).one()
+        assert (resident.opted_out, resident.created_at is not None) == (False, True)
+
+
 def test_reader_reconnects_after_the_server_drops_it(pg_schema_url: str) -> None:
     db = Database(pg_schema_url)
     admin = create_engine(pg_schema_url)
