@@ -566,7 +566,8 @@ def run_wrk(server: Server, mode: str, *, threads: int, duration: float, plan: P
            "USSD_BENCH_MODE": "warmup" if mode == "warmup" else "measure",
            "USSD_BENCH_CHECK": "flow" if server.name == "full" else "prefix",
            "USSD_BENCH_SKIP": str(skip)}
-    cmd = ["wrk", "-t", str(threads), "-c", str(threads), "-d", f"{duration:g}s",
+    # wrk takes whole seconds only ("3.75s" is refused)
+    cmd = ["wrk", "-t", str(threads), "-c", str(threads), "-d", f"{max(1, round(duration))}s",
            "--timeout", "5s", "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{server.port}/ussd"]
     meter.start()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -22,7 +22,9 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
@@ -66,6 +68,9 @@ class Database:
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
         self._watchers: list[Watcher] = []
+        # compiled reads run by the driver itself (see _read_with_driver): PostgreSQL only
+        self._driver_sql: dict[Executable, Any] | None = (
+            {} if self.engine.dialect.driver == "psycopg" else None)
 
     def begin(self) -> Any:
         """A session inside a transaction: commits on success, rolls back on error."""
@@ -75,14 +80,17 @@ class Database:
         return self.sessions()
 
     def read(self, statement: Executable, params: Mapping[str, Any] | None = None
-             ) -> Sequence[Row[Any]]:
-        """All rows of a read-only statement, on this thread's kept autocommit connection.
+             ) -> Sequence[Any]:
+        """All rows of a read-only statement, on this thread's kept autocommit connection
+        (each with the columns as attributes and by index).
 
         A connection the server dropped (restart, idle timeout) is replaced and the statement
         sent once more, as the pool's pre-ping would have done."""
         for attempt in (1, 2):
             connection = self._kept_connection("reader")
             try:
+                if self._driver_sql is not None:
+                    return self._read_with_driver(connection, statement, params or {})
                 return connection.execute(statement, params or {}).all()
             except DBAPIError as error:
                 if not error.connection_invalidated:
@@ -90,7 +98,29 @@ class Database:
                 self._drop("reader", connection)
                 if attempt == 2:
                     raise
+            except psycopg.OperationalError:  # the driver's own: the connection is gone
+                connection.invalidate()
+                self._drop("reader", connection)
+                if attempt == 2:
+                    raise
         raise AssertionError("unreachable")
+
+    def _read_with_driver(self, connection: Connection, statement: Executable,
+                          params: Mapping[str, Any]) -> Sequence[Any]:
+        """PostgreSQL: the statement compiled once by SQLAlchemy, then run by psycopg itself.
+        SQLAlchemy's execution and result layers cost ~130 µs a statement (a look-up is
+        ~70 µs without them); for the plain types of these reads psycopg returns the same
+        values SQLAlchemy would. Rows are named tuples: ``row.number``, ``row[0]``."""
+        cache = self._driver_sql
+        assert cache is not None
+        compiled = cache.get(statement)
+        if compiled is None:
+            compiled = cache[statement] = statement.compile(  # type: ignore[attr-defined]
+                dialect=self.engine.dialect)
+        driver = connection.connection.driver_connection
+        with driver.cursor(row_factory=namedtuple_row) as cursor:  # type: ignore[union-attr]
+            cursor.execute(compiled.string, compiled.construct_params(params))
+            return cursor.fetchall()
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in one transaction on this thread's kept writer connection:
