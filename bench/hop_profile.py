@@ -74,6 +74,16 @@ class Counters:
         def _count_sql(*_args: Any) -> None:
             self.sql += 1
 
+        if getattr(rt.db, "_driver_sql", None) is not None:
+            # PostgreSQL look-ups bypass SQLAlchemy's events (Database._read_with_driver)
+            real_read = rt.db._read_with_driver
+
+            def read_with_driver(*args: Any) -> Any:
+                self.sql += 1
+                return real_read(*args)
+
+            rt.db._read_with_driver = read_with_driver  # type: ignore[method-assign]
+
         if rt.redis is not None:
             pool = rt.redis.connection_pool
             counters = self
