@@ -80,6 +80,18 @@ def _parse_time(raw: str) -> dt.time:
         raise ActionError(translate("Not a time: {value}", value=raw)) from None
 
 
+def _parse_local_moment(date: str, time: str) -> dt.datetime:
+    """A date and time typed in the console (WITA), or a message staff can act on — never
+    Python's "time data ... does not match format"."""
+    if not date.strip() and not time.strip():
+        raise ActionError(translate("Choose a date and time."))
+    try:
+        return dt.datetime.strptime(f"{date} {time}", "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL_TZ)
+    except ValueError:
+        raise ActionError(translate("Not a date and time: {value}",
+                                    value=f"{date} {time}".strip())) from None
+
+
 # --- dashboard ------------------------------------------------------------------------------------
 
 @bp.get("/")
@@ -362,8 +374,8 @@ def broadcast_new() -> str | Response:
         audience = _audience_from(form, rt)
         send_at = None
         if form.get("when") == "later":
-            local = dt.datetime.strptime(form.get("send_at", ""), "%Y-%m-%dT%H:%M")
-            send_at = local.replace(tzinfo=LOCAL_TZ).astimezone(dt.UTC)
+            day, _, hour = form.get("send_at", "").partition("T")  # <input type=datetime-local>
+            send_at = _parse_local_moment(day, hour).astimezone(dt.UTC)
         with rt.db.begin() as session:
             if form.get("step") != "send":
                 recipients = rt.notifier.recipients(session, audience)
@@ -578,9 +590,8 @@ def booking_step(number: str, step: str) -> Response:
     try:
         with rt.db.begin() as session:
             if step == "schedule":
-                local = dt.datetime.strptime(
-                    f"{request.form.get('date', '')} {request.form.get('time', '')}",
-                    "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL_TZ)
+                local = _parse_local_moment(request.form.get("date", ""),
+                                            request.form.get("time", ""))
                 actions.schedule_booking(session, rt.notifier, _actor(), number, local,
                                          request.form.get("team"))
             elif step in ("done", "cancelled"):
