@@ -171,7 +171,7 @@ class Notifier:
             {"recipient": phone, "kind": "broadcast", "body": texts[lang],
              "dedupe_key": f"visit:{visit.id}:{version}:published:{phone}",
              "broadcast_id": broadcast.id, "visit_id": visit.id}
-            for phone, lang in recipients.items()))
+            for phone, lang in _by_language(recipients.items())))
         for sub in session.scalars(select(ReminderSubscription).where(
                 ReminderSubscription.kind == "visit_reminder",
                 ReminderSubscription.visit_id == visit.id)):
@@ -254,15 +254,16 @@ class Notifier:
     def _audience(self, session: Session, audience: Audience) -> Iterable[tuple[str, str]]:
         if audience.request_status is None:
             return self._residents(session, audience.village_codes)
-        query = (select(DocumentRequest.applicant_phone,
-                        func.coalesce(Resident.language, DEFAULT_LANGUAGE))
+        language = func.coalesce(Resident.language, DEFAULT_LANGUAGE).label("language")
+        query = (select(DocumentRequest.applicant_phone, language)
                  .outerjoin(Resident, Resident.phone == DocumentRequest.applicant_phone)
                  .where(DocumentRequest.status == audience.request_status,
                         func.coalesce(Resident.opted_out, False).is_(False))
                  .distinct())
         if audience.village_codes is not None:
             query = query.where(DocumentRequest.village_code.in_(list(audience.village_codes)))
-        return list(session.execute(query).tuples())
+        return _by_language(session.execute(
+            query.order_by(DocumentRequest.applicant_phone)).tuples())
 
     def broadcast(self, session: Session, audience: Audience, text: str,
                   send_at: dt.datetime | None = None, created_by: str | None = None,
@@ -274,23 +275,37 @@ class Notifier:
         session.add(broadcast)
         session.flush()
         versions = {lang: body for lang, body in (translations or {}).items() if body.strip()}
-        broadcast.recipients = outbox.add_many(session, [
+        broadcast.recipients = outbox.add_many(session, (  # streamed: flat memory at 100,000
             {"recipient": phone, "kind": "broadcast", "body": versions.get(language, text),
              "due_at": broadcast.send_at, "dedupe_key": f"broadcast:{broadcast.id}:{phone}",
              "broadcast_id": broadcast.id}
-            for phone, language in self._audience(session, audience)])
+            for phone, language in self._audience(session, audience)))
         return broadcast
 
     def _residents(self, session: Session,
                    village_codes: Sequence[str] | None) -> Iterable[tuple[str, str]]:
-        """(phone, language) of residents who have not opted out (checked again at send time)."""
+        """(phone, language) of residents who have not opted out (checked again at send time),
+        grouped by language (see ``_by_language``)."""
         query = select(Resident.phone, Resident.language).where(Resident.opted_out.is_(False))
         if village_codes is not None:
             query = query.where(Resident.village_code.in_(list(village_codes)))
-        yield from session.execute(query.order_by(Resident.id)).tuples()
+        yield from session.execute(query.order_by(  # as _language_order
+            Resident.language != DEFAULT_LANGUAGE, Resident.language, Resident.id)).tuples()
 
     def _at_reminder_hour(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(self.reminder_hour), LOCAL_TZ).astimezone(dt.UTC)
+
+
+def _by_language(recipients: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Recipients grouped by language, in their order otherwise. The outbox rows of a broadcast
+    then have consecutive ids per text, and the sender, which hands the provider one text for
+    many numbers per call, makes full calls: with 10 % of recipients reading English, mixed
+    order halved the batches (100,000 recipients: 77 s instead of 47.5 s, bench/broadcast.py)."""
+    return sorted(recipients, key=lambda recipient: _language_order(recipient[1]))
+
+
+def _language_order(language: str) -> tuple[bool, str]:
+    return (language != DEFAULT_LANGUAGE, language)  # Indonesian (most) first, then the rest
 
 
 def _version(visit: VisitFields) -> str:
