@@ -24,7 +24,7 @@ from gateway.actions import ActionError
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.staff import bp, roles, translate, village_scope
-from gateway.staff.auth import hash_password
+from gateway.staff.auth import check_password, hash_password
 from storage import outbox
 from storage.models import (
     STAFF_ROLES,
@@ -708,6 +708,75 @@ def users() -> str | Response:
     with rt.db.begin() as session:
         rows = session.scalars(select(User).order_by(User.username)).all()
     return render_template("staff/users.html", users=rows, rt=rt, roles=STAFF_ROLES)
+
+
+MIN_PASSWORD = 10
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/users/<username>/active")
+@roles("admin")
+def user_active(username: str) -> Response:
+    """Switch a log-in off (someone left) or on again. Their open sessions end at their next
+    page: a user who is not active is not loaded."""
+    active = request.form.get("active") == "1"
+    try:
+        if username == _actor() and not active:
+            raise ActionError(translate("You cannot switch off your own log-in."))
+        with runtime().db.begin() as session:
+            user = _user(session, username)
+            before, user.active = user.active, active
+            actions.audit(session, _actor(), "user.active", "user", username,
+                          before={"active": before}, after={"active": active})
+    except ValueError as error:
+        return _failed(error, "staff.users")
+    return _done(translate("User {username} updated.", username=username), "staff.users")
+
+
+@bp.post("/users/<username>/password")
+@roles("admin")
+def user_password(username: str) -> Response:
+    """An admin sets a new password for someone who forgot theirs (told to them in person)."""
+    password = request.form.get("password", "")
+    try:
+        if len(password) < MIN_PASSWORD:
+            raise ActionError(translate("A password of 10 characters or more."))
+        with runtime().db.begin() as session:
+            _user(session, username).password_hash = hash_password(password)
+            actions.audit(session, _actor(), "user.password", "user", username)
+    except ValueError as error:
+        return _failed(error, "staff.users")
+    return _done(translate("User {username} updated.", username=username), "staff.users")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@roles(*ALL)
+def own_password() -> str | Response:
+    """Anyone logged in changes their own password, after typing the current one."""
+    if request.method == "GET":
+        return render_template("staff/password.html")
+    form = request.form
+    try:
+        new = form.get("new", "")
+        if len(new) < MIN_PASSWORD:
+            raise ActionError(translate("A password of 10 characters or more."))
+        if new != form.get("again", ""):
+            raise ActionError(translate("The two new passwords differ."))
+        with runtime().db.begin() as session:
+            user = _user(session, _actor())
+            if not check_password(user.password_hash, form.get("current", "")):
+                raise ActionError(translate("The current password is wrong."))
+            user.password_hash = hash_password(new)
+            actions.audit(session, _actor(), "user.password", "user", user.username)
+    except ValueError as error:
+        return _failed(error, "staff.own_password")
+    return _done(translate("Password changed."), "staff.dashboard")
 
 
 @bp.get("/audit")
