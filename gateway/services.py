@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from limits import RateLimitItem
 from limits.strategies import RateLimiter
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from flows.services import BookingResult, RequestView, VisitView
 from gateway.notify import Notifier
@@ -26,6 +27,7 @@ from storage.regions import RegionDirectory
 from storage.vocab import LOCAL_TZ, local_today
 
 NEXT_VISIT_CACHE_SECONDS = 600  # bounds a stale entry if a change raced a look-up
+MY_REQUESTS_LISTED = 8  # the newest; the status menu pages through them
 
 
 def next_visit_cache_key(village_code: str) -> str:
@@ -96,7 +98,7 @@ class StorageServices:
     def is_valid_request_number(self, number: str) -> bool:
         return numbers.is_well_formed(number)
 
-    def _view(self, row: Row[Any]) -> RequestView:
+    def _view(self, row: Any) -> RequestView:  # a row of queries.REQUEST_BY_NUMBER & co.
         return RequestView(
             number=row.number, doc_type=row.doc_type, status=row.status,
             updated=_local_date(row.updated_at), pickup_place=row.pickup_place,
@@ -104,8 +106,8 @@ class StorageServices:
         )
 
     def my_requests(self) -> list[RequestView]:
-        return [self._view(r) for r in self.db.read(queries.REQUESTS_OF_PHONE,
-                                                    {"phone": self.phone})]
+        return [self._view(r) for r in self.db.read(
+            queries.REQUESTS_OF_PHONE, {"phone": self.phone, "limit": MY_REQUESTS_LISTED})]
 
     def find_request(self, number: str) -> RequestView | None:
         rows = self.db.read(queries.REQUEST_BY_NUMBER, {"number": number})
@@ -195,18 +197,12 @@ class StorageServices:
 
 
 def _visit_to_cache(visit: VisitView | None) -> dict[str, Any] | None:
-    if visit is None:
-        return None
-    return {"id": visit.id, "village_code": visit.village_code, "day": visit.day.isoformat(),
-            "start": visit.start, "end": visit.end, "place": visit.place, "bring": visit.bring}
+    return None if visit is None else {**asdict(visit), "day": visit.day.isoformat()}
 
 
 def _visit_from_cache(data: dict[str, Any] | None) -> VisitView | None:
-    if data is None:
-        return None
-    return VisitView(id=data["id"], village_code=data["village_code"],
-                     day=dt.date.fromisoformat(data["day"]), start=data["start"],
-                     end=data["end"], place=data["place"], bring=data["bring"])
+    return None if data is None else VisitView(
+        **{**data, "day": dt.date.fromisoformat(data["day"])})
 
 
 def _local_date(moment: dt.datetime) -> dt.date:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
@@ -82,28 +83,12 @@ class Database:
     def read(self, statement: Executable, params: Mapping[str, Any] | None = None
              ) -> Sequence[Any]:
         """All rows of a read-only statement, on this thread's kept autocommit connection
-        (each with the columns as attributes and by index).
-
-        A connection the server dropped (restart, idle timeout) is replaced and the statement
-        sent once more, as the pool's pre-ping would have done."""
-        for attempt in (1, 2):
-            connection = self._kept_connection("reader")
-            try:
-                if self._driver_sql is not None:
-                    return self._read_with_driver(connection, statement, params or {})
-                return connection.execute(statement, params or {}).all()
-            except DBAPIError as error:
-                if not error.connection_invalidated:
-                    raise  # the statement's own error: the connection is fine
-                self._drop("reader", connection)
-                if attempt == 2:
-                    raise
-            except psycopg.OperationalError:  # the driver's own: the connection is gone
-                connection.invalidate()
-                self._drop("reader", connection)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        (each with the columns as attributes and by index)."""
+        if self._driver_sql is not None:
+            return self._on_kept("reader", lambda connection: self._read_with_driver(
+                connection, statement, params or {}))
+        return self._on_kept("reader", lambda connection: connection.execute(
+            statement, params or {}).all())
 
     def _read_with_driver(self, connection: Connection, statement: Executable,
                           params: Mapping[str, Any]) -> Sequence[Any]:
@@ -124,34 +109,36 @@ class Database:
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in one transaction on this thread's kept writer connection:
-        committed if it returns, rolled back if it raises. Run once more on a new connection
-        if the old one was dead — so ``work`` must be idempotent."""
-        for attempt in (1, 2):
-            connection = self._kept_connection("writer")
-            try:
-                with connection.begin():
-                    return work(connection)
-            except DBAPIError as error:
-                if not error.connection_invalidated:
-                    raise  # rolled back; the connection is fine
-                self._drop("writer", connection)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        committed if it returns, rolled back if it raises."""
+        def in_transaction(connection: Connection) -> T:
+            with connection.begin():
+                return work(connection)
+
+        return self._on_kept("writer", in_transaction)
 
     def write_alone(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` on the kept autocommit connection: for one statement, which
-        commits as it runs. Run once more on a new connection if the old one was dead."""
+        commits as it runs."""
+        return self._on_kept("reader", work)
+
+    def _on_kept(self, role: str, work: Callable[[Connection], T]) -> T:
+        """``work`` on this thread's kept connection for ``role``. A connection the server
+        dropped (restart, idle timeout) is replaced and ``work`` run once more, as the pool's
+        pre-ping would have done — which is why the hop's writes are idempotent. Any other
+        error is the statement's own: the connection stays."""
         for attempt in (1, 2):
-            connection = self._kept_connection("reader")
+            connection = self._kept_connection(role)
             try:
                 return work(connection)
-            except DBAPIError as error:
-                if not error.connection_invalidated:
+            except DBAPIError as error:  # through SQLAlchemy
+                if not error.connection_invalidated or attempt == 2:
                     raise
-                self._drop("reader", connection)
-                if attempt == 2:
+            except psycopg.OperationalError:  # from psycopg itself (_read_with_driver)
+                driver = connection.connection.driver_connection
+                if not driver.broken or attempt == 2:  # type: ignore[union-attr]
                     raise
+                connection.invalidate()
+            self._drop(role, connection)
         raise AssertionError("unreachable")
 
     def _kept_connection(self, role: str) -> Connection:
@@ -215,3 +202,9 @@ class Database:
                 log.debug("closing a reader connection failed", exc_info=True)
         self._local = threading.local()
         self.engine.dispose()
+
+
+def wrote_one(result: Any) -> bool:
+    """Whether an INSERT … ON CONFLICT DO NOTHING (or an upsert) wrote its row."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, and_, bindparam, func, or_, select, text, update
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from storage.db import wrote_one
 from storage.models import DeliveryReport, OutboxMessage, Resident, utcnow
 from storage.segments import count_segments
 
@@ -49,13 +50,11 @@ def add(
     ``session`` may be an ORM Session or a Core Connection (the USSD hop's ``Database.write``):
     one statement either way."""
     now = utcnow()
-    result = session.execute(_INSERT_ONE, {
+    return wrote_one(session.execute(_INSERT_ONE, {
         "recipient": recipient, "kind": kind, "urgent": urgent, "body": body,
         "segments": count_segments(body).segments, "dedupe_key": dedupe_key,
         "due_at": due_at or now, "broadcast_id": broadcast_id, "visit_id": visit_id,
-        "created_at": now})
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
+        "created_at": now}))
 
 
 # Plain SQL that PostgreSQL and SQLite (3.24+) both understand, because SQLAlchemy cannot cache

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import DateTime, String, bindparam, func, insert, select, text, update
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from storage import numbers
+from storage.db import wrote_one
 from storage.models import (
     OPEN_BOOKING_STATUSES,
     DocumentRequest,
@@ -45,11 +46,11 @@ _REQUEST_COLUMNS = (DocumentRequest.number, DocumentRequest.doc_type, DocumentRe
 RESIDENT_PROFILE = select(Resident.language, Resident.village_code).where(
     Resident.phone == bindparam("phone"))
 
-REQUESTS_OF_PHONE = (
+REQUESTS_OF_PHONE = (  # params: phone, limit
     select(*_REQUEST_COLUMNS)
     .where(DocumentRequest.applicant_phone == bindparam("phone"))
     .order_by(DocumentRequest.updated_at.desc(), DocumentRequest.id.desc())
-    .limit(8))
+    .limit(bindparam("limit")))
 
 REQUEST_BY_NUMBER = select(*_REQUEST_COLUMNS, DocumentRequest.applicant_birth_year).where(
     DocumentRequest.number == bindparam("number"))
@@ -93,10 +94,11 @@ def upsert_resident(
 
 # --- document requests -----------------------------------------------------------------------
 
-def _unique_number(session: Session, model: type[DocumentRequest] | type[HomeVisitBooking]) -> str:
+def _unique_number(session: Session) -> str:
     while True:
         number = numbers.new_number()
-        if session.scalar(select(model.id).where(model.number == number)) is None:
+        if session.scalar(select(DocumentRequest.id).where(
+                DocumentRequest.number == number)) is None:
             return number
 
 
@@ -126,7 +128,7 @@ def add_request(
         if find_request(session, number) is not None:
             raise ValueError(f"request number {number} already exists")
     request = DocumentRequest(
-        number=number or _unique_number(session, DocumentRequest),
+        number=number or _unique_number(session),
         doc_type=doc_type,
         applicant_phone=phone,
         applicant_birth_year=birth_year,
@@ -143,16 +145,6 @@ def add_request(
 
 def find_request(session: Session, number: str) -> DocumentRequest | None:
     return session.scalar(select(DocumentRequest).where(DocumentRequest.number == number))
-
-
-def requests_for_phone(session: Session, phone: str, limit: int = 8) -> list[DocumentRequest]:
-    """The caller's own requests, newest first."""
-    return list(session.scalars(
-        select(DocumentRequest)
-        .where(DocumentRequest.applicant_phone == phone)
-        .order_by(DocumentRequest.updated_at.desc(), DocumentRequest.id.desc())
-        .limit(limit)
-    ))
 
 
 def set_request_status(
@@ -180,16 +172,6 @@ def last_status_change_id(session: Session, request: DocumentRequest) -> int:
 
 
 # --- home visits (Sidakep) -------------------------------------------------------------------
-
-def open_booking(session: Session, phone: str, service: str) -> HomeVisitBooking | None:
-    return session.scalar(
-        select(HomeVisitBooking).where(
-            HomeVisitBooking.phone == phone,
-            HomeVisitBooking.service == service,
-            HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES),
-        )
-    )
-
 
 @dataclass(frozen=True)
 class Booked:
@@ -230,12 +212,10 @@ def book_home_visit(
     one look-up only if it did."""
     for _ in range(5):
         number = numbers.new_number()
-        result = connection.execute(_INSERT_BOOKING, {
-            "number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
-            "service": service, "village_code": village_code, "hamlet": hamlet,
-            "now": utcnow()})
-        assert isinstance(result, CursorResult)
-        if result.rowcount == 1:
+        if wrote_one(connection.execute(_INSERT_BOOKING, {
+                "number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
+                "service": service, "village_code": village_code, "hamlet": hamlet,
+                "now": utcnow()})):
             return Booked(number=number, status="requested", scheduled_for=None, created=True)
         row = connection.execute(_OPEN_BOOKING, {"phone": phone, "service": service}).first()
         if row is not None:
@@ -330,11 +310,9 @@ def subscribe(
     """Record a reminder/notify-me subscription; False if it already existed. One statement,
     so it runs in an ORM session, in a transaction or alone on the USSD hop's connection."""
     statement = _SUBSCRIBE_TO_VISIT if visit_id is not None else _SUBSCRIBE_TO_VILLAGE
-    result = session.execute(statement, {
+    return wrote_one(session.execute(statement, {
         "phone": phone, "kind": kind, "village_code": village_code, "visit_id": visit_id,
-        "language": language, "created_at": utcnow()})
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
+        "language": language, "created_at": utcnow()}))
 
 
 # Plain SQL (see outbox.add for why). A visit's subscription is unique by constraint; a

@@ -423,9 +423,9 @@ def test_requests_for_phone_newest_first(db: Database) -> None:
                             village_code=TEMBOK)
     with db.begin() as session:
         queries.set_request_status(session, made[0], "ready")  # now the most recently updated
-    with db.begin() as session:
-        mine = [r.number for r in queries.requests_for_phone(session, PHONE)]
-        assert [r.number for r in queries.requests_for_phone(session, PHONE, limit=2)] == mine[:2]
+    mine = [r.number for r in db.read(queries.REQUESTS_OF_PHONE, {"phone": PHONE, "limit": 8})]
+    assert [r.number for r in db.read(queries.REQUESTS_OF_PHONE,
+                                      {"phone": PHONE, "limit": 2})] == mine[:2]
     assert mine == [made[0], made[2], made[1]]
 
 
