@@ -46,7 +46,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,7 @@ class Options:
     keep: bool
     results: Path | None
     app: str
+    floor: bool
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -129,6 +130,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--app", default="gateway:create_app()",
                    help="the gunicorn app of the full server, e.g. to try a change kept "
                         "outside the tree (with PYTHONPATH) [gateway:create_app()]")
+    p.add_argument("--floor", action="store_true",
+                   help="also serve bench/floor_app.py (one Redis GET and SET per request, the "
+                        "issue's reference handler) in the same rounds, and report the gateway "
+                        "against it as well")
     a = p.parse_args(argv)
     if a.quick:
         a.duration = min(a.duration, 4.0)
@@ -139,7 +144,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(duration=a.duration, callers=a.callers, workers=a.workers, rate=a.rate,
                    connections=a.connections, rounds=max(a.rounds, 1),
                    probe_rate=a.probe_rate, idle_wait=a.idle_wait,
-                   quick=a.quick, seed=a.seed, keep=a.keep, results=a.results, app=a.app)
+                   quick=a.quick, seed=a.seed, keep=a.keep, results=a.results, app=a.app,
+                   floor=a.floor)
 
 
 def say(message: str) -> None:
@@ -797,6 +803,16 @@ def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]
     other = max(s.cpu["other"] for s in summaries)
     lines = [f"full/bare max throughput: {full_max.hops_per_s:,.0f} / {bare_max.hops_per_s:,.0f} "
              f"hops/s = {ratio:.2f}x (by round: {', '.join(f'{x:.2f}' for x in rounds)})"]
+    floor_max = next((s for s in summaries if s.server == "floor" and s.mode == "max"), None)
+    if floor_max is not None:  # --floor: the reference handler, in the same rounds
+        def by_round(a: Summary, b: Summary) -> str:
+            return ", ".join(f"{x / y:.2f}" for x, y in zip(a.round_rates, b.round_rates,
+                                                           strict=True))
+        lines.append(f"floor/bare (one Redis GET + SET, no flow, no database): "
+                     f"{floor_max.hops_per_s / bare_max.hops_per_s:.2f}x "
+                     f"(by round: {by_round(floor_max, bare_max)})")
+        lines.append(f"full/floor: {full_max.hops_per_s / floor_max.hops_per_s:.2f}x "
+                     f"(by round: {by_round(full_max, floor_max)})")
     checks = [
         (ratio >= TARGET_RATIO, f"throughput ratio {ratio:.2f} >= {TARGET_RATIO:.2f}"),
         (full_rate.p99_ms < TARGET_P99_MS,
@@ -906,13 +922,19 @@ def main(argv: list[str] | None = None) -> int:
         write_markers(plan)
         say(f"setup: {len(pop.callers):,} callers, {len(pop.targets):,} requests on file "
             f"({time.monotonic() - started:.0f} s)")
-        with (gunicorn("bare", "bare_app:app", opts.workers, env, tmp,
-                       extra=("--pythonpath", str(BENCH))) as bare,
-              gunicorn("full", opts.app, opts.workers, env, tmp) as full):
+        with ExitStack() as servers:
+            bench_app = ("--pythonpath", str(BENCH))
+            bare = servers.enter_context(gunicorn("bare", "bare_app:app", opts.workers, env,
+                                                  tmp, extra=bench_app))
+            floor = [servers.enter_context(gunicorn("floor", "floor_app:app", opts.workers,
+                                                    env, tmp, extra=bench_app))
+                     ] if opts.floor else []
+            full = servers.enter_context(gunicorn("full", opts.app, opts.workers, env, tmp))
             say(f"gunicorn, {opts.workers} sync workers each: bare Flask on 127.0.0.1:"
-                f"{bare.port}, {opts.app} (PostgreSQL + Redis) on 127.0.0.1:{full.port}")
-            meter = CpuMeter({bare.proc.pid, full.proc.pid})
-            runs, summaries = measure([bare, full], opts, plan, tmp, meter)
+                f"{bare.port}, {opts.app} (PostgreSQL + Redis) on 127.0.0.1:{full.port}"
+                + "".join(f", one Redis GET + SET on 127.0.0.1:{f.port}" for f in floor))
+            meter = CpuMeter({s.proc.pid for s in (bare, *floor, full)})
+            runs, summaries = measure([bare, *floor, full], opts, plan, tmp, meter)
     except KeyboardInterrupt:
         say("interrupted: cleaning up")
         return 130

@@ -59,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(simulator.bp)
     metrics.init_app(app)
+    ussd.settle_before_replying(app)
     staff.init_app(app)
     # Machines post to the webhooks: they authenticate with the webhook token, not a CSRF token.
     staff.csrf.exempt(ussd.bp)

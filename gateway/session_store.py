@@ -35,8 +35,15 @@ class CallStore(Protocol):
         """The caller's call record and cached profile (None where absent), in one round trip."""
         ...
 
-    def save(self, phone: str, call: Record, logs: list[Record]) -> None:
-        """Keep the call record for the resume window; queue session-log records."""
+    def save(self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
+             ) -> None:
+        """Keep the call record for the resume window; queue session-log records.
+        ``settle_later``: the write is sent now and its reply read by ``settle()``, which the
+        caller must call before the caller of the USSD code sees anything."""
+        ...
+
+    def settle(self) -> None:
+        """Read the replies of writes sent with ``settle_later``; raise if one failed."""
         ...
 
     def save_profile(self, phone: str, profile: Record) -> None: ...
@@ -89,8 +96,48 @@ class HopConnection:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    def send(self, *commands: Command) -> None:
+        """Send the commands now; ``settle()`` reads their replies. Why: the hop's final write
+        then travels while Flask and the server finish the response, and its reply is usually
+        waiting by the time ``settle()`` reads it -- a blocked read (two context switches, the
+        costliest part of a round trip on a busy machine) saved per hop."""
+        self.settle()
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.send_packed_command(conn.pack_commands(commands))
+                break
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                self._drop(conn)
+                if attempt == 2:
+                    raise
+        self._local.unsettled = commands
+
+    def settle(self) -> None:
+        """Read the replies of the commands ``send`` sent, if any (errors raised). A connection
+        lost meanwhile: they are sent again on a new one (as ``execute`` would)."""
+        commands: tuple[Command, ...] = getattr(self._local, "unsettled", ())
+        if not commands:
+            return
+        self._local.unsettled = ()
+        conn = getattr(self._local, "conn", None)
+        try:
+            if conn is None or self._local.pid != os.getpid():
+                raise RedisConnectionError("the connection the commands went out on is gone")
+            replies = [_read(conn) for _ in commands]
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if conn is not None:
+                self._drop(conn)
+            replies = self.execute(*commands)
+        _raise_first_error(replies)
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        self._local.conn = None
+
     def execute(self, *commands: Command) -> list[Any]:
         """Send the commands in one write, read their replies (errors raised, in order)."""
+        self.settle()
         for attempt in (1, 2):
             conn = self._connection()
             try:
@@ -98,14 +145,17 @@ class HopConnection:
                 replies = [_read(conn) for _ in commands]  # every reply, or the socket desyncs
                 break
             except (RedisConnectionError, RedisTimeoutError, OSError):
-                conn.disconnect()
-                self._local.conn = None
+                self._drop(conn)
                 if attempt == 2:
                     raise
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                raise reply
+        _raise_first_error(replies)
         return replies
+
+
+def _raise_first_error(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
 
 
 def _read(conn: Any) -> Any:
@@ -139,12 +189,19 @@ class RedisStore:
             ("MGET", _call_key(self.prefix, phone), _profile_key(phone)))
         return _loads(call), _loads(profile)
 
-    def save(self, phone: str, call: Record, logs: list[Record]) -> None:
+    def save(self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
+             ) -> None:
         commands: list[Command] = [
             ("SET", _call_key(self.prefix, phone), _dumps(call), "EX", self.call_ttl)]
         if logs:
             commands.append(("RPUSH", LOG_KEY, *(_dumps(r) for r in logs)))
-        self.hop.execute(*commands)
+        if settle_later:
+            self.hop.send(*commands)
+        else:
+            self.hop.execute(*commands)
+
+    def settle(self) -> None:
+        self.hop.settle()
 
     def save_profile(self, phone: str, profile: Record) -> None:
         self.hop.execute(("SET", _profile_key(phone), _dumps(profile),
@@ -206,13 +263,17 @@ class MemoryStore:
         with self._lock:
             return self._get(_call_key(self.prefix, phone)), self._get(_profile_key(phone))
 
-    def save(self, phone: str, call: Record, logs: list[Record]) -> None:
+    def save(self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
+             ) -> None:
         with self._lock:
             self._data[_call_key(self.prefix, phone)] = (
                 self.clock() + self.call_ttl,
                 _dumps(call),
             )
             self._logs.extend(logs)
+
+    def settle(self) -> None:
+        pass  # written at once
 
     def save_profile(self, phone: str, profile: Record) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.phones import to_e164
@@ -88,14 +88,17 @@ def ussd_hop() -> Response:
     rt = runtime()
     response = _plain(handle_hop(rt, session_id=session_id, phone=phone, text=text,
                                  service_code=form.get("serviceCode", "")[:32],
-                                 network_code=form.get("networkCode", "")[:16]))
+                                 network_code=form.get("networkCode", "")[:16],
+                                 settle_later=True))  # settled by settle_before_replying
     response.call_on_close(rt.flush_session_logs)  # after the reply has left
     return response
 
 
 def handle_hop(rt: Runtime, *, session_id: str, phone: str, text: str, service_code: str = "",
-               network_code: str = "") -> str:
-    """One USSD hop: the reply for ``text`` in session ``session_id`` of ``phone``."""
+               network_code: str = "", settle_later: bool = False) -> str:
+    """One USSD hop: the reply for ``text`` in session ``session_id`` of ``phone``.
+    ``settle_later``: the call's state is sent to the store, and confirmed by
+    ``rt.store.settle()``, which must run before the reply leaves (``settle_before_replying``)."""
     engine = rt.ussd_engine
     call, cached_profile = rt.store.load(phone)
     logs: list[dict[str, Any]] = []
@@ -120,8 +123,51 @@ def handle_hop(rt: Runtime, *, session_id: str, phone: str, text: str, service_c
     call.update(state=turn.state, last_text=text, replies={**dict(recent), text: reply})
     if turn.end:
         logs.append(_log_record(call, "completed"))
-    rt.store.save(phone, call, logs)
+    rt.store.save(phone, call, logs, settle_later=settle_later)
     return reply
+
+
+def settle_before_replying(app: Flask) -> None:
+    """Around the whole app (WSGI): once Flask has built the response and before the server
+    is handed its status, confirm the hop's state write (``handle_hop(settle_later=True)``).
+    The caller never sees a screen whose state was not saved; if the write failed, they get
+    the polite failure ``END`` instead.
+
+    Why not in the view: the write's reply then arrives while Flask finishes the response
+    (hooks, headers, context teardown), and is usually waiting when it is read -- on a busy
+    2-core machine a blocked read costs a hop more than the rest of the Redis round trip."""
+    inner = app.wsgi_app
+    store = runtime(app).store
+
+    def settled(environ: dict[str, Any], start_response: Any) -> Any:
+        started: list[Any] = []
+
+        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers, exc_info]  # passed on once the write is settled
+            return _no_write
+
+        result = inner(environ, hold)
+        try:
+            store.settle()
+        except Exception:
+            log.exception("USSD hop state not saved: answering with the failure reply")
+            try:
+                if hasattr(result, "close"):
+                    result.close()
+            except Exception:
+                log.exception("closing the unsent response failed")
+            body = FAILURE_REPLY.encode()
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        start_response(*started)
+        return result
+
+    app.wsgi_app = settled  # type: ignore[method-assign]
+
+
+def _no_write(_data: bytes) -> None:
+    raise RuntimeError("the legacy WSGI write() is not available here: return the body")
 
 
 def newest_input(last_text: str, text: str) -> str:

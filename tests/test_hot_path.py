@@ -52,6 +52,56 @@ def test_hop_connection_raises_a_command_error_and_stays_in_step(
     assert store.hop.execute(("GET", "a-string"), ("GET", "after")) == [b"x", b"1"]
 
 
+def test_a_write_sent_now_is_settled_later_and_keeps_the_connection_in_step(
+        redis_client: redis.Redis) -> None:
+    store = RedisStore(redis.Redis.from_url(_url(redis_client)), 600, 3600)
+    store.save(ME, {"sid": "a"}, [{"n": 1}], settle_later=True)
+    store.settle()
+    assert store.load(ME) == ({"sid": "a"}, None)
+    store.save(ME, {"sid": "b"}, [], settle_later=True)
+    # a command before the settle reads the write's reply first, not instead of its own
+    assert store.load(ME) == ({"sid": "b"}, None)
+    store.settle()  # nothing left to read
+    assert redis_client.llen("ussd:session-log") == 1
+
+
+def test_a_write_whose_connection_dropped_before_the_settle_is_sent_again(
+        redis_client: redis.Redis) -> None:
+    store = RedisStore(redis.Redis.from_url(_url(redis_client)), 600, 3600)
+    store.load(ME)
+    store.hop._local.conn.disconnect()  # lost after the send: its reply can never be read
+    store.hop._local.conn.connect()  # (a new socket the old write never went out on)
+    store.save(ME, {"sid": "a"}, [], settle_later=True)
+    store.hop._local.conn.disconnect()
+    store.settle()
+    assert store.load(ME) == ({"sid": "a"}, None)
+
+
+@pytest.mark.parametrize("backend", ["production"])
+def test_a_hop_whose_state_was_not_saved_answers_with_the_failure_reply(
+        app: Flask, phone: Phone, redis_client: redis.Redis) -> None:
+    """The webhook sends the state write and confirms it after Flask built the reply: if Redis
+    refused it (here: out of memory, which still allows reads), the caller must not see the
+    next screen, whose state is lost -- they get the polite END."""
+    from gateway.ussd import FAILURE_REPLY
+
+    assert phone.dial().startswith("CON ")  # profile cached: the next hop only reads, then saves
+    limit = redis_client.config_get("maxmemory")["maxmemory"]
+    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    redis_client.config_set("maxmemory-policy", "noeviction")
+    redis_client.config_set("maxmemory", 1)
+    try:
+        assert phone.press("3") == FAILURE_REPLY
+        assert phone.last_status == 200
+    finally:
+        redis_client.config_set("maxmemory", limit)
+        redis_client.config_set("maxmemory-policy", policy)
+    phone.dial()  # the kept connection is still in step: the next hops answer as usual
+    language_screen = phone.press("5")
+    assert language_screen.startswith("CON ") and "English" in language_screen
+    assert phone.post("5") == language_screen  # a repeated callback: the same reply
+
+
 def _url(client: redis.Redis) -> str:
     kwargs = client.connection_pool.connection_kwargs
     return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs['db']}"
