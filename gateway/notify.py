@@ -180,8 +180,15 @@ class Notifier:
 
     def visit_reminders(self, session: Session | Connection, phone: str, language: str,
                         visit: VisitFields) -> int:
-        """Reminders N days before, at the reminder hour (WITA), those still in the future."""
-        written = 0
+        """Write the visit's reminders for this phone (``reminder_messages``); how many were new."""
+        return sum(outbox.add(session, **message)
+                   for message in self.reminder_messages(phone, language, visit))
+
+    def reminder_messages(self, phone: str, language: str, visit: VisitFields
+                          ) -> list[dict[str, Any]]:
+        """Reminders N days before, at the reminder hour (WITA), those still in the future: the
+        keyword arguments of ``outbox.add``."""
+        messages: list[dict[str, Any]] = []
         c = self.catalog(language)
         version = _version(visit)
         for days in self.reminder_days:
@@ -190,11 +197,11 @@ class Notifier:
                 continue
             when = (c.text("sms.when_tomorrow") if days == 1
                     else c.text("sms.when_days", days=str(days)))
-            written += outbox.add(
-                session, recipient=phone, kind="reminder", due_at=due, visit_id=visit.id,
-                body=c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
-                dedupe_key=f"visit:{visit.id}:{version}:reminder:{days}:{phone}")
-        return written
+            messages.append({
+                "recipient": phone, "kind": "reminder", "due_at": due, "visit_id": visit.id,
+                "body": c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
+                "dedupe_key": f"visit:{visit.id}:{version}:reminder:{days}:{phone}"})
+        return messages
 
     def visit_changed(self, session: Session, visit: VillageVisit, *, cancelled: bool) -> int:
         """A published visit was edited or cancelled: cancel what is still queued for it; tell

@@ -132,16 +132,14 @@ class StorageServices:
         hamlet: str | None, confirmation_sms: Callable[[str], str],
     ) -> BookingResult:
         def book(connection: Connection) -> queries.Booked:
-            booked = queries.book_home_visit(
+            return queries.book_home_visit_with_sms(
                 connection, phone=self.phone, for_whom=for_whom, reason=reason,
-                service=service, village_code=village_code, hamlet=hamlet)
-            if booked.created:  # its confirmation SMS in the same transaction
-                outbox.add(connection, recipient=self.phone, kind="notification", urgent=True,
-                           body=confirmation_sms(booked.number),
-                           dedupe_key=f"booking-confirmed:{booked.number}")
-            return booked
+                service=service, village_code=village_code, hamlet=hamlet,
+                confirmation_sms=confirmation_sms)
 
-        booked = self.db.write(book)
+        # PostgreSQL: one statement, alone (one round trip); SQLite: two, in a transaction.
+        booked = (self.db.write_alone if self.db.engine.dialect.name == "postgresql"
+                  else self.db.write)(book)
         if booked.created:
             self.dispatch()
         return BookingResult(
@@ -171,15 +169,19 @@ class StorageServices:
         return visit
 
     def subscribe_visit_reminder(self, visit: VisitView, language: str) -> None:
-        def subscribe(connection: Connection) -> None:
-            if queries.subscribe(connection, phone=self.phone, kind="visit_reminder",
-                                 village_code=visit.village_code, visit_id=visit.id,
-                                 language=language):
-                # new: plan its reminders from the visit as stored now, in this transaction
-                for stored in connection.execute(queries.VISIT_BY_ID, {"id": visit.id}):
-                    self.notifier.visit_reminders(connection, self.phone, language, stored)
-
-        self.db.write(subscribe)
+        """Remind me: one look-up (the visit as stored now, and whether this phone already
+        asked), then, if new, the subscription and its reminders in one write -- on
+        PostgreSQL one statement alone (no BEGIN, COMMIT round trips)."""
+        rows = self.db.read(queries.VISIT_TO_REMIND_OF, {"id": visit.id, "phone": self.phone})
+        if rows and rows[0].subscribed:
+            return  # asked before: its reminders were planned then (and re-planned on edits)
+        reminders = (self.notifier.reminder_messages(self.phone, language, rows[0])
+                     if rows else [])
+        write = self.db.write_alone if self.db.engine.dialect.name == "postgresql" else (
+            self.db.write)
+        write(lambda connection: queries.subscribe_to_visit_with_reminders(
+            connection, phone=self.phone, village_code=visit.village_code, visit_id=visit.id,
+            language=language, reminders=reminders))
 
     def subscribe_visit_published(self, village_code: str, language: str) -> None:
         self.db.write_alone(lambda connection: queries.subscribe(

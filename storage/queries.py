@@ -6,23 +6,36 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import DateTime, String, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from storage import numbers
+from storage import numbers, outbox
 from storage.db import wrote_one
 from storage.models import (
     OPEN_BOOKING_STATUSES,
     DocumentRequest,
     HomeVisitBooking,
+    ReminderSubscription,
     RequestStatusChange,
     Resident,
     UssdSessionLog,
     VillageVisit,
     utcnow,
 )
+from storage.segments import count_segments
 from storage.vocab import DOC_TYPES, REQUEST_STATUSES
 
 # Column sizes (models.py) of the free-text fields staff type.
@@ -56,6 +69,15 @@ REQUEST_BY_NUMBER = select(*_REQUEST_COLUMNS, DocumentRequest.applicant_birth_ye
     DocumentRequest.number == bindparam("number"))
 
 VISIT_BY_ID = select(VillageVisit.__table__).where(VillageVisit.id == bindparam("id"))
+
+# A visit as stored now, and whether this phone already asked to be reminded of it.
+VISIT_TO_REMIND_OF = select(
+    VillageVisit.__table__,
+    exists().where(ReminderSubscription.phone == bindparam("phone"),
+                   ReminderSubscription.kind == "visit_reminder",
+                   ReminderSubscription.village_code == VillageVisit.village_code,
+                   ReminderSubscription.visit_id == VillageVisit.id).label("subscribed"),
+).where(VillageVisit.id == bindparam("id"))
 
 NEXT_VISIT = (
     select(VillageVisit.id, VillageVisit.village_code, VillageVisit.visit_date,
@@ -225,6 +247,66 @@ def book_home_visit(
     raise RuntimeError("no free booking number after 5 draws")
 
 
+def book_home_visit_with_sms(
+    connection: Connection,
+    *,
+    phone: str,
+    for_whom: str,
+    reason: str,
+    service: str,
+    village_code: str,
+    hamlet: str | None,
+    confirmation_sms: Callable[[str], str],
+) -> Booked:
+    """``book_home_visit`` and, for a new booking, its confirmation SMS (``outbox``), both or
+    neither. On PostgreSQL one statement, so the USSD hop may run it alone on an autocommit
+    connection (one round trip instead of BEGIN, INSERT, INSERT, COMMIT); elsewhere the
+    caller's transaction makes the two statements one."""
+    if connection.dialect.name != "postgresql":
+        booked = book_home_visit(connection, phone=phone, for_whom=for_whom, reason=reason,
+                                 service=service, village_code=village_code, hamlet=hamlet)
+        if booked.created:
+            outbox.add(connection, recipient=phone, kind="notification", urgent=True,
+                       body=confirmation_sms(booked.number),
+                       dedupe_key=f"booking-confirmed:{booked.number}")
+        return booked
+    for _ in range(5):
+        number = numbers.new_number()
+        body = confirmation_sms(number)
+        row = connection.execute(_BOOK_WITH_SMS, {
+            "number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
+            "service": service, "village_code": village_code, "hamlet": hamlet,
+            "now": utcnow(), "body": body, "segments": count_segments(body).segments,
+            "dedupe_key": f"booking-confirmed:{number}"}).first()
+        if row is not None:
+            return Booked(number=row.number, status=row.status,
+                          scheduled_for=row.scheduled_for, created=row.created)
+        # Refused, and no open booking in this statement's snapshot: the number was taken,
+        # or a racing hop's booking committed after the snapshot. Either way: draw again.
+    raise RuntimeError("no free booking number after 5 draws")
+
+
+# The new booking and its SMS in data-modifying CTEs; if the INSERT was refused, the open
+# booking it collided with (as seen when the statement began; see the loop above).
+_BOOK_WITH_SMS = text(
+    "WITH booked AS (INSERT INTO home_visit_bookings (number, phone, for_whom, reason,"
+    " service, village_code, hamlet, status, created_at, updated_at) VALUES (:number, :phone,"
+    " :for_whom, :reason, :service, :village_code, :hamlet, 'requested', :now, :now)"
+    " ON CONFLICT DO NOTHING RETURNING number),"
+    " confirmation AS (INSERT INTO outbox_messages (recipient, kind, urgent, body, segments,"
+    " dedupe_key, status, due_at, attempts, created_at) SELECT :phone, 'notification', true,"
+    " :body, :segments, :dedupe_key, 'queued', :now, 0, :now FROM booked"
+    " ON CONFLICT (dedupe_key) DO NOTHING)"
+    " SELECT number, 'requested' AS status, CAST(NULL AS timestamptz) AS scheduled_for,"
+    " true AS created FROM booked"
+    " UNION ALL SELECT number, status, scheduled_for, false FROM home_visit_bookings"
+    " WHERE phone = :phone AND service = :service AND status IN ("
+    + ", ".join(f"'{status}'" for status in OPEN_BOOKING_STATUSES) + ")"
+    " AND NOT EXISTS (SELECT 1 FROM booked)"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)),
+             *(bindparam(name, type_=String()) for name in ("phone", "service")))
+
+
 def create_booking(
     session: Session,
     *,
@@ -331,6 +413,51 @@ _SUBSCRIBE_TO_VILLAGE = text(
              # typed, so PostgreSQL is told each parameter's type once for both places
              *(bindparam(name, type_=String()) for name in (
                  "phone", "kind", "village_code", "language")))
+
+
+def subscribe_to_visit_with_reminders(
+    connection: Connection,
+    *,
+    phone: str,
+    village_code: str,
+    visit_id: int,
+    language: str,
+    reminders: list[dict[str, Any]],
+) -> bool:
+    """A "remind me" subscription to a visit and, if it is new, its reminders (the keyword
+    arguments of ``outbox.add``), both or neither; False if it already existed. On PostgreSQL
+    one statement, so the USSD hop may run it alone on an autocommit connection; elsewhere
+    the caller's transaction makes the statements one."""
+    if connection.dialect.name != "postgresql":
+        new = subscribe(connection, phone=phone, kind="visit_reminder",
+                        village_code=village_code, visit_id=visit_id, language=language)
+        if new:
+            for message in reminders:
+                outbox.add(connection, **message)
+        return new
+    return bool(connection.execute(_SUBSCRIBE_WITH_REMINDERS, {
+        "phone": phone, "village_code": village_code, "visit_id": visit_id,
+        "language": language, "now": utcnow(),
+        "bodies": [m["body"] for m in reminders],
+        "segments": [count_segments(m["body"]).segments for m in reminders],
+        "keys": [m["dedupe_key"] for m in reminders],
+        "dues": [m["due_at"] for m in reminders]}).scalar())
+
+
+_SUBSCRIBE_WITH_REMINDERS = text(
+    "WITH subscribed AS (INSERT INTO reminder_subscriptions (phone, kind, village_code,"
+    " visit_id, language, created_at) VALUES (:phone, 'visit_reminder', :village_code,"
+    " :visit_id, :language, :now) ON CONFLICT DO NOTHING RETURNING id),"
+    " planned AS (INSERT INTO outbox_messages (recipient, kind, urgent, body, segments,"
+    " dedupe_key, status, due_at, attempts, visit_id, created_at)"
+    " SELECT :phone, 'reminder', false, m.body, m.segments, m.dedupe_key, 'queued', m.due_at,"
+    " 0, :visit_id, :now FROM unnest(CAST(:bodies AS text[]), CAST(:segments AS integer[]),"
+    " CAST(:keys AS varchar[]), CAST(:dues AS timestamptz[])) AS m(body, segments,"
+    " dedupe_key, due_at) WHERE EXISTS (SELECT 1 FROM subscribed)"
+    " ON CONFLICT (dedupe_key) DO NOTHING)"
+    " SELECT count(*) FROM subscribed"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)),
+             *(bindparam(name, type_=String()) for name in ("phone", "village_code", "language")))
 
 
 def set_resident_field(connection: Connection, phone: str, field: str, value: str) -> None:

@@ -18,6 +18,7 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gateway.runtime import runtime
@@ -470,8 +471,27 @@ def test_a_new_open_booking_is_allowed_once_the_first_is_closed(db: Database,
         session.add(_booking())
 
 
+@pytest.fixture(params=["console", "hop"])
+def booking_path(request: pytest.FixtureRequest) -> str:
+    """How a booking is made: in an ORM session (console, CLI), or as the USSD hop makes it
+    (on PostgreSQL one statement alone on the kept autocommit connection)."""
+    return str(request.param)
+
+
 def _create(db: Database, calls: list[str], phone: str = PHONE,
-            service: str = "ktp") -> tuple[str, bool]:
+            service: str = "ktp", path: str = "console") -> tuple[str, bool]:
+    if path == "hop":
+        def book(connection: Connection) -> queries.Booked:
+            return queries.book_home_visit_with_sms(
+                connection, phone=phone, for_whom="family", reason="sick", service=service,
+                village_code=TEMBOK, hamlet="Banjar Kaja",
+                confirmation_sms=lambda number: f"Booking {number}")
+
+        run = db.write_alone if db.engine.dialect.name == "postgresql" else db.write
+        booked = run(book)
+        if booked.created:
+            calls.append(booked.number)
+        return booked.number, booked.created
     with db.begin() as session:
         def confirm(booking: HomeVisitBooking) -> None:
             calls.append(booking.number)
@@ -485,12 +505,13 @@ def _create(db: Database, calls: list[str], phone: str = PHONE,
         return booking.number, created
 
 
-def test_create_booking_returns_the_open_one_and_confirms_once(db: Database) -> None:
+def test_create_booking_returns_the_open_one_and_confirms_once(db: Database,
+                                                               booking_path: str) -> None:
     calls: list[str] = []
-    number, created = _create(db, calls)
+    number, created = _create(db, calls, path=booking_path)
     assert created is True
     assert numbers.is_well_formed(number)
-    again, created_again = _create(db, calls)
+    again, created_again = _create(db, calls, path=booking_path)
     assert (again, created_again) == (number, False)
     assert calls == [number]
     assert _count(db, HomeVisitBooking) == 1
@@ -508,15 +529,16 @@ def test_create_booking_returns_the_open_one_and_confirms_once(db: Database) -> 
         assert queries.count_open_bookings(session) == 1
 
 
-def test_create_booking_again_after_the_first_is_done(db: Database) -> None:
+def test_create_booking_again_after_the_first_is_done(db: Database,
+                                                      booking_path: str) -> None:
     calls: list[str] = []
-    first, _ = _create(db, calls)
+    first, _ = _create(db, calls, path=booking_path)
     with db.begin() as session:
         booking = session.scalar(select(HomeVisitBooking).where(HomeVisitBooking.number == first))
         booking.status = "done"  # type: ignore[union-attr]
-    second, created = _create(db, calls)
+    second, created = _create(db, calls, path=booking_path)
     assert created is True and second != first
-    other_service, created = _create(db, calls, service="kk")
+    other_service, created = _create(db, calls, service="kk", path=booking_path)
     assert created is True
     assert calls == [first, second, other_service]
     assert _count(db, OutboxMessage) == 3
@@ -524,27 +546,28 @@ def test_create_booking_again_after_the_first_is_done(db: Database) -> None:
         assert queries.count_open_bookings(session) == 2
 
 
-def test_create_booking_yields_to_the_racing_winner(db: Database) -> None:
+def test_create_booking_yields_to_the_racing_winner(db: Database,
+                                                    booking_path: str) -> None:
     """Two hops race: the one whose INSERT the database refuses returns the winner's booking
     (no check-then-insert window: the partial unique index decides)."""
     with db.begin() as session:
         session.add(_booking(number=numbers.with_check_digit("3000001")))  # the winner
     calls: list[str] = []
-    number, created = _create(db, calls)
+    number, created = _create(db, calls, path=booking_path)
     assert (number, created) == (numbers.with_check_digit("3000001"), False)
     assert calls == []
     assert _count(db, HomeVisitBooking) == 1
 
 
 def test_create_booking_draws_again_when_the_number_is_taken(
-        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Database, monkeypatch: pytest.MonkeyPatch, booking_path: str) -> None:
     taken = numbers.with_check_digit("3000002")
     with db.begin() as session:
         session.add(_booking(number=taken, phone=OTHER_PHONE))
     draws = iter([taken, numbers.with_check_digit("3000003")])
     monkeypatch.setattr(numbers, "new_number", lambda: next(draws))
     calls: list[str] = []
-    number, created = _create(db, calls)
+    number, created = _create(db, calls, path=booking_path)
     assert (number, created) == (numbers.with_check_digit("3000003"), True)
     assert calls == [number]
 
