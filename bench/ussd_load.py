@@ -13,7 +13,8 @@ What it does, start to end (two to three minutes; cleans up after itself, also o
    (flushed), filled through the operator CLI (db upgrade, regions import, demo) and
    ``storage.queries`` (a few thousand returning callers with requests, village visits);
 2. gunicorn twice with the same settings: the bare app (``bench/bare_app.py``) and the gateway
-   (``gateway:create_app()`` on PostgreSQL + Redis);
+   (``gateway:create_app()`` on PostgreSQL + Redis); with ``--floor`` a third, the issue's
+   reference handler (``bench/floor_app.py``: one Redis GET and SET per request);
 3. a warm-up of each, in which every caller plays one journey (profiles get cached); then, in
    rounds that alternate the two servers, max throughput (wrk, ``bench/ussd_load.lua``: closed
    loop, one caller per connection) and a fixed rate of 1,000 hops/s (``bench/open_loop.py``:
