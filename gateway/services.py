@@ -170,18 +170,33 @@ class StorageServices:
 
     def subscribe_visit_reminder(self, visit: VisitView, language: str) -> None:
         """Remind me: one look-up (the visit as stored now, and whether this phone already
-        asked), then, if new, the subscription and its reminders in one write -- on
-        PostgreSQL one statement alone (no BEGIN, COMMIT round trips)."""
+        asked; nothing more if it had). On PostgreSQL a new subscription and its reminders
+        are then one statement alone (no BEGIN, COMMIT round trips), which plans them only if
+        the visit is still as read; elsewhere, or if the visit changed meanwhile, the
+        reminders are planned in a transaction from the visit as stored then."""
         rows = self.db.read(queries.VISIT_TO_REMIND_OF, {"id": visit.id, "phone": self.phone})
         if rows and rows[0].subscribed:
             return  # asked before: its reminders were planned then (and re-planned on edits)
-        reminders = (self.notifier.reminder_messages(self.phone, language, rows[0])
-                     if rows else [])
-        write = self.db.write_alone if self.db.engine.dialect.name == "postgresql" else (
-            self.db.write)
-        write(lambda connection: queries.subscribe_to_visit_with_reminders(
-            connection, phone=self.phone, village_code=visit.village_code, visit_id=visit.id,
-            language=language, reminders=reminders))
+        if rows and self.db.engine.dialect.name == "postgresql":
+            reminders = self.notifier.reminder_messages(self.phone, language, rows[0])
+            new, unchanged = self.db.write_alone(
+                lambda connection: queries.subscribe_to_unchanged_visit(
+                    connection, phone=self.phone, visit=rows[0], language=language,
+                    reminders=reminders))
+            if not new or unchanged:
+                return
+
+        def subscribe(connection: Connection) -> None:
+            queries.subscribe(connection, phone=self.phone, kind="visit_reminder",
+                              village_code=visit.village_code, visit_id=visit.id,
+                              language=language)
+            # (new, or new a moment ago): its reminders from the visit as stored now; written
+            # once however often this runs (their keys)
+            for stored in connection.execute(queries.VISIT_BY_ID, {"id": visit.id}):
+                if not stored.cancelled:
+                    self.notifier.visit_reminders(connection, self.phone, language, stored)
+
+        self.db.write(subscribe)
 
     def subscribe_visit_published(self, village_code: str, language: str) -> None:
         self.db.write_alone(lambda connection: queries.subscribe(

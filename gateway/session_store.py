@@ -121,8 +121,10 @@ class HopConnection:
             return
         self._local.unsettled = ()
         conn = getattr(self._local, "conn", None)
+        if self._local.pid != os.getpid():
+            return  # sent by the process this one was forked from: not ours to read
         try:
-            if conn is None or self._local.pid != os.getpid():
+            if conn is None:
                 raise RedisConnectionError("the connection the commands went out on is gone")
             replies = [_read(conn) for _ in commands]
         except (RedisConnectionError, RedisTimeoutError, OSError):

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import ClosingIterator
 
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
@@ -146,24 +147,32 @@ def settle_before_replying(app: Flask) -> None:
             started[:] = [status, headers, exc_info]  # passed on once the write is settled
             return _no_write
 
-        result = inner(environ, hold)
+        try:
+            result = inner(environ, hold)
+        except BaseException:
+            _settle_quietly(store)  # no reply of this request's writes left for the next one
+            raise
         try:
             store.settle()
         except Exception:
             log.exception("USSD hop state not saved: answering with the failure reply")
-            try:
-                if hasattr(result, "close"):
-                    result.close()
-            except Exception:
-                log.exception("closing the unsent response failed")
             body = FAILURE_REPLY.encode()
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
                                       ("Content-Length", str(len(body)))])
-            return [body]
-        start_response(*started)
+            # the unsent response is closed after this one has left (its close runs the
+            # session-log flush, which no caller should wait for)
+            return ClosingIterator([body], getattr(result, "close", None))
+        start_response(*started)  # (Flask always starts its response before returning it)
         return result
 
     app.wsgi_app = settled  # type: ignore[method-assign]
+
+
+def _settle_quietly(store: Any) -> None:
+    try:
+        store.settle()
+    except Exception:
+        log.exception("USSD hop state write failed while the request failed too")
 
 
 def _no_write(_data: bytes) -> None:

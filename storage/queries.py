@@ -415,48 +415,48 @@ _SUBSCRIBE_TO_VILLAGE = text(
                  "phone", "kind", "village_code", "language")))
 
 
-def subscribe_to_visit_with_reminders(
+def subscribe_to_unchanged_visit(
     connection: Connection,
     *,
     phone: str,
-    village_code: str,
-    visit_id: int,
+    visit: Any,
     language: str,
     reminders: list[dict[str, Any]],
-) -> bool:
-    """A "remind me" subscription to a visit and, if it is new, its reminders (the keyword
-    arguments of ``outbox.add``), both or neither; False if it already existed. On PostgreSQL
-    one statement, so the USSD hop may run it alone on an autocommit connection; elsewhere
-    the caller's transaction makes the statements one."""
-    if connection.dialect.name != "postgresql":
-        new = subscribe(connection, phone=phone, kind="visit_reminder",
-                        village_code=village_code, visit_id=visit_id, language=language)
-        if new:
-            for message in reminders:
-                outbox.add(connection, **message)
-        return new
-    return bool(connection.execute(_SUBSCRIBE_WITH_REMINDERS, {
-        "phone": phone, "village_code": village_code, "visit_id": visit_id,
-        "language": language, "now": utcnow(),
+) -> tuple[bool, bool]:
+    """PostgreSQL, one statement: a "remind me" subscription to ``visit`` (a row of
+    ``VISIT_TO_REMIND_OF``) and, if the subscription is new and the visit is still as read
+    (not edited, not cancelled since), its ``reminders`` (the keyword arguments of
+    ``outbox.add``). Returns (the subscription is new, the visit was unchanged): new but
+    changed means its reminders are still to be planned, from the visit as stored now."""
+    row = connection.execute(_SUBSCRIBE_WITH_REMINDERS, {
+        "phone": phone, "village_code": visit.village_code, "visit_id": visit.id,
+        "language": language, "now": utcnow(), "stamp": visit.updated_at or visit.created_at,
         "bodies": [m["body"] for m in reminders],
         "segments": [count_segments(m["body"]).segments for m in reminders],
         "keys": [m["dedupe_key"] for m in reminders],
-        "dues": [m["due_at"] for m in reminders]}).scalar())
+        "dues": [m["due_at"] for m in reminders]}).one()
+    return bool(row.new), bool(row.unchanged)
 
 
+# The subscription, the check that the visit is as the reminders were written from (the
+# stamp ``notify._version`` keys them by), and the reminders only if both hold.
 _SUBSCRIBE_WITH_REMINDERS = text(
     "WITH subscribed AS (INSERT INTO reminder_subscriptions (phone, kind, village_code,"
     " visit_id, language, created_at) VALUES (:phone, 'visit_reminder', :village_code,"
     " :visit_id, :language, :now) ON CONFLICT DO NOTHING RETURNING id),"
+    " unchanged AS (SELECT 1 FROM village_visits WHERE id = :visit_id AND NOT cancelled"
+    " AND coalesce(updated_at, created_at) = :stamp),"
     " planned AS (INSERT INTO outbox_messages (recipient, kind, urgent, body, segments,"
     " dedupe_key, status, due_at, attempts, visit_id, created_at)"
     " SELECT :phone, 'reminder', false, m.body, m.segments, m.dedupe_key, 'queued', m.due_at,"
     " 0, :visit_id, :now FROM unnest(CAST(:bodies AS text[]), CAST(:segments AS integer[]),"
     " CAST(:keys AS varchar[]), CAST(:dues AS timestamptz[])) AS m(body, segments,"
     " dedupe_key, due_at) WHERE EXISTS (SELECT 1 FROM subscribed)"
-    " ON CONFLICT (dedupe_key) DO NOTHING)"
-    " SELECT count(*) FROM subscribed"
+    " AND EXISTS (SELECT 1 FROM unchanged) ON CONFLICT (dedupe_key) DO NOTHING)"
+    " SELECT EXISTS (SELECT 1 FROM subscribed) AS new,"
+    " EXISTS (SELECT 1 FROM unchanged) AS unchanged"
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)),
+             bindparam("stamp", type_=DateTime(timezone=True)),
              *(bindparam(name, type_=String()) for name in ("phone", "village_code", "language")))
 
 

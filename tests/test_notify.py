@@ -530,6 +530,37 @@ def test_remind_me_on_the_day_writes_nothing(phone: Phone, db: Database) -> None
     assert count(db, ReminderSubscription) == 1
 
 
+@pytest.mark.parametrize("backend", ["production"])  # the one-statement path is PostgreSQL's
+def test_remind_me_racing_an_edit_of_the_visit_gets_the_new_times(
+        app: Flask, phone: Phone, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hop reads the visit, writes the reminders' texts, then writes them: if staff edit
+    the visit in between, the reminders must carry the new times, not the ones read."""
+    from gateway import actions
+    from gateway.notify import Notifier
+    from gateway.runtime import runtime
+
+    resident(db, phone.number)
+    visit_id = add_visit(db, days=5)
+    real = Notifier.reminder_messages
+    edits: list[int] = []
+
+    def render_then_edit(self: Notifier, *args: Any) -> list[dict[str, Any]]:
+        messages = real(self, *args)  # the hop's texts: 09:00-14:00
+        if not edits:  # (the edit plans reminders itself, through this same method)
+            edits.append(visit_id)
+            with db.begin() as session:  # staff move the visit to 10:00 meanwhile
+                actions.edit_visit(session, runtime(app).notifier, "staff", visit_id,
+                                   start=dt.time(10))
+        return messages
+
+    monkeypatch.setattr(Notifier, "reminder_messages", render_then_edit)
+    assert remind_me(phone).startswith("END Baik.")
+    bodies = [body for kind, body in rows(db, "kind", "body") if kind == "reminder"]
+    assert len(bodies) == 2
+    assert all("10:00-14:00" in body for body in bodies), bodies
+    assert count(db, ReminderSubscription) == 1
+
+
 # --- village visits: edit and cancel ---------------------------------------------------------
 
 def test_editing_and_cancelling_a_published_visit(runner: Any, db: Database,
