@@ -132,14 +132,12 @@ class StorageServices:
         hamlet: str | None, confirmation_sms: Callable[[str], str],
     ) -> BookingResult:
         def book(connection: Connection) -> queries.Booked:
-            return queries.book_home_visit_with_sms(
+            return queries.book_home_visit(
                 connection, phone=self.phone, for_whom=for_whom, reason=reason,
                 service=service, village_code=village_code, hamlet=hamlet,
                 confirmation_sms=confirmation_sms)
 
-        # PostgreSQL: one statement, alone (one round trip); SQLite: two, in a transaction.
-        booked = (self.db.write_alone if self.db.engine.dialect.name == "postgresql"
-                  else self.db.write)(book)
+        booked = self.db.write_as_one(book)  # PostgreSQL: one round trip
         if booked.created:
             self.dispatch()
         return BookingResult(

@@ -102,6 +102,18 @@ class HopConnection:
         waiting by the time ``settle()`` reads it -- a blocked read (two context switches, the
         costliest part of a round trip on a busy machine) saved per hop."""
         self.settle()
+        self._send(commands)
+
+    def settle(self) -> None:
+        """Read the replies of the commands ``send`` sent, if any (errors raised)."""
+        self._replies()
+
+    def execute(self, *commands: Command) -> list[Any]:
+        """Send the commands in one write, read their replies (errors raised, in order)."""
+        self.send(*commands)
+        return self._replies()
+
+    def _send(self, commands: tuple[Command, ...]) -> None:
         for attempt in (1, 2):
             conn = self._connection()
             try:
@@ -113,16 +125,16 @@ class HopConnection:
                     raise
         self._local.unsettled = commands
 
-    def settle(self) -> None:
-        """Read the replies of the commands ``send`` sent, if any (errors raised). A connection
-        lost meanwhile: they are sent again on a new one (as ``execute`` would)."""
+    def _replies(self, resend: bool = True) -> list[Any]:
+        """The replies of the commands sent last (every one, or the socket desyncs). A
+        connection lost before they came: the commands are sent once more on a new one."""
         commands: tuple[Command, ...] = getattr(self._local, "unsettled", ())
         if not commands:
-            return
+            return []
         self._local.unsettled = ()
-        conn = getattr(self._local, "conn", None)
         if self._local.pid != os.getpid():
-            return  # sent by the process this one was forked from: not ours to read
+            return []  # sent by the process this one was forked from: not ours to read
+        conn = getattr(self._local, "conn", None)
         try:
             if conn is None:
                 raise RedisConnectionError("the connection the commands went out on is gone")
@@ -130,28 +142,16 @@ class HopConnection:
         except (RedisConnectionError, RedisTimeoutError, OSError):
             if conn is not None:
                 self._drop(conn)
-            replies = self.execute(*commands)
+            if not resend:
+                raise
+            self._send(commands)
+            return self._replies(resend=False)
         _raise_first_error(replies)
+        return replies
 
     def _drop(self, conn: Any) -> None:
         conn.disconnect()
         self._local.conn = None
-
-    def execute(self, *commands: Command) -> list[Any]:
-        """Send the commands in one write, read their replies (errors raised, in order)."""
-        self.settle()
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.send_packed_command(conn.pack_commands(commands))
-                replies = [_read(conn) for _ in commands]  # every reply, or the socket desyncs
-                break
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                self._drop(conn)
-                if attempt == 2:
-                    raise
-        _raise_first_error(replies)
-        return replies
 
 
 def _raise_first_error(replies: list[Any]) -> None:

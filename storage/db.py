@@ -121,6 +121,12 @@ class Database:
         commits as it runs."""
         return self._on_kept("reader", work)
 
+    def write_as_one(self, work: Callable[[Connection], T]) -> T:
+        """``work`` that is one statement on PostgreSQL (data-modifying CTEs) and several
+        elsewhere: alone on the kept autocommit connection there, in a transaction elsewhere."""
+        return (self.write_alone if self.engine.dialect.name == "postgresql"
+                else self.write)(work)
+
     def _on_kept(self, role: str, work: Callable[[Connection], T]) -> T:
         """``work`` on this thread's kept connection for ``role``. A connection the server
         dropped (restart, idle timeout) is replaced and ``work`` run once more, as the pool's

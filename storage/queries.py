@@ -228,16 +228,37 @@ def book_home_visit(
     service: str,
     village_code: str,
     hamlet: str | None,
+    confirmation_sms: Callable[[str], str] | None = None,
 ) -> Booked:
     """Create a booking, or find the open one for this phone and service: one INSERT that the
     database refuses if an open booking exists (also one a racing hop has just made), then
-    one look-up only if it did."""
+    one look-up only if it did. With ``confirmation_sms`` a new booking's SMS too, both or
+    neither: on PostgreSQL one statement, so the USSD hop may run it alone on an autocommit
+    connection (one round trip instead of BEGIN, INSERT, INSERT, COMMIT); elsewhere the
+    caller's transaction makes the statements one."""
+    one_statement = confirmation_sms is not None and connection.dialect.name == "postgresql"
     for _ in range(5):
         number = numbers.new_number()
-        if wrote_one(connection.execute(_INSERT_BOOKING, {
-                "number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
-                "service": service, "village_code": village_code, "hamlet": hamlet,
-                "now": utcnow()})):
+        values = {"number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
+                  "service": service, "village_code": village_code, "hamlet": hamlet,
+                  "now": utcnow()}
+        if one_statement:
+            assert confirmation_sms is not None
+            body = confirmation_sms(number)
+            row = connection.execute(_BOOK_WITH_SMS, {
+                **values, "body": body, "segments": count_segments(body).segments,
+                "dedupe_key": f"booking-confirmed:{number}"}).first()
+            if row is not None:
+                return Booked(number=row.number, status=row.status,
+                              scheduled_for=row.scheduled_for, created=row.created)
+            # Refused, and no open booking in this statement's snapshot: the number was
+            # taken, or a racing hop's booking committed after the snapshot. Draw again.
+            continue
+        if wrote_one(connection.execute(_INSERT_BOOKING, values)):
+            if confirmation_sms is not None:
+                outbox.add(connection, recipient=phone, kind="notification", urgent=True,
+                           body=confirmation_sms(number),
+                           dedupe_key=f"booking-confirmed:{number}")
             return Booked(number=number, status="requested", scheduled_for=None, created=True)
         row = connection.execute(_OPEN_BOOKING, {"phone": phone, "service": service}).first()
         if row is not None:
@@ -247,47 +268,8 @@ def book_home_visit(
     raise RuntimeError("no free booking number after 5 draws")
 
 
-def book_home_visit_with_sms(
-    connection: Connection,
-    *,
-    phone: str,
-    for_whom: str,
-    reason: str,
-    service: str,
-    village_code: str,
-    hamlet: str | None,
-    confirmation_sms: Callable[[str], str],
-) -> Booked:
-    """``book_home_visit`` and, for a new booking, its confirmation SMS (``outbox``), both or
-    neither. On PostgreSQL one statement, so the USSD hop may run it alone on an autocommit
-    connection (one round trip instead of BEGIN, INSERT, INSERT, COMMIT); elsewhere the
-    caller's transaction makes the two statements one."""
-    if connection.dialect.name != "postgresql":
-        booked = book_home_visit(connection, phone=phone, for_whom=for_whom, reason=reason,
-                                 service=service, village_code=village_code, hamlet=hamlet)
-        if booked.created:
-            outbox.add(connection, recipient=phone, kind="notification", urgent=True,
-                       body=confirmation_sms(booked.number),
-                       dedupe_key=f"booking-confirmed:{booked.number}")
-        return booked
-    for _ in range(5):
-        number = numbers.new_number()
-        body = confirmation_sms(number)
-        row = connection.execute(_BOOK_WITH_SMS, {
-            "number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
-            "service": service, "village_code": village_code, "hamlet": hamlet,
-            "now": utcnow(), "body": body, "segments": count_segments(body).segments,
-            "dedupe_key": f"booking-confirmed:{number}"}).first()
-        if row is not None:
-            return Booked(number=row.number, status=row.status,
-                          scheduled_for=row.scheduled_for, created=row.created)
-        # Refused, and no open booking in this statement's snapshot: the number was taken,
-        # or a racing hop's booking committed after the snapshot. Either way: draw again.
-    raise RuntimeError("no free booking number after 5 draws")
-
-
 # The new booking and its SMS in data-modifying CTEs; if the INSERT was refused, the open
-# booking it collided with (as seen when the statement began; see the loop above).
+# booking it collided with (as seen when the statement began; see book_home_visit).
 _BOOK_WITH_SMS = text(
     "WITH booked AS (INSERT INTO home_visit_bookings (number, phone, for_whom, reason,"
     " service, village_code, hamlet, status, created_at, updated_at) VALUES (:number, :phone,"

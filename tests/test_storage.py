@@ -482,13 +482,12 @@ def _create(db: Database, calls: list[str], phone: str = PHONE,
             service: str = "ktp", path: str = "console") -> tuple[str, bool]:
     if path == "hop":
         def book(connection: Connection) -> queries.Booked:
-            return queries.book_home_visit_with_sms(
+            return queries.book_home_visit(
                 connection, phone=phone, for_whom="family", reason="sick", service=service,
                 village_code=TEMBOK, hamlet="Banjar Kaja",
                 confirmation_sms=lambda number: f"Booking {number}")
 
-        run = db.write_alone if db.engine.dialect.name == "postgresql" else db.write
-        booked = run(book)
+        booked = db.write_as_one(book)
         if booked.created:
             calls.append(booked.number)
         return booked.number, booked.created
