@@ -48,6 +48,7 @@ dial: install
 ## and Debian's chromium for the browser tests: .ci/run starts/installs all three)
 test: install-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m flows.validate
 	$(BIN)/pytest

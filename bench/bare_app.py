@@ -13,8 +13,10 @@ from __future__ import annotations
 from flask import Flask, Response
 
 # The real main menu (flows/catalogs/id.toml), so both servers send replies of the same size.
-MENU = ("CON Adminduk Buleleng\n1 Cek status dokumen\n2 Minta petugas ke rumah\n"
-        "3 Jadwal petugas ke desa\n4 Layanan prioritas\n5 Bahasa/Language")
+MENU = (
+    "CON Adminduk Buleleng\n1 Cek status dokumen\n2 Minta petugas ke rumah\n"
+    "3 Jadwal petugas ke desa\n4 Layanan prioritas\n5 Bahasa/Language"
+)
 
 app = Flask(__name__)
 

@@ -94,6 +94,7 @@ log = logging.getLogger("bench.broadcast")
 
 # --- /proc: memory and CPU of process trees ------------------------------------------------------
 
+
 def _status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) in bytes; empty if the process is gone."""
     values: dict[str, int] = {}
@@ -188,8 +189,9 @@ def wait_for_quiet(max_wait: float, busy_below: float = 0.15) -> None:
         if share < busy_below:
             return
         if time.monotonic() > deadline:
-            log.warning("the machine is still %.0f%% busy with other work; measuring anyway",
-                        share * 100)
+            log.warning(
+                "the machine is still %.0f%% busy with other work; measuring anyway", share * 100
+            )
             return
         log.info("the machine is %.0f%% busy with other work; waiting", share * 100)
 
@@ -209,7 +211,8 @@ def exclusive(redis_url: str, max_wait: float) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"another broadcast benchmark is using {redis_url}; set "
-                        "BENCH_BROADCAST_REDIS_URL to another database") from None
+                        "BENCH_BROADCAST_REDIS_URL to another database"
+                    ) from None
                 log.info("another broadcast benchmark is using %s; waiting", redis_url)
                 time.sleep(5)
         try:
@@ -295,6 +298,7 @@ class RssSampler(threading.Thread):
 
 # --- the processes: fake provider, workers --------------------------------------------------------
 
+
 class FakeProvider:
     """tests/fake_africastalking.py as a process of its own (threaded; replies after
     ``delay``), controlled over HTTP."""
@@ -303,9 +307,24 @@ class FakeProvider:
         self.delay = delay
         self.log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(FAKE_SERVER), "--port", "0", "--delay", str(delay),
-             "--no-record", "--api-key", AT_API_KEY, "--username", AT_USERNAME],
-            stdout=subprocess.PIPE, stderr=self.log, cwd=ROOT, start_new_session=True)
+            [
+                sys.executable,
+                str(FAKE_SERVER),
+                "--port",
+                "0",
+                "--delay",
+                str(delay),
+                "--no-record",
+                "--api-key",
+                AT_API_KEY,
+                "--username",
+                AT_USERNAME,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         assert self.process.stdout is not None
         try:
             selector = selectors.DefaultSelector()
@@ -326,8 +345,12 @@ class FakeProvider:
 
     def _call(self, path: str, orders: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(orders).encode() if orders is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method="POST" if data
-                                         else "GET", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method="POST" if data else "GET",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=5) as reply:
             return dict(json.load(reply))
 
@@ -354,8 +377,7 @@ class FakeProvider:
 class Workers:
     """Real ``rq worker`` processes, started as the Procfile starts them."""
 
-    def __init__(self, config_path: Path, queue: str, log_dir: Path,
-                 sampler: RssSampler) -> None:
+    def __init__(self, config_path: Path, queue: str, log_dir: Path, sampler: RssSampler) -> None:
         self.config_path = config_path
         self.queue = queue
         self.log_dir = log_dir
@@ -364,19 +386,35 @@ class Workers:
         self._logs: list[Any] = []
 
     def start(self, count: int) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
+        }
         env["GATEWAY_CONFIG"] = str(self.config_path)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
         for _ in range(count):
             log_file = (self.log_dir / f"{self.queue}-worker-{len(self.processes)}.log").open("wb")
             self._logs.append(log_file)
             process = subprocess.Popen(
-                [str(BIN / "rq"), "worker", "--with-scheduler", "--worker-class",
-                 "workers.worker.OutboxWorker", "--url", REDIS_URL, self.queue],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT,
-                start_new_session=True)  # Ctrl-C reaches this script only; it stops them
+                [
+                    str(BIN / "rq"),
+                    "worker",
+                    "--with-scheduler",
+                    "--worker-class",
+                    "workers.worker.OutboxWorker",
+                    "--url",
+                    REDIS_URL,
+                    self.queue,
+                ],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )  # Ctrl-C reaches this script only; it stops them
             self.processes.append(process)
             self.sampler.watch(process.pid, "worker")
 
@@ -386,15 +424,17 @@ class Workers:
         while len(Worker.all(connection=client, queue=queue)) < len(self.processes):
             self.check_alive()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"workers not registered within {timeout:.0f} s; logs in "
-                                   f"{self.log_dir}")
+                raise RuntimeError(
+                    f"workers not registered within {timeout:.0f} s; logs in {self.log_dir}"
+                )
             time.sleep(0.1)
 
     def check_alive(self) -> None:
         for process in self.processes:
             if process.poll() is not None:
-                raise RuntimeError(f"worker {process.pid} exited ({process.returncode}); "
-                                   f"logs in {self.log_dir}")
+                raise RuntimeError(
+                    f"worker {process.pid} exited ({process.returncode}); logs in {self.log_dir}"
+                )
 
     def cpu_seconds(self) -> float:
         """CPU of the workers, their horses (reaped ones too) and their schedulers so far."""
@@ -425,6 +465,7 @@ class Workers:
 
 
 # --- results ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Result:
@@ -482,7 +523,7 @@ class Timeline:
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _toml(value: Any) -> str:
@@ -494,6 +535,7 @@ def _toml(value: Any) -> str:
 
 
 # --- the benchmark --------------------------------------------------------------------------
+
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -527,12 +569,18 @@ class Bench:
         self._copy_residents(LES, args.throttle_messages, first=50_000_000)
         with self.db.engine.begin() as conn:
             conn.execute(text("ANALYZE residents"))
-        log.info("schema %s: %d + %d residents in %.1f s", self.schema, args.residents,
-                 args.throttle_messages, time.perf_counter() - started)
+        log.info(
+            "schema %s: %d + %d residents in %.1f s",
+            self.schema,
+            args.residents,
+            args.throttle_messages,
+            time.perf_counter() - started,
+        )
         foreign = self.redis.dbsize()
         if foreign:
-            log.warning("%s held %d keys (e.g. %s); flushing it", REDIS_URL, foreign,
-                        self.redis.randomkey())
+            log.warning(
+                "%s held %d keys (e.g. %s); flushing it", REDIS_URL, foreign, self.redis.randomkey()
+            )
         self.redis.flushdb()
         self.fake = FakeProvider(args.delay, self.tmp / "fake.log")
         self.sampler.watch(self.fake.pid, "fake")
@@ -546,12 +594,13 @@ class Bench:
         raw = self.db.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            with cursor.copy("COPY residents (phone, village_code, language, opted_out, "  # type: ignore[attr-defined]
-                             "created_at, updated_at) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY residents (phone, village_code, language, opted_out, "  # type: ignore[attr-defined]
+                "created_at, updated_at) FROM STDIN"
+            ) as copy:
                 for i in range(count):
                     language = "en" if english_every and i % english_every == 0 else "id"
-                    copy.write_row((f"+62812{first + i:08d}", village, language, False, now,
-                                    now))
+                    copy.write_row((f"+62812{first + i:08d}", village, language, False, now, now))
             raw.commit()
         finally:
             raw.close()
@@ -585,11 +634,16 @@ class Bench:
     def _config(self, queue: str, rate: float) -> dict[str, Any]:
         assert self.fake is not None
         config: dict[str, Any] = {
-            "DATABASE_URL": self.url, "REDIS_URL": REDIS_URL, "RQ_QUEUE": queue,
-            "SMS_PROVIDER": "africastalking", "AT_USERNAME": AT_USERNAME,
-            "AT_API_KEY": AT_API_KEY, "AT_BASE_URL": self.fake.url,
+            "DATABASE_URL": self.url,
+            "REDIS_URL": REDIS_URL,
+            "RQ_QUEUE": queue,
+            "SMS_PROVIDER": "africastalking",
+            "AT_USERNAME": AT_USERNAME,
+            "AT_API_KEY": AT_API_KEY,
+            "AT_BASE_URL": self.fake.url,
             "SMS_QUIET_HOURS": [],  # the time of day the benchmark runs at does not matter
-            "SMS_RATE_PER_SECOND": rate, "SECRET_KEY": "bench",
+            "SMS_RATE_PER_SECOND": rate,
+            "SECRET_KEY": "bench",
         }
         if self.args.batch_size:
             config["SMS_BATCH_SIZE"] = self.args.batch_size
@@ -621,21 +675,37 @@ class Bench:
             self.workers.stop()
             self.workers = None
 
-    def _planner(self, config_path: Path, village: str, per_message: bool,
-                 on_planned: Callable[[], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _planner(
+        self, config_path: Path, village: str, per_message: bool, on_planned: Callable[[], None]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run the planner — what ``flask visits publish`` does — as a process of its own
         (so its memory is its own); its two reports, "planned" and "enqueued".
         ``on_planned`` is called as soon as the first arrives."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
+        }
         env["GATEWAY_CONFIG"] = str(config_path)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        command = [sys.executable, str(Path(__file__).resolve()), PLAN_COMMAND,
-                   "--village", village] + (["--per-message"] if per_message else [])
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            PLAN_COMMAND,
+            "--village",
+            village,
+        ] + (["--per-message"] if per_message else [])
         with (self.tmp / f"{config_path.stem}-planner.log").open("wb") as log_file:
-            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                       stderr=log_file, cwd=ROOT, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                cwd=ROOT,
+                start_new_session=True,
+            )
             self.sampler.watch(process.pid, "planner")
             assert process.stdout is not None
             try:
@@ -666,8 +736,15 @@ class Bench:
         with self.db.begin() as session:
             return outbox.counts_by_status(session, broadcast_id)
 
-    def _follow(self, expected: int, since: float, timeout: float, broadcast_id: int,
-                timeline: Timeline, stall: float = STALL_S) -> tuple[float | None, float | None]:
+    def _follow(
+        self,
+        expected: int,
+        since: float,
+        timeout: float,
+        broadcast_id: int,
+        timeline: Timeline,
+        stall: float = STALL_S,
+    ) -> tuple[float | None, float | None]:
         """Poll the fake (0.1 s) and the database (1 s) until every message is handed over
         and recorded 'sent'; (hand-over s, recorded s) since ``since`` (epoch), None if not."""
         assert self.fake is not None and self.workers is not None
@@ -681,8 +758,13 @@ class Bench:
             if messages != progress[0]:
                 progress = (messages, now)
             elif handover is None and now - progress[1] > stall:
-                log.warning("no message handed over for %.0f s (%d of %d); was the Redis "
-                            "database flushed by someone else?", stall, messages, expected)
+                log.warning(
+                    "no message handed over for %.0f s (%d of %d); was the Redis "
+                    "database flushed by someone else?",
+                    stall,
+                    messages,
+                    expected,
+                )
                 break
             if handover is None and messages >= expected:
                 handover = now - since
@@ -703,16 +785,20 @@ class Bench:
         planner reports its own (it is gone by the end)."""
         assert self.fake is not None and self.workers is not None
         busy, total = machine_busy_ticks()
-        return {"workers": self.workers.cpu_seconds(),
-                "postgres": tree_cpu_seconds(self.postmaster) if self.postmaster else 0.0,
-                "redis": tree_cpu_seconds(self.redis_server) if self.redis_server else 0.0,
-                "fake": tree_cpu_seconds(self.fake.pid),
-                "bench": sum(os.times()[:2]),  # this script: polling, sampling
-                "_busy": busy, "_total": total}
+        return {
+            "workers": self.workers.cpu_seconds(),
+            "postgres": tree_cpu_seconds(self.postmaster) if self.postmaster else 0.0,
+            "redis": tree_cpu_seconds(self.redis_server) if self.redis_server else 0.0,
+            "fake": tree_cpu_seconds(self.fake.pid),
+            "bench": sum(os.times()[:2]),  # this script: polling, sampling
+            "_busy": busy,
+            "_total": total,
+        }
 
     @staticmethod
-    def _cpu_delta(start: dict[str, float], end: dict[str, float], planner: float = 0.0
-                   ) -> tuple[dict[str, float], float]:
+    def _cpu_delta(
+        start: dict[str, float], end: dict[str, float], planner: float = 0.0
+    ) -> tuple[dict[str, float], float]:
         """CPU seconds per role between two snapshots, and the share of the machine busy."""
         cpu = {k: round(end[k] - start[k], 1) for k in end if not k.startswith("_")}
         cpu["planner"] = round(planner, 1)
@@ -731,8 +817,12 @@ class Bench:
             self.sampler.begin()
             cpu0 = self._cpu()
             marks: list[dict[str, float]] = []
-            planned, enqueued = self._planner(config_path, village, per_message=False,
-                                              on_planned=lambda: marks.append(self._cpu()))
+            planned, enqueued = self._planner(
+                config_path,
+                village,
+                per_message=False,
+                on_planned=lambda: marks.append(self._cpu()),
+            )
             cpu1 = marks[0]
             since = float(planned["enqueue_started"])
             expected = int(planned["planned"])
@@ -740,8 +830,9 @@ class Bench:
             timeout = max(self.args.timeout, 3 * expected / rate) if rate else self.args.timeout
             per_call = int(config.get("SMS_MAX_RECIPIENTS_PER_CALL", 100))
             stall = max(STALL_S, 3 * per_call / rate) if rate else STALL_S
-            handover, recorded = self._follow(expected, since, timeout,
-                                              int(planned["broadcast_id"]), timeline, stall)
+            handover, recorded = self._follow(
+                expected, since, timeout, int(planned["broadcast_id"]), timeline, stall
+            )
             cpu, busy = self._cpu_delta(cpu1, self._cpu(), enqueued["cpu_enqueue_s"])
             plan_cpu = self._cpu_delta(cpu0, cpu1, planned["cpu_plan_s"])[0]
             stats = self.fake.stats()
@@ -750,21 +841,33 @@ class Bench:
             peaks = self.sampler.end()
             peaks["planner"] = max(peaks.get("planner", 0.0), float(enqueued["peak_rss_mb"]))
             windows = timeline.window_rates(self.args.rate_window) if rate else []
-            note = (f"{enqueued['jobs']} jobs of <= {config.get('SMS_BATCH_SIZE', 500)}, "
-                    f"<= {config.get('SMS_MAX_RECIPIENTS_PER_CALL', 100)} per call")
+            note = (
+                f"{enqueued['jobs']} jobs of <= {config.get('SMS_BATCH_SIZE', 500)}, "
+                f"<= {config.get('SMS_MAX_RECIPIENTS_PER_CALL', 100)} per call"
+            )
             if rate:
                 note += f"; {accepted / elapsed / rate:.1%} of {rate:g}/s overall"
             return Result(
                 scenario=f"C throttle {rate:g}/s" if rate else "A batched, no throttle",
-                messages=expected, handed_over=accepted, plan_s=round(planned["plan_s"], 2),
-                enqueue_s=round(enqueued["enqueue_s"], 2), handover_s=_round(handover),
-                recorded_s=_round(recorded), rate=round(accepted / elapsed, 1),
-                rate_windows=(round(min(windows), 1), round(max(windows), 1)) if windows
-                else None,
-                duplicates=int(stats["duplicates"]), provider_calls=int(stats["calls"]),
-                jobs=int(enqueued["jobs"]), horses=self.sampler.horses_seen(),
-                statuses=self._statuses(int(planned["broadcast_id"])), peak_rss_mb=peaks,
-                cpu_s=cpu, plan_cpu_s=plan_cpu, machine_busy=busy, note=note)
+                messages=expected,
+                handed_over=accepted,
+                plan_s=round(planned["plan_s"], 2),
+                enqueue_s=round(enqueued["enqueue_s"], 2),
+                handover_s=_round(handover),
+                recorded_s=_round(recorded),
+                rate=round(accepted / elapsed, 1),
+                rate_windows=(round(min(windows), 1), round(max(windows), 1)) if windows else None,
+                duplicates=int(stats["duplicates"]),
+                provider_calls=int(stats["calls"]),
+                jobs=int(enqueued["jobs"]),
+                horses=self.sampler.horses_seen(),
+                statuses=self._statuses(int(planned["broadcast_id"])),
+                peak_rss_mb=peaks,
+                cpu_s=cpu,
+                plan_cpu_s=plan_cpu,
+                machine_busy=busy,
+                note=note,
+            )
         finally:
             self._finish()
 
@@ -783,8 +886,9 @@ class Bench:
             self.sampler.begin()
             cpu0 = self._cpu()
             marks: list[dict[str, float]] = []
-            planned, enqueued = self._planner(config_path, TEMBOK, per_message=True,
-                                              on_planned=lambda: marks.append(self._cpu()))
+            planned, enqueued = self._planner(
+                config_path, TEMBOK, per_message=True, on_planned=lambda: marks.append(self._cpu())
+            )
             cpu1 = marks[0]
             started, done = float(planned["enqueue_started"]), float(enqueued["enqueued_at"])
             before = int(self.fake.stats()["messages"])
@@ -799,21 +903,35 @@ class Bench:
             plan_cpu = self._cpu_delta(cpu0, cpu1, planned["cpu_plan_s"])[0]
             expected = int(planned["planned"])
             rate = (after - before) / window
-            projected = (window_start - started) + window + (
-                max(0, expected - after) / rate if rate else float("inf"))
+            projected = (
+                (window_start - started)
+                + window
+                + (max(0, expected - after) / rate if rate else float("inf"))
+            )
             peaks = self.sampler.end()
             peaks["planner"] = max(peaks.get("planner", 0.0), float(enqueued["peak_rss_mb"]))
             return Result(
-                scenario="B one RQ job per message", messages=expected, handed_over=after,
-                plan_s=round(planned["plan_s"], 2), enqueue_s=round(done - started, 2),
-                handover_s=None, recorded_s=None, rate=round(rate, 1),
-                projected_s=round(projected, 1), duplicates=int(stats["duplicates"]),
-                provider_calls=int(stats["calls"]), jobs=int(enqueued["jobs"]),
+                scenario="B one RQ job per message",
+                messages=expected,
+                handed_over=after,
+                plan_s=round(planned["plan_s"], 2),
+                enqueue_s=round(done - started, 2),
+                handover_s=None,
+                recorded_s=None,
+                rate=round(rate, 1),
+                projected_s=round(projected, 1),
+                duplicates=int(stats["duplicates"]),
+                provider_calls=int(stats["calls"]),
+                jobs=int(enqueued["jobs"]),
                 horses=self.sampler.horses_seen(),
-                statuses=self._statuses(int(planned["broadcast_id"])), peak_rss_mb=peaks,
-                cpu_s=cpu, plan_cpu_s=plan_cpu, machine_busy=busy,
+                statuses=self._statuses(int(planned["broadcast_id"])),
+                peak_rss_mb=peaks,
+                cpu_s=cpu,
+                plan_cpu_s=plan_cpu,
+                machine_busy=busy,
                 note=f"rate over {window:.0f} s once all were enqueued ({before} handed over "
-                     f"while enqueueing); {after} of {expected} handed over in all")
+                f"while enqueueing); {after} of {expected} handed over in all",
+            )
         finally:
             self._finish()
 
@@ -842,36 +960,66 @@ def plan_main(argv: list[str]) -> int:
     started = time.time()
     with rt.db.begin() as session:
         visit = queries.add_visit(
-            session, village_code=args.village, visit_date=local_today() + dt.timedelta(days=10),
-            start_time=dt.time(9), end_time=dt.time(12), place="Balai Desa",
-            bring="KK dan KTP-el lama")
+            session,
+            village_code=args.village,
+            visit_date=local_today() + dt.timedelta(days=10),
+            start_time=dt.time(9),
+            end_time=dt.time(12),
+            place="Balai Desa",
+            bring="KK dan KTP-el lama",
+        )
         broadcast = rt.notifier.visit_published(session, visit, created_by="bench")
         broadcast_id, planned = int(broadcast.id), int(broadcast.recipients)
     planned_at = time.time()
     cpu1 = sum(os.times()[:2])
-    report("planned", broadcast_id=broadcast_id, planned=planned, plan_s=planned_at - started,
-           enqueue_started=planned_at, cpu_plan_s=cpu1 - cpu0)
+    report(
+        "planned",
+        broadcast_id=broadcast_id,
+        planned=planned,
+        plan_s=planned_at - started,
+        enqueue_started=planned_at,
+        cpu_plan_s=cpu1 - cpu0,
+    )
     if args.per_message:
         with rt.db.begin() as session:
-            ids = list(session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.broadcast_id == broadcast_id).order_by(OutboxMessage.id)))
+            ids = list(
+                session.scalars(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.broadcast_id == broadcast_id)
+                    .order_by(OutboxMessage.id)
+                )
+            )
             # Marked as waiting in the queue, so the workers' periodic sweep does not enqueue
             # them again in batches and spoil the comparison.
             outbox.mark_enqueued(session, ids, dt.datetime.now(dt.UTC))
         queue = Queue(rt.config["RQ_QUEUE"], connection=rt.redis)
         retry = rt.jobs.retry  # the product's own job options (workers/queue.py)
         for chunk in _chunks(ids, 1000):
-            queue.enqueue_many([Queue.prepare_data(
-                "workers.jobs.send_batch", args=([message_id],), timeout=900, result_ttl=300,
-                failure_ttl=86400, retry=retry,
-                description=f"send_batch(1 messages from #{message_id})")
-                for message_id in chunk])
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        "workers.jobs.send_batch",
+                        args=([message_id],),
+                        timeout=900,
+                        result_ttl=300,
+                        failure_ttl=86400,
+                        retry=retry,
+                        description=f"send_batch(1 messages from #{message_id})",
+                    )
+                    for message_id in chunk
+                ]
+            )
         jobs = len(ids)
     else:
         jobs = rt.worker.sweeper.run().jobs
-    report("enqueued", jobs=jobs, enqueue_s=time.time() - planned_at, enqueued_at=time.time(),
-           cpu_enqueue_s=sum(os.times()[:2]) - cpu1,
-           peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    report(
+        "enqueued",
+        jobs=jobs,
+        enqueue_s=time.time() - planned_at,
+        enqueued_at=time.time(),
+        cpu_enqueue_s=sum(os.times()[:2]) - cpu1,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
     return 0
 
 
@@ -885,16 +1033,24 @@ ROLES = ("planner", "worker", "horse", "scheduler", "fake")
 
 
 def table(results: Sequence[Result]) -> str:
-    head = (f"{'scenario':<26} {'messages':>8} {'plan s':>7} {'enq s':>6} {'hand-over s':>11} "
-            f"{'msg/s':>7}  peak RSS MB: " + " ".join(f"{r:>9}" for r in ROLES))
+    head = (
+        f"{'scenario':<26} {'messages':>8} {'plan s':>7} {'enq s':>6} {'hand-over s':>11} "
+        f"{'msg/s':>7}  peak RSS MB: " + " ".join(f"{r:>9}" for r in ROLES)
+    )
     lines = [head, "-" * len(head)]
     for r in results:
-        handover = (f"{r.handover_s:.1f}" if r.handover_s is not None
-                    else f"~{r.projected_s:.0f} proj." if r.projected_s is not None else "n/a")
+        handover = (
+            f"{r.handover_s:.1f}"
+            if r.handover_s is not None
+            else f"~{r.projected_s:.0f} proj."
+            if r.projected_s is not None
+            else "n/a"
+        )
         lines.append(
             f"{r.scenario:<26} {r.messages:>8} {r.plan_s:>7.2f} {r.enqueue_s:>6.2f} "
             f"{handover:>11} {r.rate:>7.1f}               "
-            + " ".join(f"{r.peak_rss_mb.get(role, 0):>9.1f}" for role in ROLES))
+            + " ".join(f"{r.peak_rss_mb.get(role, 0):>9.1f}" for role in ROLES)
+        )
     return "\n".join(lines)
 
 
@@ -905,26 +1061,41 @@ def verdicts(results: Sequence[Result], args: argparse.Namespace) -> list[tuple[
     plan_target, handover_target = TARGET_PLAN_S * scale, TARGET_HANDOVER_S * scale
     checks = [
         (f"A planning {a.plan_s:.2f} s <= {plan_target:.1f} s", a.plan_s <= plan_target),
-        (f"A all {a.messages} handed over in {a.handover_s} s <= {handover_target:.1f} s "
-         f"(recorded 'sent' at {a.recorded_s} s)",
-         a.handover_s is not None and a.handover_s <= handover_target
-         and a.recorded_s is not None),
-        (f"A/B rate {a.rate:.0f} / {b.rate:.1f} = {a.rate / b.rate if b.rate else 0:.1f}x "
-         f">= {TARGET_RATIO:.0f}x", b.rate > 0 and a.rate / b.rate >= TARGET_RATIO),
-        (f"C rate {c.rate:.1f}/s = {c.rate / args.rate:.1%} of {args.rate:g}/s, within "
-         f"{TARGET_THROTTLE[0]:.0%}-{TARGET_THROTTLE[1]:.0%}",
-         TARGET_THROTTLE[0] <= c.rate / args.rate <= TARGET_THROTTLE[1]
-         and c.handover_s is not None),
+        (
+            f"A all {a.messages} handed over in {a.handover_s} s <= {handover_target:.1f} s "
+            f"(recorded 'sent' at {a.recorded_s} s)",
+            a.handover_s is not None
+            and a.handover_s <= handover_target
+            and a.recorded_s is not None,
+        ),
+        (
+            f"A/B rate {a.rate:.0f} / {b.rate:.1f} = {a.rate / b.rate if b.rate else 0:.1f}x "
+            f">= {TARGET_RATIO:.0f}x",
+            b.rate > 0 and a.rate / b.rate >= TARGET_RATIO,
+        ),
+        (
+            f"C rate {c.rate:.1f}/s = {c.rate / args.rate:.1%} of {args.rate:g}/s, within "
+            f"{TARGET_THROTTLE[0]:.0%}-{TARGET_THROTTLE[1]:.0%}",
+            TARGET_THROTTLE[0] <= c.rate / args.rate <= TARGET_THROTTLE[1]
+            and c.handover_s is not None,
+        ),
     ]
-    peak = max((mb, f"{r.scenario[0]} {role}") for r in results
-               for role, mb in r.peak_rss_mb.items())
-    checks.append((f"no process above {TARGET_RSS_MB:.0f} MB (largest: {peak[1]} "
-                   f"{peak[0]:.1f} MB)", peak[0] <= TARGET_RSS_MB))
+    peak = max(
+        (mb, f"{r.scenario[0]} {role}") for r in results for role, mb in r.peak_rss_mb.items()
+    )
+    checks.append(
+        (
+            f"no process above {TARGET_RSS_MB:.0f} MB (largest: {peak[1]} {peak[0]:.1f} MB)",
+            peak[0] <= TARGET_RSS_MB,
+        )
+    )
     duplicates = sum(r.duplicates for r in results)
     checks.append((f"no message handed over twice ({duplicates} duplicates)", duplicates == 0))
     if scale != 1:
-        checks = [(f"{what} [scaled to {args.residents} residents]" if i < 2 else what, ok)
-                  for i, (what, ok) in enumerate(checks)]
+        checks = [
+            (f"{what} [scaled to {args.residents} residents]" if i < 2 else what, ok)
+            for i, (what, ok) in enumerate(checks)
+        ]
     return checks
 
 
@@ -933,52 +1104,108 @@ def details(results: Sequence[Result]) -> str:
     for r in results:
         plan_cpu = ", ".join(f"{k} {r.plan_cpu_s.get(k, 0):.1f}" for k in ("planner", "postgres"))
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in r.cpu_s.items())
-        windows = (f"; {r.rate_windows[0]}-{r.rate_windows[1]}/s over sliding windows"
-                   if r.rate_windows else "")
+        windows = (
+            f"; {r.rate_windows[0]}-{r.rate_windows[1]}/s over sliding windows"
+            if r.rate_windows
+            else ""
+        )
         lines.append(
             f"{r.scenario}: {r.note}{windows}; {r.provider_calls} provider calls, {r.jobs} jobs, "
             f"{r.horses} work horses; recorded 'sent' at {r.recorded_s} s; {r.statuses}; "
             f"{r.duplicates} duplicates\n"
             f"    CPU s planning: {plan_cpu} | from enqueueing on: {cpu}; machine busy "
-            f"{r.machine_busy:.0%}")
+            f"{r.machine_busy:.0%}"
+        )
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--residents", type=int, default=TARGET_RESIDENTS,
-                        help="residents of the village the visit is published to (A and B)")
-    parser.add_argument("--rate", type=float, default=500,
-                        help="C: SMS_RATE_PER_SECOND, messages/s")
-    parser.add_argument("--throttle-messages", type=int, default=20_000,
-                        help="C: residents of the throttled village (the run lasts N/rate s)")
-    parser.add_argument("--rate-window", type=float, default=10,
-                        help="C: width of the sliding windows for min/max rate, seconds")
-    parser.add_argument("--window", type=float, default=30,
-                        help="B: seconds to measure one job per message after enqueueing")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--residents",
+        type=int,
+        default=TARGET_RESIDENTS,
+        help="residents of the village the visit is published to (A and B)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500, help="C: SMS_RATE_PER_SECOND, messages/s"
+    )
+    parser.add_argument(
+        "--throttle-messages",
+        type=int,
+        default=20_000,
+        help="C: residents of the throttled village (the run lasts N/rate s)",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=10,
+        help="C: width of the sliding windows for min/max rate, seconds",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=30,
+        help="B: seconds to measure one job per message after enqueueing",
+    )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--delay", type=float, default=0.05,
-                        help="seconds the fake provider takes to answer each call")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="give up waiting for a hand-over after this many seconds")
-    parser.add_argument("--batch-size", type=int, default=0,
-                        help="SMS_BATCH_SIZE for the workers (default: the product's)")
-    parser.add_argument("--per-call", type=int, default=0,
-                        help="SMS_MAX_RECIPIENTS_PER_CALL (default: the product's)")
-    parser.add_argument("--english-share", type=float, default=0.0,
-                        help="share of residents reading English (a second text per chunk)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 10,000 residents, 5,000 throttled, 10 s window")
-    parser.add_argument("--quiet-wait", type=float, default=300,
-                        help="wait up to this many seconds for other work on the machine to "
-                             "stop before each scenario (0: do not wait)")
-    parser.add_argument("--keep-logs", action="store_true",
-                        help="keep the workers' and the fake's logs (a temporary folder)")
-    parser.add_argument("--scenarios", default="ABC",
-                        help="which to run, e.g. A (PASS/FAIL needs all three)")
-    parser.add_argument("--json", type=Path, help="where to write the results (default: "
-                        "bench/results/broadcast-<time>.json)")
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.05,
+        help="seconds the fake provider takes to answer each call",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        help="give up waiting for a hand-over after this many seconds",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="SMS_BATCH_SIZE for the workers (default: the product's)",
+    )
+    parser.add_argument(
+        "--per-call",
+        type=int,
+        default=0,
+        help="SMS_MAX_RECIPIENTS_PER_CALL (default: the product's)",
+    )
+    parser.add_argument(
+        "--english-share",
+        type=float,
+        default=0.0,
+        help="share of residents reading English (a second text per chunk)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 10,000 residents, 5,000 throttled, 10 s window",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300,
+        help="wait up to this many seconds for other work on the machine to "
+        "stop before each scenario (0: do not wait)",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the workers' and the fake's logs (a temporary folder)",
+    )
+    parser.add_argument(
+        "--scenarios", default="ABC", help="which to run, e.g. A (PASS/FAIL needs all three)"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="where to write the results (default: bench/results/broadcast-<time>.json)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.residents, args.throttle_messages, args.window = 10_000, 5_000, 10
@@ -1005,7 +1232,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 bench.setup()
                 steps: dict[str, Callable[[], Result]] = {
-                    "A": bench.batched, "B": bench.per_message, "C": bench.throttled}
+                    "A": bench.batched,
+                    "B": bench.per_message,
+                    "C": bench.throttled,
+                }
                 for name in args.scenarios:
                     log.info("scenario %s ...", name)
                     results.append(steps[name]())
@@ -1016,8 +1246,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; cleaned up", file=sys.stderr)
         return 130
     print()
-    print(f"broadcast benchmark: {args.workers} workers, provider delay {args.delay * 1000:.0f}"
-          f" ms, {platform.node()} ({os.cpu_count()} cores), PostgreSQL + Redis on loopback")
+    print(
+        f"broadcast benchmark: {args.workers} workers, provider delay {args.delay * 1000:.0f}"
+        f" ms, {platform.node()} ({os.cpu_count()} cores), PostgreSQL + Redis on loopback"
+    )
     print(table(results))
     print()
     print(details(results))
@@ -1028,17 +1260,27 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         other, mine = r.cpu_s.get("other", 0.0), sum(r.cpu_s.values()) - r.cpu_s.get("other", 0)
         if other > max(0.1 * mine, 5.0):
-            print(f"NOTE  {r.scenario}: other work on the machine used {other:.0f} CPU s while "
-                  f"it ran (this benchmark: {mine:.0f}); its numbers are pessimistic")
+            print(
+                f"NOTE  {r.scenario}: other work on the machine used {other:.0f} CPU s while "
+                f"it ran (this benchmark: {mine:.0f}); its numbers are pessimistic"
+            )
     path = args.json or RESULTS / f"broadcast-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": {"node": platform.node(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
-        "results": [asdict(r) for r in results],
-        "checks": [{"check": what, "pass": ok} for what, ok in checks],
-    }, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                "machine": {
+                    "node": platform.node(),
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                },
+                "results": [asdict(r) for r in results],
+                "checks": [{"check": what, "pass": ok} for what, ok in checks],
+            },
+            indent=2,
+        )
+    )
     print(f"\nresults: {path}")
     return 0 if all(ok for _, ok in checks) else 1
 

@@ -39,12 +39,22 @@ def post(app: WsgiApp, form: dict[str, str]) -> tuple[str, str]:
     """One POST /ussd straight into the WSGI callable, as gunicorn would call it."""
     body = urlencode(form).encode()
     environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": "/ussd", "QUERY_STRING": "", "SERVER_NAME":
-        "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR":
-        "127.0.0.1", "CONTENT_TYPE": "application/x-www-form-urlencoded",
-        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme":
-        "http", "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
-        "wsgi.run_once": False, "wsgi.version": (1, 0),
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/ussd",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
     }
     status: list[str] = []
     chunks = app(environ, lambda s, _h, _e=None: status.append(s))
@@ -97,8 +107,12 @@ class Counters:
             pool.connection_class.send_packed_command = send_packed_command  # type: ignore[method-assign]
 
 
-def play(app: WsgiApp, plans: list[tuple[str, list[load.Journey]]], journeys: int,
-         counters: Counters | None) -> dict[tuple[str, int], list[tuple[float, float, int, int]]]:
+def play(
+    app: WsgiApp,
+    plans: list[tuple[str, list[load.Journey]]],
+    journeys: int,
+    counters: Counters | None,
+) -> dict[tuple[str, int], list[tuple[float, float, int, int]]]:
     """Play ``journeys`` journeys, callers in turn; (cpu, wall, sql, redis) per journey hop."""
     samples: dict[tuple[str, int], list[tuple[float, float, int, int]]] = defaultdict(list)
     played = 0
@@ -112,8 +126,13 @@ def play(app: WsgiApp, plans: list[tuple[str, list[load.Journey]]], journeys: in
             for hop, key in enumerate(("", *journey.keys)):
                 if hop:
                     typed.append(key)
-                form = {"sessionId": session_id, "phoneNumber": phone, "serviceCode": "*123#",
-                        "networkCode": "51010", "text": "*".join(typed)}
+                form = {
+                    "sessionId": session_id,
+                    "phoneNumber": phone,
+                    "serviceCode": "*123#",
+                    "networkCode": "51010",
+                    "text": "*".join(typed),
+                }
                 sql0, redis0 = (counters.sql, counters.redis) if counters else (0, 0)
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 status, reply = post(app, form)
@@ -123,8 +142,7 @@ def play(app: WsgiApp, plans: list[tuple[str, list[load.Journey]]], journeys: in
                 if hop == 0 and "2 " in reply and ("Lanjut" in reply or "Continue" in reply):
                     post(app, {**form, "text": "2"})  # resume offer: start again, not measured
                     typed = ["2"]
-                sql, red = ((counters.sql - sql0, counters.redis - redis0) if counters
-                            else (0, 0))
+                sql, red = (counters.sql - sql0, counters.redis - redis0) if counters else (0, 0)
                 samples[(journey.name, hop)].append((cpu, wall, sql, red))
                 if reply.startswith("END "):
                     break
@@ -141,12 +159,16 @@ def report(title: str, samples: dict[tuple[str, int], list[tuple[float, float, i
     print(f"{'journey':<18}{'hop':>4}{'hops':>7}{'cpu µs':>9}{'wall µs':>9}{'sql':>6}{'redis':>7}")
     for (name, hop), values in sorted(samples.items()):
         k = len(values)
-        print(f"{name:<18}{hop:>4}{k:>7}{sum(v[0] for v in values) / k * 1e6:>9.0f}"
-              f"{sum(v[1] for v in values) / k * 1e6:>9.0f}{sum(v[2] for v in values) / k:>6.2f}"
-              f"{sum(v[3] for v in values) / k:>7.2f}")
-    print(f"{'all (mix)':<18}{'':>4}{n:>7}{sum(v[0] for v in every) / n * 1e6:>9.0f}"
-          f"{sum(v[1] for v in every) / n * 1e6:>9.0f}{sum(v[2] for v in every) / n:>6.2f}"
-          f"{sum(v[3] for v in every) / n:>7.2f}")
+        print(
+            f"{name:<18}{hop:>4}{k:>7}{sum(v[0] for v in values) / k * 1e6:>9.0f}"
+            f"{sum(v[1] for v in values) / k * 1e6:>9.0f}{sum(v[2] for v in values) / k:>6.2f}"
+            f"{sum(v[3] for v in values) / k:>7.2f}"
+        )
+    print(
+        f"{'all (mix)':<18}{'':>4}{n:>7}{sum(v[0] for v in every) / n * 1e6:>9.0f}"
+        f"{sum(v[1] for v in every) / n * 1e6:>9.0f}{sum(v[2] for v in every) / n:>6.2f}"
+        f"{sum(v[3] for v in every) / n:>7.2f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="print a cProfile of the measured run")
     p.add_argument("--sort", default="tottime", help="cProfile sort key [tottime]")
     p.add_argument("--top", type=int, default=40, help="cProfile rows [40]")
-    p.add_argument("--only", default="",
-                   help="play only journeys of this name (e.g. priority_read)")
+    p.add_argument(
+        "--only", default="", help="play only journeys of this name (e.g. priority_read)"
+    )
     p.add_argument("--seed", type=int, default=7)
     opts = p.parse_args(argv)
 
@@ -174,11 +197,21 @@ def main(argv: list[str] | None = None) -> int:
         plans = []
         for caller in pop.callers:
             crng = random.Random(f"{opts.seed}:{caller.phone}")
-            plans.append((caller.phone, [load.plan_journey(k, caller, pop, crng) for k in
-                                         crng.choices(kinds, weights=weights, k=16)]))
+            plans.append(
+                (
+                    caller.phone,
+                    [
+                        load.plan_journey(k, caller, pop, crng)
+                        for k in crng.choices(kinds, weights=weights, k=16)
+                    ],
+                )
+            )
         if opts.only:
-            plans = [(phone, kept) for phone, planned in plans
-                     if (kept := [j for j in planned if j.name == opts.only])]
+            plans = [
+                (phone, kept)
+                for phone, planned in plans
+                if (kept := [j for j in planned if j.name == opts.only])
+            ]
         os.environ.update(DATABASE_URL=env["DATABASE_URL"], REDIS_URL=env["REDIS_URL"])
         for key in ("GATEWAY_CONFIG", "WEBHOOK_TOKEN"):
             os.environ.pop(key, None)

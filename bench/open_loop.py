@@ -83,12 +83,12 @@ def load(folder: Path, skip: int) -> tuple[list[Caller], Markers]:
         for line in plan.read_text().splitlines():
             tag, _, rest = line.partition(" ")
             if tag == "C":
-                callers.append(Caller(index=len(callers) + 1, phone=rest, journeys=[],
-                                      j=skip - 1))
+                callers.append(Caller(index=len(callers) + 1, phone=rest, journeys=[], j=skip - 1))
             elif tag == "J":
                 name, final, *keys = rest.split(" ", 2)
                 callers[-1].journeys.append(
-                    Journey(name, final, keys[0].split("|") if keys and keys[0] else []))
+                    Journey(name, final, keys[0].split("|") if keys and keys[0] else [])
+                )
     return callers, markers
 
 
@@ -133,8 +133,19 @@ class Generator:
         self.idle: deque[Caller] = deque()  # callers in a journey, their last hop answered
         self.check_flow = args.check == "flow"
         self.tag = args.run
-        self.counters = dict.fromkeys(("hops", "journeys", "resumed", "bad_status", "bad_body",
-                                       "app_failures", "off_script", "lost"), 0)
+        self.counters = dict.fromkeys(
+            (
+                "hops",
+                "journeys",
+                "resumed",
+                "bad_status",
+                "bad_body",
+                "app_failures",
+                "off_script",
+                "lost",
+            ),
+            0,
+        )
         self.errors = dict.fromkeys(("connect", "read", "write", "status", "timeout"), 0)
         self.hist: dict[int, int] = {}
         self.hist_sched: dict[int, int] = {}
@@ -159,11 +170,15 @@ class Generator:
         else:
             c.text, c.hop = f"{c.text}%2A{c.next_key}", c.hop + 1
         c.label, c.resuming = ("r" if c.resuming else str(c.hop - c.extra)), False
-        body = (f"sessionId={c.sid}&serviceCode=%2A123%23&phoneNumber={c.phone}"
-                f"&networkCode=51010&text={c.text}")
-        return (f"POST /ussd HTTP/1.1\r\nHost: 127.0.0.1:{self.args.port}\r\n"
-                "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+        body = (
+            f"sessionId={c.sid}&serviceCode=%2A123%23&phoneNumber={c.phone}"
+            f"&networkCode=51010&text={c.text}"
+        )
+        return (
+            f"POST /ussd HTTP/1.1\r\nHost: 127.0.0.1:{self.args.port}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
 
     def launch(self, due: float) -> None:
         """A hop is due: the next caller's hop, on a new connection (written once connected)."""
@@ -219,8 +234,13 @@ class Generator:
         except (IndexError, ValueError):
             self.errors["read"] += 1
             return self.lost(hop.caller)
-        self.reply(hop.caller, status, payload.decode("utf-8", "replace"),
-                   (now - hop.sent) * 1e6, (now - min(hop.due, hop.sent)) * 1e6)
+        self.reply(
+            hop.caller,
+            status,
+            payload.decode("utf-8", "replace"),
+            (now - hop.sent) * 1e6,
+            (now - min(hop.due, hop.sent)) * 1e6,
+        )
         self.release(hop.caller)
         return None
 
@@ -248,8 +268,10 @@ class Generator:
     def off(self, c: Caller, body: str, why: str) -> None:
         self.counters["off_script"] += 1
         if len(self.samples) < 5:
-            self.samples.append(f"{why}: journey {c.journeys[c.j].name}, text "
-                                f"{urllib.parse.unquote_plus(c.text)!r} -> {body[:120]!r}")
+            self.samples.append(
+                f"{why}: journey {c.journeys[c.j].name}, text "
+                f"{urllib.parse.unquote_plus(c.text)!r} -> {body[:120]!r}"
+            )
         self.finish(c)
 
     def reply(self, c: Caller, status: int, body: str, us: float, sched_us: float) -> None:
@@ -338,13 +360,29 @@ class Generator:
         mean = sum(b * n for b, n in self.hist.items()) / total if total else 0.0
         per_hop = {k: [v[0], round(v[1]), round(v[2])] for k, v in self.per_hop.items()}
         return {
-            "duration_us": int(elapsed * 1e6), "requests": self.counters["hops"], "bytes": 0,
-            "errors": self.errors, "missed": self.missed,
-            "latency_us": {"mean": mean, "p50": pct(50), "p90": pct(90), "p99": pct(99),
-                           "p999": pct(99.9), "max": max(self.hist, default=0)},
+            "duration_us": int(elapsed * 1e6),
+            "requests": self.counters["hops"],
+            "bytes": 0,
+            "errors": self.errors,
+            "missed": self.missed,
+            "latency_us": {
+                "mean": mean,
+                "p50": pct(50),
+                "p90": pct(90),
+                "p99": pct(99),
+                "p999": pct(99.9),
+                "max": max(self.hist, default=0),
+            },
             "hist_late": self.hist_late,
-            "threads": [{**self.counters, "hist": self.hist, "hist_sched": self.hist_sched,
-                         "per_hop": per_hop, "samples": self.samples}],
+            "threads": [
+                {
+                    **self.counters,
+                    "hist": self.hist,
+                    "hist_sched": self.hist_sched,
+                    "per_hop": per_hop,
+                    "samples": self.samples,
+                }
+            ],
         }
 
 

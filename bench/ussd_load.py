@@ -80,6 +80,7 @@ HAMLETS = ("Kaja", "Kelod", "Banjar Dinas Kauh", "Dauh Pura", "Tengah")
 
 # --- options ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Options:
     duration: float
@@ -101,40 +102,79 @@ class Options:
 def parse_args(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(
         description="USSD load benchmark: full journeys vs. a bare Flask endpoint under "
-                    "gunicorn (PostgreSQL + Redis on 127.0.0.1).")
-    p.add_argument("--duration", type=float, default=15.0,
-                   help="measured seconds per server and mode (max throughput, fixed rate), "
-                        "split into --rounds [15]")
-    p.add_argument("--callers", type=int, default=3000,
-                   help="returning callers (distinct phones) in the pool [3000]")
+        "gunicorn (PostgreSQL + Redis on 127.0.0.1)."
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=15.0,
+        help="measured seconds per server and mode (max throughput, fixed rate), "
+        "split into --rounds [15]",
+    )
+    p.add_argument(
+        "--callers",
+        type=int,
+        default=3000,
+        help="returning callers (distinct phones) in the pool [3000]",
+    )
     p.add_argument("--workers", type=int, default=3, help="gunicorn sync workers [3]")
-    p.add_argument("--rate", type=float, default=1000.0,
-                   help="hops/s of the fixed-rate run [1000]")
-    p.add_argument("--connections", type=int, default=12,
-                   help="callers in flight at max throughput: wrk threads, one connection "
-                        "each [12]")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="rounds each mode's time is split into, alternating bare and full [3]")
-    p.add_argument("--probe-rate", type=float, default=200.0,
-                   help="hops/s of a last, light run against the gateway alone, whose latency "
-                        "by journey and hop is service time, not queueing (0: skip) [200]")
-    p.add_argument("--idle-wait", type=float, default=60.0,
-                   help="at most this many seconds in all to wait, before a round, for other "
-                        "processes to leave the CPU alone [60]")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: 4 s per mode in 2 rounds, 600 callers (rough numbers)")
+    p.add_argument("--rate", type=float, default=1000.0, help="hops/s of the fixed-rate run [1000]")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=12,
+        help="callers in flight at max throughput: wrk threads, one connection each [12]",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds each mode's time is split into, alternating bare and full [3]",
+    )
+    p.add_argument(
+        "--probe-rate",
+        type=float,
+        default=200.0,
+        help="hops/s of a last, light run against the gateway alone, whose latency "
+        "by journey and hop is service time, not queueing (0: skip) [200]",
+    )
+    p.add_argument(
+        "--idle-wait",
+        type=float,
+        default=60.0,
+        help="at most this many seconds in all to wait, before a round, for other "
+        "processes to leave the CPU alone [60]",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 4 s per mode in 2 rounds, 600 callers (rough numbers)",
+    )
     p.add_argument("--seed", type=int, default=20260601, help="random seed of the plan")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the temporary folder (plans, wrk and gunicorn logs) for diagnosis")
-    p.add_argument("--results", type=Path, default=None,
-                   help="write the JSON results here [bench/results/ussd_load-<time>.json]")
-    p.add_argument("--app", default="gateway:create_app()",
-                   help="the gunicorn app of the full server, e.g. to try a change kept "
-                        "outside the tree (with PYTHONPATH) [gateway:create_app()]")
-    p.add_argument("--floor", action="store_true",
-                   help="also serve bench/floor_app.py (one Redis GET and SET per request, the "
-                        "issue's reference handler) in the same rounds, and report the gateway "
-                        "against it as well")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder (plans, wrk and gunicorn logs) for diagnosis",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="write the JSON results here [bench/results/ussd_load-<time>.json]",
+    )
+    p.add_argument(
+        "--app",
+        default="gateway:create_app()",
+        help="the gunicorn app of the full server, e.g. to try a change kept "
+        "outside the tree (with PYTHONPATH) [gateway:create_app()]",
+    )
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also serve bench/floor_app.py (one Redis GET and SET per request, the "
+        "issue's reference handler) in the same rounds, and report the gateway "
+        "against it as well",
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.duration = min(a.duration, 4.0)
@@ -142,11 +182,22 @@ def parse_args(argv: list[str] | None = None) -> Options:
         a.rounds = min(a.rounds, 2)
     if a.callers < 2 * a.connections:
         p.error("--callers must be at least twice --connections")
-    return Options(duration=a.duration, callers=a.callers, workers=a.workers, rate=a.rate,
-                   connections=a.connections, rounds=max(a.rounds, 1),
-                   probe_rate=a.probe_rate, idle_wait=a.idle_wait,
-                   quick=a.quick, seed=a.seed, keep=a.keep, results=a.results, app=a.app,
-                   floor=a.floor)
+    return Options(
+        duration=a.duration,
+        callers=a.callers,
+        workers=a.workers,
+        rate=a.rate,
+        connections=a.connections,
+        rounds=max(a.rounds, 1),
+        probe_rate=a.probe_rate,
+        idle_wait=a.idle_wait,
+        quick=a.quick,
+        seed=a.seed,
+        keep=a.keep,
+        results=a.results,
+        app=a.app,
+        floor=a.floor,
+    )
 
 
 def say(message: str) -> None:
@@ -154,6 +205,7 @@ def say(message: str) -> None:
 
 
 # --- the data set ----------------------------------------------------------------------------
+
 
 @dataclass
 class Caller:
@@ -193,8 +245,11 @@ def drop_schema(schema: str) -> None:
 def app_env(schema: str) -> dict[str, str]:
     """The environment of every child: this run's database and Redis, nothing from a local
     config file or token that would change what the gateway does."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GATEWAY_CONFIG", "WEBHOOK_TOKEN", "FLASK_APP", "FLASK_DEBUG")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GATEWAY_CONFIG", "WEBHOOK_TOKEN", "FLASK_APP", "FLASK_DEBUG")
+    }
     env.update(DATABASE_URL=pg_url(schema), REDIS_URL=REDIS_URL, PYTHONUNBUFFERED="1")
     return env
 
@@ -225,16 +280,25 @@ def seed_population(url: str, n_callers: int, rng: random.Random) -> Population:
         with db.begin() as session:
             for i in range(n_callers):
                 phone = f"+6281370{i:06d}"
-                queries.upsert_resident(session, phone, village_code=rng.choice(villages),
-                                        language="en" if rng.random() < 0.15 else "id")
+                queries.upsert_resident(
+                    session,
+                    phone,
+                    village_code=rng.choice(villages),
+                    language="en" if rng.random() < 0.15 else "id",
+                )
                 n_requests = rng.choices((0, 1, 2, 3), weights=(30, 40, 20, 10))[0]
                 for _ in range(n_requests):
                     status = rng.choice(REQUEST_STATUSES)
                     year = rng.randint(1940, 2006)
                     request = queries.add_request(
-                        session, doc_type=rng.choice(DOC_TYPES), phone=phone, birth_year=year,
-                        village_code=rng.choice(villages), status=status,
-                        pickup_place="Kantor Desa" if status in ("ready", "collected") else None)
+                        session,
+                        doc_type=rng.choice(DOC_TYPES),
+                        phone=phone,
+                        birth_year=year,
+                        village_code=rng.choice(villages),
+                        status=status,
+                        pickup_place="Kantor Desa" if status in ("ready", "collected") else None,
+                    )
                     targets.append((request.number, year, phone))
                 callers.append(Caller(phone=phone, own_requests=n_requests))
         today = local_today()
@@ -242,10 +306,14 @@ def seed_population(url: str, n_callers: int, rng: random.Random) -> Population:
             for code in villages:
                 if rng.random() < 0.8:  # the others answer "no visit yet" (notify me)
                     queries.add_visit(
-                        session, village_code=code,
+                        session,
+                        village_code=code,
                         visit_date=today + dt.timedelta(days=rng.randint(1, 25)),
-                        start_time=dt.time(9), end_time=dt.time(13), place="Balai Desa",
-                        bring="KK asli dan KTP lama")
+                        start_time=dt.time(9),
+                        end_time=dt.time(13),
+                        place="Balai Desa",
+                        bring="KK asli dan KTP lama",
+                    )
         per_district = [len(regions.villages_of(d.code)) for d in regions.districts]
         return Population(callers=callers, targets=targets, villages_per_district=per_district)
     finally:
@@ -253,6 +321,7 @@ def seed_population(url: str, n_callers: int, rng: random.Random) -> Population:
 
 
 # --- the journeys ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Journey:
@@ -279,8 +348,18 @@ def plan_journey(kind: str, caller: Caller, pop: Population, rng: random.Random)
         return Journey("next_visit_other", "END", ("3", "2", str(district + 1), str(village), "1"))
     if kind == "home_visit":
         hamlet = "1" if rng.random() < 0.6 else rng.choice(HAMLETS)  # "1": skip
-        return Journey(kind, "END", ("2", str(rng.randint(1, 2)), str(rng.randint(1, 4)),
-                                     str(rng.randint(1, 4)), hamlet, "1"))
+        return Journey(
+            kind,
+            "END",
+            (
+                "2",
+                str(rng.randint(1, 2)),
+                str(rng.randint(1, 4)),
+                str(rng.randint(1, 4)),
+                hamlet,
+                "1",
+            ),
+        )
     if kind == "priority":
         keys = ("4", "1", str(rng.randint(1, 6)))
         if rng.random() < 0.75:
@@ -327,6 +406,7 @@ def write_markers(folder: Path) -> None:
 
 # --- servers -----------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -335,8 +415,19 @@ def free_port() -> int:
 
 def gunicorn_args(workers: int, port: int, log: Path) -> list[str]:
     """The one server configuration both apps run under (the Procfile's, on loopback)."""
-    return [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--error-logfile", str(log)]
+    return [
+        str(BIN / "gunicorn"),
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--error-logfile",
+        str(log),
+    ]
 
 
 @dataclass
@@ -367,12 +458,18 @@ def wait_ready(server: Server, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def gunicorn(name: str, app: str, workers: int, env: dict[str, str], tmp: Path,
-             extra: tuple[str, ...] = ()) -> Iterator[Server]:
+def gunicorn(
+    name: str, app: str, workers: int, env: dict[str, str], tmp: Path, extra: tuple[str, ...] = ()
+) -> Iterator[Server]:
     port = free_port()
     log = tmp / f"gunicorn-{name}.log"
-    proc = subprocess.Popen([*gunicorn_args(workers, port, log), *extra, app], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*gunicorn_args(workers, port, log), *extra, app],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = Server(name, port, proc, log)
     try:
         wait_ready(server)
@@ -408,8 +505,8 @@ def proc_snapshot() -> dict[int, tuple[str, int, int]]:
                 stat = f.read()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
         snap[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
     return snap
 
@@ -452,8 +549,14 @@ class CpuMeter:
         cpus = os.cpu_count() or 1
         use = CpuUse(
             machine=(machine[0] - self.machine[0]) / max(machine[1] - self.machine[1], 1) * cpus,
-            gen=(children.ru_utime + children.ru_stime - self.children.ru_utime
-                 - self.children.ru_stime) / wall)
+            gen=(
+                children.ru_utime
+                + children.ru_stime
+                - self.children.ru_utime
+                - self.children.ru_stime
+            )
+            / wall,
+        )
         me = os.getpid()
         for pid, (name, ppid, ticks) in snap.items():
             used = (ticks - self.snap.get(pid, (name, ppid, 0))[2]) / CLK_TCK / wall
@@ -491,6 +594,7 @@ def wait_for_idle(budget: list[float], server_pids: set[int]) -> None:
 
 # --- load generation -------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     """One load-generator run against one server."""
@@ -514,20 +618,42 @@ class Run:
         return self.counters["hops"] / self.duration_s if self.duration_s else 0.0
 
 
-COUNTERS = ("hops", "journeys", "resumed", "bad_status", "bad_body", "app_failures",
-            "off_script", "lost")
+COUNTERS = (
+    "hops",
+    "journeys",
+    "resumed",
+    "bad_status",
+    "bad_body",
+    "app_failures",
+    "off_script",
+    "lost",
+)
 
 
 def parse_result(server: str, mode: str, rate: float, data: dict[str, Any], cpu: CpuUse) -> Run:
     """The JSON that ussd_load.lua and open_loop.py write, as a Run."""
     counters = {name: sum(int(t[name]) for t in data["threads"]) for name in COUNTERS}
-    errors = {"non-200": counters["bad_status"], "not CON/END": counters["bad_body"],
-              "failure reply": counters["app_failures"]}
+    errors = {
+        "non-200": counters["bad_status"],
+        "not CON/END": counters["bad_body"],
+        "failure reply": counters["app_failures"],
+    }
     errors.update({f"socket {k}": int(v) for k, v in data["errors"].items() if k != "status"})
-    run = Run(server=server, mode=mode, target_rate=rate, duration_s=data["duration_us"] / 1e6,
-              counters=counters, errors={k: v for k, v in errors.items() if v}, hist={},
-              hist_sched={}, hist_late={int(k): v for k, v in data.get("hist_late", {}).items()},
-              per_hop={}, samples=[], cpu=cpu, missed=int(data.get("missed", 0)))
+    run = Run(
+        server=server,
+        mode=mode,
+        target_rate=rate,
+        duration_s=data["duration_us"] / 1e6,
+        counters=counters,
+        errors={k: v for k, v in errors.items() if v},
+        hist={},
+        hist_sched={},
+        hist_late={int(k): v for k, v in data.get("hist_late", {}).items()},
+        per_hop={},
+        samples=[],
+        cpu=cpu,
+        missed=int(data.get("missed", 0)),
+    )
     for t in data["threads"]:
         merge(run.hist, {int(k): v for k, v in t["hist"].items()})
         merge(run.hist_sched, {int(k): v for k, v in t.get("hist_sched", {}).items()})
@@ -562,20 +688,45 @@ def percentile(hist: dict[int, int], q: float) -> float:
     return max(hist) / 1000
 
 
-def run_wrk(server: Server, mode: str, *, threads: int, duration: float, plan: Path, tmp: Path,
-            skip: int, meter: CpuMeter) -> Run:
+def run_wrk(
+    server: Server,
+    mode: str,
+    *,
+    threads: int,
+    duration: float,
+    plan: Path,
+    tmp: Path,
+    skip: int,
+    meter: CpuMeter,
+) -> Run:
     """Closed loop: ``threads`` wrk threads, one connection each, each playing its callers'
     journeys. A warm-up ends (SIGINT) once every caller has finished one journey."""
     tag = f"{server.name}-{mode}-{skip}"
     out = tmp / f"wrk-{tag}.json"
-    env = {**os.environ, "USSD_BENCH_PLAN": str(plan), "USSD_BENCH_OUT": str(out),
-           "USSD_BENCH_RUN": tag.replace("-", ""),
-           "USSD_BENCH_MODE": "warmup" if mode == "warmup" else "measure",
-           "USSD_BENCH_CHECK": "flow" if server.name == "full" else "prefix",
-           "USSD_BENCH_SKIP": str(skip)}
+    env = {
+        **os.environ,
+        "USSD_BENCH_PLAN": str(plan),
+        "USSD_BENCH_OUT": str(out),
+        "USSD_BENCH_RUN": tag.replace("-", ""),
+        "USSD_BENCH_MODE": "warmup" if mode == "warmup" else "measure",
+        "USSD_BENCH_CHECK": "flow" if server.name == "full" else "prefix",
+        "USSD_BENCH_SKIP": str(skip),
+    }
     # wrk takes whole seconds only ("3.75s" is refused)
-    cmd = ["wrk", "-t", str(threads), "-c", str(threads), "-d", f"{max(1, round(duration))}s",
-           "--timeout", "5s", "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{server.port}/ussd"]
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(threads),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA_SCRIPT),
+        f"http://127.0.0.1:{server.port}/ussd",
+    ]
     meter.start()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -597,22 +748,47 @@ def run_wrk(server: Server, mode: str, *, threads: int, duration: float, plan: P
     return parse_result(server.name, mode, 0.0, json.loads(out.read_text(errors="replace")), cpu)
 
 
-def run_open_loop(server: Server, *, rate: float, duration: float, plan: Path, tmp: Path,
-                  skip: int, meter: CpuMeter) -> Run:
+def run_open_loop(
+    server: Server,
+    *,
+    rate: float,
+    duration: float,
+    plan: Path,
+    tmp: Path,
+    skip: int,
+    meter: CpuMeter,
+) -> Run:
     """Open loop at a fixed rate: see bench/open_loop.py for why this is not wrk."""
     tag = f"{server.name}-rate-{skip}"
     out = tmp / f"open-loop-{tag}.json"
-    cmd = [sys.executable, str(OPEN_LOOP), "--plan", str(plan), "--port", str(server.port),
-           "--rate", f"{rate:g}", "--duration", f"{duration:g}", "--skip", str(skip),
-           "--check", "flow" if server.name == "full" else "prefix",
-           "--run", tag.replace("-", ""), "--seed", str(skip), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(OPEN_LOOP),
+        "--plan",
+        str(plan),
+        "--port",
+        str(server.port),
+        "--rate",
+        f"{rate:g}",
+        "--duration",
+        f"{duration:g}",
+        "--skip",
+        str(skip),
+        "--check",
+        "flow" if server.name == "full" else "prefix",
+        "--run",
+        tag.replace("-", ""),
+        "--seed",
+        str(skip),
+        "--out",
+        str(out),
+    ]
     meter.start()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     cpu = meter.stop()
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"open_loop.py failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return parse_result(server.name, "rate", rate, json.loads(out.read_text(errors="replace")),
-                        cpu)
+    return parse_result(server.name, "rate", rate, json.loads(out.read_text(errors="replace")), cpu)
 
 
 @dataclass
@@ -660,22 +836,33 @@ def summarize(runs: list[Run]) -> Summary:
         merge(errors, r.errors)
         merge_per_hop(per_hop, r.per_hop)
     seconds = sum(r.duration_s for r in runs)
-    cpu = {name: sum(getattr(r.cpu, name) * r.duration_s for r in runs) / seconds
-           for name in ("machine", "gen", "app", "db", "other")}
+    cpu = {
+        name: sum(getattr(r.cpu, name) * r.duration_s for r in runs) / seconds
+        for name in ("machine", "gen", "app", "db", "other")
+    }
     return Summary(
-        server=runs[0].server, mode=runs[0].mode, target_rate=runs[0].target_rate,
-        hops=sum(r.counters["hops"] for r in runs), seconds=seconds,
+        server=runs[0].server,
+        mode=runs[0].mode,
+        target_rate=runs[0].target_rate,
+        hops=sum(r.counters["hops"] for r in runs),
+        seconds=seconds,
         journeys=sum(r.counters["journeys"] for r in runs),
         resumed=sum(r.counters["resumed"] for r in runs),
-        p50_ms=percentile(hist, 50), p99_ms=percentile(hist, 99),
+        p50_ms=percentile(hist, 50),
+        p99_ms=percentile(hist, 99),
         sched_p99_ms=percentile(sched, 99) if sched else None,
         late_p99_ms=percentile(late, 99) if late else None,
         missed=sum(r.missed for r in runs),
-        errors=errors, off_script=sum(r.counters["off_script"] for r in runs),
-        round_rates=[r.hops_per_s for r in runs], cpu=cpu,
-        per_hop={k: [v[0], v[1] / v[0] / 1000, v[2] / 1000]
-                 for k, v in sorted(per_hop.items(), key=hop_order)},
-        samples=[s for r in runs for s in r.samples][:10])
+        errors=errors,
+        off_script=sum(r.counters["off_script"] for r in runs),
+        round_rates=[r.hops_per_s for r in runs],
+        cpu=cpu,
+        per_hop={
+            k: [v[0], v[1] / v[0] / 1000, v[2] / 1000]
+            for k, v in sorted(per_hop.items(), key=hop_order)
+        },
+        samples=[s for r in runs for s in r.samples][:10],
+    )
 
 
 def hop_order(item: tuple[str, Any]) -> tuple[str, float]:
@@ -683,8 +870,9 @@ def hop_order(item: tuple[str, Any]) -> tuple[str, float]:
     return name, 1.5 if hop == "r" else float(hop or 0)  # "r": the answer to a resume offer
 
 
-def measure(servers: list[Server], opts: Options, plan: Path, tmp: Path,
-            meter: CpuMeter) -> tuple[list[Run], list[Summary]]:
+def measure(
+    servers: list[Server], opts: Options, plan: Path, tmp: Path, meter: CpuMeter
+) -> tuple[list[Run], list[Summary]]:
     """Warm both servers up, then alternate them round by round -- max throughput first, then
     the fixed rate -- so that drift on a shared machine hits both alike."""
     runs: list[Run] = []
@@ -692,65 +880,118 @@ def measure(servers: list[Server], opts: Options, plan: Path, tmp: Path,
     budget = [opts.idle_wait]
     for server in servers:
         say(f"warm-up {server.name}: every caller plays one journey ...")
-        warm = run_wrk(server, "warmup", threads=opts.connections, duration=90, plan=plan,
-                       tmp=tmp, skip=0, meter=meter)
-        say(f"  {warm.counters['hops']:,} hops, {warm.counters['journeys']:,} journeys in "
-            f"{warm.duration_s:.1f} s" + (f", errors {warm.errors}" if warm.errors else ""))
+        warm = run_wrk(
+            server,
+            "warmup",
+            threads=opts.connections,
+            duration=90,
+            plan=plan,
+            tmp=tmp,
+            skip=0,
+            meter=meter,
+        )
+        say(
+            f"  {warm.counters['hops']:,} hops, {warm.counters['journeys']:,} journeys in "
+            f"{warm.duration_s:.1f} s" + (f", errors {warm.errors}" if warm.errors else "")
+        )
         runs.append(warm)
     skip = 1
     for mode in ("max", "rate"):
-        what = (f"max throughput (wrk, {opts.connections} callers in flight)" if mode == "max"
-                else f"fixed rate {opts.rate:,.0f} hops/s (open loop, Poisson arrivals)")
+        what = (
+            f"max throughput (wrk, {opts.connections} callers in flight)"
+            if mode == "max"
+            else f"fixed rate {opts.rate:,.0f} hops/s (open loop, Poisson arrivals)"
+        )
         say(f"{what}: {opts.rounds} rounds x {each:g} s per server ...")
         for round_no in range(opts.rounds):
             wait_for_idle(budget, meter.server_pids)
             line = []
             for server in servers:
                 if mode == "max":
-                    run = run_wrk(server, mode, threads=opts.connections, duration=each,
-                                  plan=plan, tmp=tmp, skip=skip, meter=meter)
+                    run = run_wrk(
+                        server,
+                        mode,
+                        threads=opts.connections,
+                        duration=each,
+                        plan=plan,
+                        tmp=tmp,
+                        skip=skip,
+                        meter=meter,
+                    )
                 else:
-                    run = run_open_loop(server, rate=opts.rate, duration=each, plan=plan,
-                                        tmp=tmp, skip=skip, meter=meter)
+                    run = run_open_loop(
+                        server,
+                        rate=opts.rate,
+                        duration=each,
+                        plan=plan,
+                        tmp=tmp,
+                        skip=skip,
+                        meter=meter,
+                    )
                 runs.append(run)
-                line.append(f"{server.name} {run.hops_per_s:,.0f} hops/s "
-                            f"p99 {percentile(run.hist, 99):.1f} ms")
+                line.append(
+                    f"{server.name} {run.hops_per_s:,.0f} hops/s "
+                    f"p99 {percentile(run.hist, 99):.1f} ms"
+                )
                 if run.cpu.other > 0.1:
-                    line.append(f"(other load {run.cpu.other:.2f} cores: "
-                                f"{', '.join(run.cpu.other_names[:3])})")
+                    line.append(
+                        f"(other load {run.cpu.other:.2f} cores: "
+                        f"{', '.join(run.cpu.other_names[:3])})"
+                    )
             skip += 1
             say(f"  round {round_no + 1}: " + "; ".join(line))
     if opts.probe_rate > 0:
         wait_for_idle(budget, meter.server_pids)
-        say(f"light load {opts.probe_rate:,.0f} hops/s on the gateway alone, {each:g} s "
-            "(service time by journey and hop) ...")
-        probe = run_open_loop(servers[-1], rate=opts.probe_rate, duration=each, plan=plan,
-                              tmp=tmp, skip=skip, meter=meter)
+        say(
+            f"light load {opts.probe_rate:,.0f} hops/s on the gateway alone, {each:g} s "
+            "(service time by journey and hop) ..."
+        )
+        probe = run_open_loop(
+            servers[-1],
+            rate=opts.probe_rate,
+            duration=each,
+            plan=plan,
+            tmp=tmp,
+            skip=skip,
+            meter=meter,
+        )
         runs.append(replace(probe, mode="probe"))
-    summaries = [summarize([r for r in runs if r.server == s.name and r.mode == mode])
-                 for mode in ("max", "rate") for s in servers]
+    summaries = [
+        summarize([r for r in runs if r.server == s.name and r.mode == mode])
+        for mode in ("max", "rate")
+        for s in servers
+    ]
     return runs, summaries
 
 
 # --- report ------------------------------------------------------------------------------------
 
+
 def machine_info() -> dict[str, str]:
-    info = {"cpus": str(os.cpu_count()), "python": platform.python_version(),
-            "kernel": platform.release()}
+    info = {
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
     with suppress(Exception):
-        info["commit"] = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                                        capture_output=True, text=True).stdout.strip()
+        info["commit"] = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     with suppress(OSError), open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
     with suppress(Exception):
-        info["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True
-                                     ).stdout.split("[")[0].strip()
+        info["wrk"] = (
+            subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+            .stdout.split("[")[0]
+            .strip()
+        )
     with suppress(Exception):
-        info["gunicorn"] = subprocess.run([str(BIN / "gunicorn"), "--version"],
-                                          capture_output=True, text=True).stdout.strip()
+        info["gunicorn"] = subprocess.run(
+            [str(BIN / "gunicorn"), "--version"], capture_output=True, text=True
+        ).stdout.strip()
     with suppress(Exception):
         from sqlalchemy import create_engine, text
 
@@ -772,15 +1013,19 @@ def fmt_ms(value: float | None) -> str:
 
 
 def table(summaries: list[Summary]) -> str:
-    rows = ["| server | mode | hops/s | p50 ms | p99 ms | p99 from due time ms | errors "
-            "| off-script | journeys | CPU cores: generator / app / db / other |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "| server | mode | hops/s | p50 ms | p99 ms | p99 from due time ms | errors "
+        "| off-script | journeys | CPU cores: generator / app / db / other |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for s in summaries:
         mode = "max throughput" if s.mode == "max" else f"fixed {s.target_rate:,.0f}/s"
         cpu = " / ".join(f"{s.cpu[k]:.2f}" for k in ("gen", "app", "db", "other"))
-        rows.append(f"| {s.server} | {mode} | {s.hops_per_s:,.0f} | {s.p50_ms:.1f} | "
-                    f"{s.p99_ms:.1f} | {fmt_ms(s.sched_p99_ms)} | {s.error_count} | "
-                    f"{s.off_script if s.server == 'full' else '-'} | {s.journeys:,} | {cpu} |")
+        rows.append(
+            f"| {s.server} | {mode} | {s.hops_per_s:,.0f} | {s.p50_ms:.1f} | "
+            f"{s.p99_ms:.1f} | {fmt_ms(s.sched_p99_ms)} | {s.error_count} | "
+            f"{s.off_script if s.server == 'full' else '-'} | {s.journeys:,} | {cpu} |"
+        )
     return "\n".join(rows)
 
 
@@ -802,27 +1047,40 @@ def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]
     errors = sum(sum(r.errors.values()) for r in runs)
     off_script = sum(r.counters["off_script"] for r in runs if r.server == "full")
     other = max(s.cpu["other"] for s in summaries)
-    lines = [f"full/bare max throughput: {full_max.hops_per_s:,.0f} / {bare_max.hops_per_s:,.0f} "
-             f"hops/s = {ratio:.2f}x (by round: {', '.join(f'{x:.2f}' for x in rounds)})"]
+    lines = [
+        f"full/bare max throughput: {full_max.hops_per_s:,.0f} / {bare_max.hops_per_s:,.0f} "
+        f"hops/s = {ratio:.2f}x (by round: {', '.join(f'{x:.2f}' for x in rounds)})"
+    ]
     floor_max = next((s for s in summaries if s.server == "floor" and s.mode == "max"), None)
     if floor_max is not None:  # --floor: the issue's reference handler, in the same rounds
+
         def by_round(a: Summary, b: Summary) -> str:
-            return ", ".join(f"{x / y:.2f}" for x, y in zip(a.round_rates, b.round_rates,
-                                                           strict=True))
-        lines.append(f"floor/bare (one Redis GET + SET, no flow, no database): "
-                     f"{floor_max.hops_per_s / bare_max.hops_per_s:.2f}x "
-                     f"(by round: {by_round(floor_max, bare_max)})")
-        lines.append(f"full/floor: {full_max.hops_per_s / floor_max.hops_per_s:.2f}x "
-                     f"(by round: {by_round(full_max, floor_max)})")
+            return ", ".join(
+                f"{x / y:.2f}" for x, y in zip(a.round_rates, b.round_rates, strict=True)
+            )
+
+        lines.append(
+            f"floor/bare (one Redis GET + SET, no flow, no database): "
+            f"{floor_max.hops_per_s / bare_max.hops_per_s:.2f}x "
+            f"(by round: {by_round(floor_max, bare_max)})"
+        )
+        lines.append(
+            f"full/floor: {full_max.hops_per_s / floor_max.hops_per_s:.2f}x "
+            f"(by round: {by_round(full_max, floor_max)})"
+        )
     checks = [
         (ratio >= TARGET_RATIO, f"throughput ratio {ratio:.2f} >= {TARGET_RATIO:.2f}"),
-        (full_rate.p99_ms < TARGET_P99_MS,
-         f"full p99 at {full_rate.target_rate:,.0f} hops/s: {full_rate.p99_ms:.1f} ms < "
-         f"{TARGET_P99_MS:.0f} ms (from the time each hop was due: "
-         f"{fmt_ms(full_rate.sched_p99_ms)} ms)"),
-        (full_rate.hops_per_s >= 0.95 * full_rate.target_rate and full_rate.missed == 0,
-         f"the fixed-rate run kept up: {full_rate.hops_per_s:,.0f} of "
-         f"{full_rate.target_rate:,.0f} hops/s, {full_rate.missed} hops without an idle caller"),
+        (
+            full_rate.p99_ms < TARGET_P99_MS,
+            f"full p99 at {full_rate.target_rate:,.0f} hops/s: {full_rate.p99_ms:.1f} ms < "
+            f"{TARGET_P99_MS:.0f} ms (from the time each hop was due: "
+            f"{fmt_ms(full_rate.sched_p99_ms)} ms)",
+        ),
+        (
+            full_rate.hops_per_s >= 0.95 * full_rate.target_rate and full_rate.missed == 0,
+            f"the fixed-rate run kept up: {full_rate.hops_per_s:,.0f} of "
+            f"{full_rate.target_rate:,.0f} hops/s, {full_rate.missed} hops without an idle caller",
+        ),
         (errors == 0, f"errors (warm-up included): {errors} (must be 0)"),
         (off_script == 0, f"off-script replies: {off_script} (must be 0)"),
     ]
@@ -831,8 +1089,10 @@ def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]
         ok &= passed
         lines.append(f"{'PASS' if passed else 'FAIL'}  {text}")
     if other > 0.1:
-        lines.append(f"NOTE  other processes used up to {other:.2f} cores during the runs: "
-                     "the machine was shared, numbers are pessimistic; run again when idle")
+        lines.append(
+            f"NOTE  other processes used up to {other:.2f} cores during the runs: "
+            "the machine was shared, numbers are pessimistic; run again when idle"
+        )
     return ok, lines
 
 
@@ -844,30 +1104,46 @@ def report(opts: Options, summaries: list[Summary], runs: list[Run], elapsed: fl
     for line in lines:
         say(line)
     rate = [s for s in summaries if s.mode == "rate"]
-    say("load generator lateness at the fixed rate, p99: "
-        + ", ".join(f"{s.server} {fmt_ms(s.late_p99_ms)} ms" for s in rate))
+    say(
+        "load generator lateness at the fixed rate, p99: "
+        + ", ".join(f"{s.server} {fmt_ms(s.late_p99_ms)} ms" for s in rate)
+    )
     probes = [r for r in runs if r.mode == "probe"]
     if probes:
         probe = summarize(probes)
         say("")
-        say(f"gateway at {probe.target_rate:,.0f} hops/s: {probe.hops_per_s:,.0f} hops/s, "
+        say(
+            f"gateway at {probe.target_rate:,.0f} hops/s: {probe.hops_per_s:,.0f} hops/s, "
             f"p50 {probe.p50_ms:.1f} ms, p99 {probe.p99_ms:.1f} ms; service time by journey "
             "and hop (1 = dialling, 2 = first key, ...; r = answering a resume offer with 2, "
-            f"{probe.resumed:,} times):")
+            f"{probe.resumed:,} times):"
+        )
         say(per_hop_table(probe))
     for s in summaries:
         for sample in s.samples:
             say(f"off-script ({s.server} {s.mode}): {sample}")
     path = opts.results or RESULTS / f"ussd_load-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "options": {k: str(v) for k, v in vars(opts).items()}, "machine": machine_info(),
-        "mix": MIX, "verdict": lines, "passed": ok,
-        "summaries": [{**vars(s), "hops_per_s": s.hops_per_s} for s in summaries],
-        "probe": vars(summarize(probes)) if probes else None,
-        "runs": [{k: v for k, v in vars(r).items() if not k.startswith("hist")}
-                 | {"cpu": vars(r.cpu), "hops_per_s": r.hops_per_s} for r in runs],
-    }, indent=1, default=str))
+    path.write_text(
+        json.dumps(
+            {
+                "options": {k: str(v) for k, v in vars(opts).items()},
+                "machine": machine_info(),
+                "mix": MIX,
+                "verdict": lines,
+                "passed": ok,
+                "summaries": [{**vars(s), "hops_per_s": s.hops_per_s} for s in summaries],
+                "probe": vars(summarize(probes)) if probes else None,
+                "runs": [
+                    {k: v for k, v in vars(r).items() if not k.startswith("hist")}
+                    | {"cpu": vars(r.cpu), "hops_per_s": r.hops_per_s}
+                    for r in runs
+                ],
+            },
+            indent=1,
+            default=str,
+        )
+    )
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     say(f"\nresults: {shown} ({elapsed:.0f} s in all)")
     return ok
@@ -875,17 +1151,21 @@ def report(opts: Options, summaries: list[Summary], runs: list[Run], elapsed: fl
 
 # --- main --------------------------------------------------------------------------------------
 
+
 def preflight() -> None:
     if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed. It is the load generator for max throughput (C with "
-                 "LuaJIT scripting: cheap enough per request to leave the two cores to the "
-                 "servers).\nInstall it with:  sudo apt-get install -y wrk")
+        sys.exit(
+            "wrk is not installed. It is the load generator for max throughput (C with "
+            "LuaJIT scripting: cheap enough per request to leave the two cores to the "
+            "servers).\nInstall it with:  sudo apt-get install -y wrk"
+        )
     for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         except OSError:
-            sys.exit(f"{name} does not answer on 127.0.0.1:{port}; start it first "
-                     "(.ci/run shows how)")
+            sys.exit(
+                f"{name} does not answer on 127.0.0.1:{port}; start it first (.ci/run shows how)"
+            )
 
 
 def flush_redis() -> None:
@@ -921,19 +1201,30 @@ def main(argv: list[str] | None = None) -> int:
         plan = tmp / "plan"
         write_plans(plan, pop, opts.connections, opts.seed)
         write_markers(plan)
-        say(f"setup: {len(pop.callers):,} callers, {len(pop.targets):,} requests on file "
-            f"({time.monotonic() - started:.0f} s)")
+        say(
+            f"setup: {len(pop.callers):,} callers, {len(pop.targets):,} requests on file "
+            f"({time.monotonic() - started:.0f} s)"
+        )
         with ExitStack() as servers:
             bench_app = ("--pythonpath", str(BENCH))
-            bare = servers.enter_context(gunicorn("bare", "bare_app:app", opts.workers, env,
-                                                  tmp, extra=bench_app))
-            floor = [servers.enter_context(gunicorn("floor", "floor_app:app", opts.workers,
-                                                    env, tmp, extra=bench_app))
-                     ] if opts.floor else []
+            bare = servers.enter_context(
+                gunicorn("bare", "bare_app:app", opts.workers, env, tmp, extra=bench_app)
+            )
+            floor = (
+                [
+                    servers.enter_context(
+                        gunicorn("floor", "floor_app:app", opts.workers, env, tmp, extra=bench_app)
+                    )
+                ]
+                if opts.floor
+                else []
+            )
             full = servers.enter_context(gunicorn("full", opts.app, opts.workers, env, tmp))
-            say(f"gunicorn, {opts.workers} sync workers each: bare Flask on 127.0.0.1:"
+            say(
+                f"gunicorn, {opts.workers} sync workers each: bare Flask on 127.0.0.1:"
                 f"{bare.port}, {opts.app} (PostgreSQL + Redis) on 127.0.0.1:{full.port}"
-                + "".join(f", one Redis GET + SET on 127.0.0.1:{f.port}" for f in floor))
+                + "".join(f", one Redis GET + SET on 127.0.0.1:{f.port}" for f in floor)
+            )
             meter = CpuMeter({s.proc.pid for s in (bare, *floor, full)})
             runs, summaries = measure([bare, *floor, full], opts, plan, tmp, meter)
     except KeyboardInterrupt:

@@ -15,10 +15,17 @@ USSD_PREFIX_LENGTH = 4
 SMS_SCREEN_LIMIT = 160  # one GSM-7 segment
 
 
-def build_engine(max_chars: int, flow: Flow | None = None,
-                 catalogs: dict[str, Catalog] | None = None) -> Engine:
+def build_engine(
+    max_chars: int, flow: Flow | None = None, catalogs: dict[str, Catalog] | None = None
+) -> Engine:
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
-__all__ = ["SMS_SCREEN_LIMIT", "USSD_PREFIX_LENGTH", "USSD_SCREEN_LIMIT", "Engine", "Turn",
-           "build_engine"]
+__all__ = [
+    "SMS_SCREEN_LIMIT",
+    "USSD_PREFIX_LENGTH",
+    "USSD_SCREEN_LIMIT",
+    "Engine",
+    "Turn",
+    "build_engine",
+]

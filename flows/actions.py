@@ -18,10 +18,14 @@ MAX_HAMLET_LENGTH = 30
 
 # --- 1. Document status ----------------------------------------------------------------------
 
+
 def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
     if request.status == "ready":
-        pickup = (ctx.t("status.pickup", place=request.pickup_place) if request.pickup_place
-                  else ctx.t("status.pickup_unknown"))
+        pickup = (
+            ctx.t("status.pickup", place=request.pickup_place)
+            if request.pickup_place
+            else ctx.t("status.pickup_unknown")
+        )
     elif request.status == "collected" and request.pickup_place:
         pickup = ctx.t("status.pickup", place=request.pickup_place)
     else:
@@ -60,8 +64,11 @@ def status_number(ctx: Context, text: str | None) -> Outcome:
     request = services.find_request(number)
     if request is None:
         services.record_failed_lookup()
-        return Outcome(goto="status_blocked") if services.lookups_blocked() else Outcome(
-            error="error.not_found")
+        return (
+            Outcome(goto="status_blocked")
+            if services.lookups_blocked()
+            else Outcome(error="error.not_found")
+        )
     if not request.owned_by_caller:
         # Someone else's request: one question before anything is shown.
         return Outcome(goto="status_year", vars={"pending_number": number})
@@ -79,16 +86,21 @@ def status_year(ctx: Context, text: str | None) -> Outcome:
     request = services.verified_request(number, int(year))
     if request is None:
         services.record_failed_lookup()
-        return Outcome(goto="status_blocked") if services.lookups_blocked() else Outcome(
-            error="error.wrong_year")
+        return (
+            Outcome(goto="status_blocked")
+            if services.lookups_blocked()
+            else Outcome(error="error.wrong_year")
+        )
     return Outcome(goto="status_detail", vars=_request_vars(ctx, request))
 
 
 # --- Village picker --------------------------------------------------------------------------
 
+
 def load_districts(ctx: Context, _text: str | None) -> Outcome:
-    return Outcome(vars={"district_items": [[name, code]
-                                            for code, name in ctx.services.districts()]})
+    return Outcome(
+        vars={"district_items": [[name, code] for code, name in ctx.services.districts()]}
+    )
 
 
 def load_villages(ctx: Context, _text: str | None) -> Outcome:
@@ -99,8 +111,10 @@ def load_villages(ctx: Context, _text: str | None) -> Outcome:
 def village_chosen(ctx: Context, _text: str | None) -> Outcome:
     code = str(ctx.vars["village"])
     ctx.services.remember_village(code)
-    return Outcome(goto=str(ctx.vars.get("after_village") or "main"),
-                   vars={"village_name": ctx.services.village_name(code)})
+    return Outcome(
+        goto=str(ctx.vars.get("after_village") or "main"),
+        vars={"village_name": ctx.services.village_name(code)},
+    )
 
 
 def _known_village(ctx: Context) -> str | None:
@@ -112,6 +126,7 @@ def _known_village(ctx: Context) -> str | None:
 
 
 # --- 2. Home visit (Sidakep) -----------------------------------------------------------------
+
 
 def hv_after_service(ctx: Context, _text: str | None) -> Outcome:
     if _known_village(ctx):
@@ -136,34 +151,46 @@ def hv_skip_hamlet(_ctx: Context, _text: str | None) -> Outcome:
 def hv_summary(ctx: Context, _text: str | None) -> Outcome:
     v = ctx.vars
     hamlet = str(v.get("hamlet") or "")
-    return Outcome(vars={
-        "service_label": ctx.t(f"service.{v['service']}"),
-        "who_label": ctx.t(f"hv.who_{v['for_whom']}_short"),
-        "reason_label": ctx.t(f"reason.{v['reason']}"),
-        "hamlet_line": ctx.t("hv.hamlet_line", hamlet=hamlet) if hamlet else "",
-    })
+    return Outcome(
+        vars={
+            "service_label": ctx.t(f"service.{v['service']}"),
+            "who_label": ctx.t(f"hv.who_{v['for_whom']}_short"),
+            "reason_label": ctx.t(f"reason.{v['reason']}"),
+            "hamlet_line": ctx.t("hv.hamlet_line", hamlet=hamlet) if hamlet else "",
+        }
+    )
 
 
 def hv_create(ctx: Context, _text: str | None) -> Outcome:
     v = ctx.vars
 
     def confirmation(number: str) -> str:
-        return ctx.t("sms.booking_confirmed", number=number, service_label=v["service_label"],
-                     village_name=v["village_name"])
+        return ctx.t(
+            "sms.booking_confirmed",
+            number=number,
+            service_label=v["service_label"],
+            village_name=v["village_name"],
+        )
 
     result = ctx.services.create_booking(
-        for_whom=str(v["for_whom"]), reason=str(v["reason"]), service=str(v["service"]),
-        village_code=str(v["village"]), hamlet=str(v.get("hamlet") or "") or None,
+        for_whom=str(v["for_whom"]),
+        reason=str(v["reason"]),
+        service=str(v["service"]),
+        village_code=str(v["village"]),
+        hamlet=str(v.get("hamlet") or "") or None,
         confirmation_sms=confirmation,
     )
     if result.created:
         return Outcome(goto="hv_done", vars={"number": result.number})
-    status = ctx.t(f"booking_status.{result.status}",
-                   date=ctx.catalog.date(result.scheduled_for) if result.scheduled_for else "")
+    status = ctx.t(
+        f"booking_status.{result.status}",
+        date=ctx.catalog.date(result.scheduled_for) if result.scheduled_for else "",
+    )
     return Outcome(goto="hv_exists", vars={"number": result.number, "booking_status": status})
 
 
 # --- 3. Next village visit (Si Melik) --------------------------------------------------------
+
 
 def sm_start(ctx: Context, _text: str | None) -> Outcome:
     if _known_village(ctx):
@@ -192,9 +219,15 @@ def sm_lookup(ctx: Context, _text: str | None) -> Outcome:
 
 def sm_remind(ctx: Context, _text: str | None) -> Outcome:
     v = ctx.vars
-    visit = VisitView(id=int(v["visit_id"]), village_code=str(v["village"]),
-                      day=dt.date.fromisoformat(str(v["visit_day"])), start=str(v["start"]),
-                      end=str(v["end"]), place=str(v["place"]), bring=None)
+    visit = VisitView(
+        id=int(v["visit_id"]),
+        village_code=str(v["village"]),
+        day=dt.date.fromisoformat(str(v["visit_day"])),
+        start=str(v["start"]),
+        end=str(v["end"]),
+        place=str(v["place"]),
+        bring=None,
+    )
     ctx.services.subscribe_visit_reminder(visit, ctx.lang)
     return Outcome(goto="sm_reminded")
 
@@ -205,6 +238,7 @@ def sm_notify(ctx: Context, _text: str | None) -> Outcome:
 
 
 # --- 4. Priority service ---------------------------------------------------------------------
+
 
 def pr_checklist(ctx: Context, _text: str | None) -> Outcome:
     doc = str(ctx.vars["doc"])
@@ -223,6 +257,7 @@ def pr_send(ctx: Context, _text: str | None) -> Outcome:
 
 # --- 5. Language ------------------------------------------------------------------------------
 
+
 def load_languages(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(vars={"language_items": [[c.name, code] for code, c in ctx.catalogs.items()]})
 
@@ -236,6 +271,7 @@ def language_chosen(ctx: Context, _text: str | None) -> Outcome:
 
 # --- Resume ----------------------------------------------------------------------------------
 
+
 def resume_previous(ctx: Context, _text: str | None) -> Outcome:
     previous = ctx.state.pop("resume_from", None) or {}
     for key in ("screen", "page", "stack", "vars", "journey", "lang"):
@@ -245,6 +281,7 @@ def resume_previous(ctx: Context, _text: str | None) -> Outcome:
 
 
 ACTIONS: Mapping[str, Action] = {
-    name: fn for name, fn in globals().items()
+    name: fn
+    for name, fn in globals().items()
     if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", "") == __name__
 }

@@ -57,8 +57,9 @@ class Catalog:
 
     def date(self, day: dt.date) -> str:
         """A date as residents say it, e.g. "Kamis, 3 Des 2026"."""
-        return format_date(day, format=self.texts.get("format.date", "EEE, d MMM y"),
-                           locale=self.locale)
+        return format_date(
+            day, format=self.texts.get("format.date", "EEE, d MMM y"), locale=self.locale
+        )
 
     def placeholders(self, key: str) -> set[str]:
         return {name for _, name, _, _ in _formatter.parse(self.texts[key]) if name}

@@ -30,6 +30,7 @@ MAX_REDIRECTS = 8
 
 # --- the flow definition (data) --------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Option:
     label: str  # catalog key
@@ -86,11 +87,16 @@ def load_flow(path: Path | None = None) -> Flow:
         raw = dict(raw)
         options = tuple(_option(o, i) for i, o in enumerate(raw.pop("options", []), start=1))
         screens[name] = Screen(name=name, options=options, **raw)
-    return Flow(start=data["start"], resume=data["resume"], screens=screens,
-                samples=dict(data.get("samples", {})))
+    return Flow(
+        start=data["start"],
+        resume=data["resume"],
+        screens=screens,
+        samples=dict(data.get("samples", {})),
+    )
 
 
 # --- what actions return and receive ---------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -136,6 +142,7 @@ class Turn:
 
 
 # --- the engine ------------------------------------------------------------------------------
+
 
 class Engine:
     def __init__(
@@ -184,13 +191,24 @@ class Engine:
         return self._render(ctx, error)
 
     def new_state(self, language: str) -> dict[str, Any]:
-        return {"screen": self.flow.start, "page": 0, "stack": [], "vars": {},
-                "lang": language, "journey": None, "ended": False, "hops": 0}
+        return {
+            "screen": self.flow.start,
+            "page": 0,
+            "stack": [],
+            "vars": {},
+            "lang": language,
+            "journey": None,
+            "ended": False,
+            "hops": 0,
+        }
 
     def is_resumable(self, state: Mapping[str, Any]) -> bool:
         screen = self.flow.screens.get(str(state.get("screen")))
-        return (screen is not None and not state.get("ended")
-                and screen.name not in (self.flow.start, self.flow.resume))
+        return (
+            screen is not None
+            and not state.get("ended")
+            and screen.name not in (self.flow.start, self.flow.resume)
+        )
 
     # Input handling
 
@@ -297,7 +315,8 @@ class Engine:
         reserve = self._error_reserve[ctx.lang]
         budget = self.max_chars - reserve - len("\n".join([more, *footer])) - 1
         return [
-            "\n".join([*head, *chunk, more, *footer]) if i < len(chunks) - 1
+            "\n".join([*head, *chunk, more, *footer])
+            if i < len(chunks) - 1
             else "\n".join([*head, *chunk, *footer])
             for chunks in [_pack(body, budget)]
             for i, chunk in enumerate(chunks)

@@ -16,12 +16,21 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 KEYWORDS: dict[str, str] = {
-    "JADWAL": "schedule", "SCHEDULE": "schedule",
-    "STATUS": "status", "CEK": "status",
-    "KUNJUNG": "home_visit", "RUMAH": "home_visit", "VISIT": "home_visit",
-    "STOP": "stop", "BERHENTI": "stop", "UNSUBSCRIBE": "stop",
-    "MULAI": "start", "START": "start",
-    "BANTUAN": "help", "HELP": "help", "INFO": "help",
+    "JADWAL": "schedule",
+    "SCHEDULE": "schedule",
+    "STATUS": "status",
+    "CEK": "status",
+    "KUNJUNG": "home_visit",
+    "RUMAH": "home_visit",
+    "VISIT": "home_visit",
+    "STOP": "stop",
+    "BERHENTI": "stop",
+    "UNSUBSCRIBE": "stop",
+    "MULAI": "start",
+    "START": "start",
+    "BANTUAN": "help",
+    "HELP": "help",
+    "INFO": "help",
     "MENU": "menu",
 }
 

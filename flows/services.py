@@ -63,13 +63,20 @@ class Services(Protocol):
     def verified_request(self, number: str, birth_year: int) -> RequestView | None:
         """The request, if ``birth_year`` is its applicant's; else None (one look-up)."""
         ...
+
     def lookups_blocked(self) -> bool: ...
     def record_failed_lookup(self) -> None: ...
 
     # Home visit (Sidakep)
     def create_booking(
-        self, *, for_whom: str, reason: str, service: str, village_code: str,
-        hamlet: str | None, confirmation_sms: Callable[[str], str],
+        self,
+        *,
+        for_whom: str,
+        reason: str,
+        service: str,
+        village_code: str,
+        hamlet: str | None,
+        confirmation_sms: Callable[[str], str],
     ) -> BookingResult:
         """Create the booking and its confirmation SMS (body from the booking number) in one
         transaction, or return the open booking for this phone and service."""

@@ -33,8 +33,9 @@ def check_structure(flow: Flow) -> list[str]:
             problems.append(f"{where}: a router needs an 'enter' action")
         if screen.type != "router" and not screen.text:
             problems.append(f"{where}: no text")
-        if screen.type == "list" and not (screen.items and screen.var
-                                          and (screen.goto or screen.action)):
+        if screen.type == "list" and not (
+            screen.items and screen.var and (screen.goto or screen.action)
+        ):
             problems.append(f"{where}: a list needs items, var and goto or action")
         if screen.type == "input" and not screen.action:
             problems.append(f"{where}: an input needs an action")
@@ -69,8 +70,9 @@ def text_keys(flow: Flow) -> set[str]:
     return keys
 
 
-def check_catalogs(flow: Flow, catalogs: Mapping[str, Catalog],
-                   required: Iterable[str] = ()) -> list[str]:
+def check_catalogs(
+    flow: Flow, catalogs: Mapping[str, Catalog], required: Iterable[str] = ()
+) -> list[str]:
     problems: list[str] = []
     if not catalogs:
         return ["no catalogs"]
@@ -83,9 +85,11 @@ def check_catalogs(flow: Flow, catalogs: Mapping[str, Catalog],
             problems.append(f"catalog '{code}': text '{key}' is not in '{reference.code}'")
         for key in sorted(set(catalog.texts) & set(reference.texts)):
             if catalog.placeholders(key) != reference.placeholders(key):
-                problems.append(f"catalog '{code}': '{key}' has placeholders "
-                                f"{sorted(catalog.placeholders(key))}, "
-                                f"'{reference.code}' has {sorted(reference.placeholders(key))}")
+                problems.append(
+                    f"catalog '{code}': '{key}' has placeholders "
+                    f"{sorted(catalog.placeholders(key))}, "
+                    f"'{reference.code}' has {sorted(reference.placeholders(key))}"
+                )
     return problems
 
 
@@ -96,14 +100,19 @@ class _NoServices:
         raise AssertionError(f"the validator renders without services (asked for {name})")
 
 
-def check_lengths(flow: Flow, catalogs: Mapping[str, Catalog],
-                  max_chars: int = USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH) -> list[str]:
+def check_lengths(
+    flow: Flow,
+    catalogs: Mapping[str, Catalog],
+    max_chars: int = USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH,
+) -> list[str]:
     """Render every screen in every language with worst-case values and the longest error."""
     problems: list[str] = []
     engine = Engine(flow, catalogs, actions.ACTIONS, max_chars)
     for code, catalog in catalogs.items():
-        longest_error = max((k for k in catalog.texts if k.startswith("error.")),
-                            key=lambda k: len(catalog.texts[k]))
+        longest_error = max(
+            (k for k in catalog.texts if k.startswith("error.")),
+            key=lambda k: len(catalog.texts[k]),
+        )
         for screen in flow.screens.values():
             if screen.type == "router":
                 continue
@@ -124,13 +133,15 @@ def check_lengths(flow: Flow, catalogs: Mapping[str, Catalog],
                 problems.append(f"{where}: needs {len(pages)} pages; shorten it or mark it paged")
             for number, page in enumerate(pages, 1):
                 if len(page) > max_chars:
-                    problems.append(f"{where}: page {number} is {len(page)} characters "
-                                    f"(limit {max_chars})")
+                    problems.append(
+                        f"{where}: page {number} is {len(page)} characters (limit {max_chars})"
+                    )
     return problems
 
 
 def _sample_labels(catalog: Catalog) -> dict[str, str]:
     """The longest label of each kind, so a screen is proven with its worst case."""
+
     def longest(prefix: str) -> str:
         return max((v for k, v in catalog.texts.items() if k.startswith(prefix)), key=len)
 
@@ -140,13 +151,17 @@ def _sample_labels(catalog: Catalog) -> dict[str, str]:
         "service_label": longest("service."),
         "reason_label": longest("reason."),
         "checklist": longest("checklist."),
-        "who_label": max(catalog.texts["hv.who_self_short"], catalog.texts["hv.who_family_short"],
-                         key=len),
+        "who_label": max(
+            catalog.texts["hv.who_self_short"], catalog.texts["hv.who_family_short"], key=len
+        ),
     }
 
 
-def validate(flow: Flow | None = None, catalogs: Mapping[str, Catalog] | None = None,
-             required: Iterable[str] = ()) -> list[str]:
+def validate(
+    flow: Flow | None = None,
+    catalogs: Mapping[str, Catalog] | None = None,
+    required: Iterable[str] = (),
+) -> list[str]:
     flow = flow or load_flow()
     catalogs = catalogs or load_catalogs()
     problems = check_structure(flow) + check_catalogs(flow, catalogs, required)

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not logging.getLogger().handlers:  # gunicorn, pytest, or a host may have set it up
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         logging.getLogger("alembic").setLevel(logging.WARNING)
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
@@ -51,8 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if isinstance(error, HTTPException):
             return plain_http_error(error)
         log.exception("request failed")
-        return Response("temporarily unavailable, try again\n", status=503,
-                        mimetype="text/plain")
+        return Response("temporarily unavailable, try again\n", status=503, mimetype="text/plain")
 
     app.register_blueprint(ussd.bp)
     app.register_blueprint(sms.bp)

@@ -33,64 +33,125 @@ class ActionError(ValueError):
     """The action cannot be done as asked; the message says why, for a person."""
 
 
-def audit(session: Session, actor: str, action: str, entity: str, entity_id: object,
-          before: Mapping[str, Any] | None = None,
-          after: Mapping[str, Any] | None = None) -> None:
-    session.add(AuditEntry(
-        actor=actor, action=action, entity=entity,
-        entity_id=None if entity_id is None else str(entity_id),
-        before=json.dumps(before, default=str, ensure_ascii=False) if before is not None else None,
-        after=json.dumps(after, default=str, ensure_ascii=False) if after is not None else None,
-        at=utcnow()))
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            before=json.dumps(before, default=str, ensure_ascii=False)
+            if before is not None
+            else None,
+            after=json.dumps(after, default=str, ensure_ascii=False) if after is not None else None,
+            at=utcnow(),
+        )
+    )
 
 
 def _visit_fields(visit: VillageVisit) -> dict[str, Any]:
-    return {"village_code": visit.village_code, "date": visit.visit_date,
-            "start": f"{visit.start_time:%H:%M}", "end": f"{visit.end_time:%H:%M}",
-            "place": visit.place, "bring": visit.bring, "published": visit.published,
-            "cancelled": visit.cancelled}
+    return {
+        "village_code": visit.village_code,
+        "date": visit.visit_date,
+        "start": f"{visit.start_time:%H:%M}",
+        "end": f"{visit.end_time:%H:%M}",
+        "place": visit.place,
+        "bring": visit.bring,
+        "published": visit.published,
+        "cancelled": visit.cancelled,
+    }
 
 
 # --- document requests -------------------------------------------------------------------------
+
 
 def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
     try:
         request = queries.add_request(session, **values)
     except ValueError as error:
         raise ActionError(str(error)) from error
-    audit(session, actor, "request.add", "document_request", request.number,
-          after={"type": request.doc_type, "status": request.status,
-                 "village_code": request.village_code})
+    audit(
+        session,
+        actor,
+        "request.add",
+        "document_request",
+        request.number,
+        after={
+            "type": request.doc_type,
+            "status": request.status,
+            "village_code": request.village_code,
+        },
+    )
     return request
 
 
-def set_request_status(session: Session, notifier: Notifier, actor: str, number: str,
-                       status: str, pickup: str | None = None) -> DocumentRequest:
+def set_request_status(
+    session: Session,
+    notifier: Notifier,
+    actor: str,
+    number: str,
+    status: str,
+    pickup: str | None = None,
+) -> DocumentRequest:
     found = queries.find_request(session, number)
     before = {"status": found.status, "pickup": found.pickup_place} if found else None
     try:
         request = queries.set_request_status(session, number, status, pickup)
     except ValueError as error:
         raise ActionError(str(error)) from error
-    notifier.request_status_changed(session, request,
-                                    queries.last_status_change_id(session, request))
-    audit(session, actor, "request.status", "document_request", number, before,
-          {"status": request.status, "pickup": request.pickup_place})
+    notifier.request_status_changed(
+        session, request, queries.last_status_change_id(session, request)
+    )
+    audit(
+        session,
+        actor,
+        "request.status",
+        "document_request",
+        number,
+        before,
+        {"status": request.status, "pickup": request.pickup_place},
+    )
     return request
 
 
 # --- village visits -----------------------------------------------------------------------------
 
-def add_visit(session: Session, notifier: Notifier, actor: str, *, village_code: str,
-              visit_date: dt.date, start: dt.time, end: dt.time, place: str,
-              bring: str | None, publish: bool) -> tuple[VillageVisit, int]:
+
+def add_visit(
+    session: Session,
+    notifier: Notifier,
+    actor: str,
+    *,
+    village_code: str,
+    visit_date: dt.date,
+    start: dt.time,
+    end: dt.time,
+    place: str,
+    bring: str | None,
+    publish: bool,
+) -> tuple[VillageVisit, int]:
     """Returns the visit and how many residents will be told (0 for a draft)."""
     if visit_date < local_today():
         raise ActionError(f"{visit_date} is in the past")
     try:
-        visit = queries.add_visit(session, village_code=village_code, visit_date=visit_date,
-                                  start_time=start, end_time=end, place=place.strip(),
-                                  bring=(bring or "").strip() or None, published=publish)
+        visit = queries.add_visit(
+            session,
+            village_code=village_code,
+            visit_date=visit_date,
+            start_time=start,
+            end_time=end,
+            place=place.strip(),
+            bring=(bring or "").strip() or None,
+            published=publish,
+        )
     except ValueError as error:
         raise ActionError(str(error)) from error
     told = notifier.visit_published(session, visit, created_by=actor).recipients if publish else 0
@@ -119,10 +180,18 @@ def publish_visit(session: Session, notifier: Notifier, actor: str, visit_id: in
     return int(told)
 
 
-def edit_visit(session: Session, notifier: Notifier, actor: str, visit_id: int, *,
-               visit_date: dt.date | None = None, start: dt.time | None = None,
-               end: dt.time | None = None, place: str | None = None,
-               bring: str | None = None) -> int:
+def edit_visit(
+    session: Session,
+    notifier: Notifier,
+    actor: str,
+    visit_id: int,
+    *,
+    visit_date: dt.date | None = None,
+    start: dt.time | None = None,
+    end: dt.time | None = None,
+    place: str | None = None,
+    bring: str | None = None,
+) -> int:
     """Returns how many residents already told get the change."""
     visit = get_visit(session, visit_id)
     if visit.cancelled:
@@ -166,6 +235,7 @@ def cancel_visit(session: Session, notifier: Notifier, actor: str, visit_id: int
 
 # --- home-visit bookings ------------------------------------------------------------------------
 
+
 def get_booking(session: Session, number: str) -> HomeVisitBooking:
     booking = session.scalar(select(HomeVisitBooking).where(HomeVisitBooking.number == number))
     if booking is None:
@@ -173,28 +243,44 @@ def get_booking(session: Session, number: str) -> HomeVisitBooking:
     return booking
 
 
-def schedule_booking(session: Session, notifier: Notifier, actor: str, number: str,
-                     when_local: dt.datetime, team: str | None) -> HomeVisitBooking:
+def schedule_booking(
+    session: Session,
+    notifier: Notifier,
+    actor: str,
+    number: str,
+    when_local: dt.datetime,
+    team: str | None,
+) -> HomeVisitBooking:
     if when_local < dt.datetime.now(LOCAL_TZ):
         raise ActionError(f"{when_local:%Y-%m-%d %H:%M} is in the past")
     booking = get_booking(session, number)
     if booking.status not in ("requested", "scheduled"):
         raise ActionError(f"booking {number} is {booking.status}")
-    before = {"status": booking.status, "scheduled_for": booking.scheduled_for,
-              "team": booking.team}
+    before = {
+        "status": booking.status,
+        "scheduled_for": booking.scheduled_for,
+        "team": booking.team,
+    }
     booking.status = "scheduled"
     booking.scheduled_for = when_local.astimezone(dt.UTC)
     booking.team = (team or "").strip() or booking.team
     session.flush()
     notifier.booking_scheduled(session, booking)
-    audit(session, actor, "booking.schedule", "home_visit_booking", number, before,
-          {"status": booking.status, "scheduled_for": booking.scheduled_for,
-           "team": booking.team})
+    audit(
+        session,
+        actor,
+        "booking.schedule",
+        "home_visit_booking",
+        number,
+        before,
+        {"status": booking.status, "scheduled_for": booking.scheduled_for, "team": booking.team},
+    )
     return booking
 
 
-def close_booking(session: Session, notifier: Notifier, actor: str, number: str,
-                  status: str) -> HomeVisitBooking:
+def close_booking(
+    session: Session, notifier: Notifier, actor: str, number: str, status: str
+) -> HomeVisitBooking:
     if status not in ("done", "cancelled"):
         raise ActionError(f"a booking is closed as done or cancelled, not {status}")
     booking = get_booking(session, number)
@@ -204,24 +290,50 @@ def close_booking(session: Session, notifier: Notifier, actor: str, number: str,
     booking.status = status
     session.flush()
     notifier.booking_closed(session, booking)
-    audit(session, actor, f"booking.{status}", "home_visit_booking", number, before,
-          {"status": status})
+    audit(
+        session,
+        actor,
+        f"booking.{status}",
+        "home_visit_booking",
+        number,
+        before,
+        {"status": status},
+    )
     return booking
 
 
 # --- broadcasts ----------------------------------------------------------------------------------
 
-def plan_broadcast(session: Session, notifier: Notifier, actor: str, audience: Audience,
-                   text: str, send_at: dt.datetime | None = None,
-                   translations: Mapping[str, str] | None = None) -> Broadcast:
+
+def plan_broadcast(
+    session: Session,
+    notifier: Notifier,
+    actor: str,
+    audience: Audience,
+    text: str,
+    send_at: dt.datetime | None = None,
+    translations: Mapping[str, str] | None = None,
+) -> Broadcast:
     text = text.strip()
     if not text:
         raise ActionError("the text is empty")
-    planned = notifier.broadcast(session, audience, text, send_at, created_by=actor,
-                                 translations=translations)
-    audit(session, actor, "broadcast.send", "broadcast", planned.id,
-          after={"audience": audience.label, "text": text, "translations": translations,
-                 "recipients": planned.recipients, "send_at": planned.send_at})
+    planned = notifier.broadcast(
+        session, audience, text, send_at, created_by=actor, translations=translations
+    )
+    audit(
+        session,
+        actor,
+        "broadcast.send",
+        "broadcast",
+        planned.id,
+        after={
+            "audience": audience.label,
+            "text": text,
+            "translations": translations,
+            "recipients": planned.recipients,
+            "send_at": planned.send_at,
+        },
+    )
     return planned
 
 
@@ -231,10 +343,18 @@ def cancel_broadcast(session: Session, actor: str, broadcast_id: int) -> int:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise ActionError(f"no broadcast with id {broadcast_id}")
-    cancelled = outbox.cancel_queued(session, broadcast_id=broadcast_id,
-                                     reason="broadcast cancelled", now=utcnow())
+    cancelled = outbox.cancel_queued(
+        session, broadcast_id=broadcast_id, reason="broadcast cancelled", now=utcnow()
+    )
     before = {"status": broadcast.status}
     broadcast.status = "cancelled"
-    audit(session, actor, "broadcast.cancel", "broadcast", broadcast_id, before,
-          {"status": "cancelled", "messages_cancelled": cancelled})
+    audit(
+        session,
+        actor,
+        "broadcast.cancel",
+        "broadcast",
+        broadcast_id,
+        before,
+        {"status": "cancelled", "messages_cancelled": cancelled},
+    )
     return cancelled

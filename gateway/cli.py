@@ -29,14 +29,22 @@ from storage.vocab import DOC_TYPES, REQUEST_STATUSES, local_today
 def init_app(app: Flask) -> None:
     from gateway import cli_messaging
 
-    for group in (db_cli, regions_cli, requests_cli, visits_cli, sessions_cli, users_cli,
-                  *cli_messaging.GROUPS):
+    for group in (
+        db_cli,
+        regions_cli,
+        requests_cli,
+        visits_cli,
+        sessions_cli,
+        users_cli,
+        *cli_messaging.GROUPS,
+    ):
         app.cli.add_command(group)
     app.cli.add_command(demo)
     app.cli.add_command(dial)
 
 
 # --- shared parsing ----------------------------------------------------------------------------
+
 
 def _phone(raw: str, hint: str = "--phone") -> str:
     phone = to_e164(raw)
@@ -50,7 +58,8 @@ def _village(code_or_name: str) -> Place:
     rt.reload_regions()
     if not rt.regions.villages:
         raise click.ClickException(
-            "the region list is empty: run 'flask --app gateway regions import' first")
+            "the region list is empty: run 'flask --app gateway regions import' first"
+        )
     try:
         return rt.regions.find_village(code_or_name)
     except ValueError as error:
@@ -61,8 +70,9 @@ def _date(raw: str) -> dt.date:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise click.BadParameter(f"'{raw}' is not a date like 2026-12-03",
-                                 param_hint="--date") from None
+        raise click.BadParameter(
+            f"'{raw}' is not a date like 2026-12-03", param_hint="--date"
+        ) from None
 
 
 def _time(raw: str, hint: str) -> dt.time:
@@ -76,7 +86,8 @@ def _ensure_schema() -> None:
     rt = runtime()
     if not inspect(rt.db.engine).has_table("regions"):
         raise click.ClickException(
-            "the database has no tables yet: run 'flask --app gateway db upgrade' first")
+            "the database has no tables yet: run 'flask --app gateway db upgrade' first"
+        )
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -89,8 +100,10 @@ db_cli = AppGroup("db", help="Create or migrate the database schema.")
 def db_upgrade(revision: str) -> None:
     """Create the schema, or migrate it to the latest revision. Safe to run again."""
     migrate.upgrade(runtime().db.engine, revision)
-    click.echo(f"database at {runtime().db.engine.url.render_as_string(hide_password=True)} "
-               f"is at revision {revision}")
+    click.echo(
+        f"database at {runtime().db.engine.url.render_as_string(hide_password=True)} "
+        f"is at revision {revision}"
+    )
 
 
 @db_cli.command("revision")
@@ -106,8 +119,9 @@ regions_cli = AppGroup("regions", help="The official region list (districts and 
 
 
 @regions_cli.command("import")
-@click.argument("csv_path", required=False, type=click.Path(exists=True, dir_okay=False,
-                                                            path_type=Path))
+@click.argument(
+    "csv_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 def regions_import(csv_path: Path | None) -> None:
     """Load the region list from CSV_PATH (default: the bundled Kemendagri 2025 list).
 
@@ -122,8 +136,10 @@ def regions_import(csv_path: Path | None) -> None:
         raise click.ClickException(str(error)) from error
     rt.reload_regions()
     regions = rt.regions
-    click.echo(f"regions: {added} added, {updated} updated; "
-               f"{len(regions.districts)} districts, {len(regions.villages)} villages")
+    click.echo(
+        f"regions: {added} added, {updated} updated; "
+        f"{len(regions.districts)} districts, {len(regions.villages)} villages"
+    )
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -132,27 +148,50 @@ requests_cli = AppGroup("requests", help="Document requests (residents check the
 
 
 @requests_cli.command("add")
-@click.option("--type", "doc_type", required=True, type=click.Choice(DOC_TYPES),
-              help="Document type.")
+@click.option(
+    "--type", "doc_type", required=True, type=click.Choice(DOC_TYPES), help="Document type."
+)
 @click.option("--phone", required=True, help="Applicant's phone, e.g. 0812-3456-7890.")
-@click.option("--birth-year", required=True, type=int, help="Applicant's birth year "
-              "(asked when someone checks the status from another phone).")
+@click.option(
+    "--birth-year",
+    required=True,
+    type=int,
+    help="Applicant's birth year (asked when someone checks the status from another phone).",
+)
 @click.option("--village", required=True, help="Village code (51.08.09.2010) or name (Tembok).")
-@click.option("--status", default="submitted", show_default=True,
-              type=click.Choice(REQUEST_STATUSES))
-@click.option("--number", help="Use this request number (digits with a valid check digit) "
-              "instead of a new random one.")
+@click.option(
+    "--status", default="submitted", show_default=True, type=click.Choice(REQUEST_STATUSES)
+)
+@click.option(
+    "--number",
+    help="Use this request number (digits with a valid check digit) instead of a new random one.",
+)
 @click.option("--pickup", help="Where to collect the document.")
-def requests_add(doc_type: str, phone: str, birth_year: int, village: str, status: str,
-                 number: str | None, pickup: str | None) -> None:
+def requests_add(
+    doc_type: str,
+    phone: str,
+    birth_year: int,
+    village: str,
+    status: str,
+    number: str | None,
+    pickup: str | None,
+) -> None:
     """Register a document request; prints its request number."""
     _ensure_schema()
     place = _village(village)
     try:
         with runtime().db.begin() as session:
             request = actions.add_request(
-                session, "cli", doc_type=doc_type, phone=_phone(phone), birth_year=birth_year,
-                village_code=place.code, status=status, number=number, pickup_place=pickup)
+                session,
+                "cli",
+                doc_type=doc_type,
+                phone=_phone(phone),
+                birth_year=birth_year,
+                village_code=place.code,
+                status=status,
+                number=number,
+                pickup_place=pickup,
+            )
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     click.echo(request.number)
@@ -170,11 +209,14 @@ def requests_set_status(number: str, status: str, pickup: str | None) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            request = actions.set_request_status(session, rt.notifier, "cli", number, status,
-                                                 pickup)
-            click.echo(f"{request.number}: {request.status}"
-                       + (f" (collect at {request.pickup_place})" if request.pickup_place else "")
-                       + "; the resident is notified by SMS")
+            request = actions.set_request_status(
+                session, rt.notifier, "cli", number, status, pickup
+            )
+            click.echo(
+                f"{request.number}: {request.status}"
+                + (f" (collect at {request.pickup_place})" if request.pickup_place else "")
+                + "; the resident is notified by SMS"
+            )
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     rt.dispatch()
@@ -193,8 +235,9 @@ visits_cli = AppGroup("visits", help="Si Melik village visits by the registry te
 @click.option("--place", required=True, help="Where, e.g. 'Balai Desa'.")
 @click.option("--bring", help="What residents should bring.")
 @click.option("--draft", is_flag=True, help="Save without publishing.")
-def visits_add(village: str, day: str, start: str, end: str, place: str, bring: str | None,
-               draft: bool) -> None:
+def visits_add(
+    village: str, day: str, start: str, end: str, place: str, bring: str | None, draft: bool
+) -> None:
     """Schedule a village visit (published immediately unless --draft); prints its id."""
     _ensure_schema()
     where = _village(village)
@@ -205,13 +248,23 @@ def visits_add(village: str, day: str, start: str, end: str, place: str, bring: 
     try:
         with rt.db.begin() as session:
             visit, told = actions.add_visit(
-                session, rt.notifier, "cli", village_code=where.code, visit_date=visit_date,
-                start=_time(start, "--start"), end=_time(end, "--end"), place=place,
-                bring=bring, publish=not draft)
+                session,
+                rt.notifier,
+                "cli",
+                village_code=where.code,
+                visit_date=visit_date,
+                start=_time(start, "--start"),
+                end=_time(end, "--end"),
+                place=place,
+                bring=bring,
+                publish=not draft,
+            )
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"visit {visit.id}: {where.name} {visit_date} {start}-{end} "
-               + ("draft" if draft else f"published; {told} resident(s) will be told by SMS"))
+    click.echo(
+        f"visit {visit.id}: {where.name} {visit_date} {start}-{end} "
+        + ("draft" if draft else f"published; {told} resident(s) will be told by SMS")
+    )
     if told:
         rt.dispatch(inline=True)
 
@@ -238,8 +291,11 @@ users_cli = AppGroup("users", help="Staff console accounts.")
 @click.option("--username", required=True)
 @click.option("--role", required=True, type=click.Choice(("admin", "staff", "village_officer")))
 @click.option("--village", help="The officer's village (code or name); village officers only.")
-@click.option("--password", envvar="GATEWAY_NEW_PASSWORD",
-              help="At least 10 characters. Default: asked for (or GATEWAY_NEW_PASSWORD).")
+@click.option(
+    "--password",
+    envvar="GATEWAY_NEW_PASSWORD",
+    help="At least 10 characters. Default: asked for (or GATEWAY_NEW_PASSWORD).",
+)
 def users_create(username: str, role: str, village: str | None, password: str | None) -> None:
     """Create a console account (the first admin, for instance)."""
     _ensure_schema()
@@ -257,10 +313,24 @@ def users_create(username: str, role: str, village: str | None, password: str | 
     with runtime().db.begin() as session:
         if session.scalar(select(User.id).where(User.username == username)):
             raise click.ClickException(f"user '{username}' already exists")
-        session.add(User(username=username, password_hash=hash_password(password), role=role,
-                         village_code=code, language="id", active=True))
-        audit(session, "cli", "user.create", "user", username,
-              after={"role": role, "village_code": code})
+        session.add(
+            User(
+                username=username,
+                password_hash=hash_password(password),
+                role=role,
+                village_code=code,
+                language="id",
+                active=True,
+            )
+        )
+        audit(
+            session,
+            "cli",
+            "user.create",
+            "user",
+            username,
+            after={"role": role, "village_code": code},
+        )
     click.echo(f"user {username} ({role}) created")
 
 
@@ -305,21 +375,45 @@ def demo() -> None:
             number = numbers.with_check_digit(DEMO_BODY + suffix)
             if session.scalar(select(DocumentRequest.id).where(DocumentRequest.number == number)):
                 continue
-            queries.add_request(session, doc_type=doc, phone=phone, birth_year=year,
-                                village_code=village.code, status=status, number=number,
-                                pickup_place=pickup)
-        queries.create_booking(session, phone=english, for_whom="family", reason="elderly",
-                               service="ktp", village_code=kayuputih.code, hamlet="Banjar Kaja")
+            queries.add_request(
+                session,
+                doc_type=doc,
+                phone=phone,
+                birth_year=year,
+                village_code=village.code,
+                status=status,
+                number=number,
+                pickup_place=pickup,
+            )
+        queries.create_booking(
+            session,
+            phone=english,
+            for_whom="family",
+            reason="elderly",
+            service="ktp",
+            village_code=kayuputih.code,
+            hamlet="Banjar Kaja",
+        )
         if queries.next_visit(session, tembok.code, today) is None:
-            queries.add_visit(session, village_code=tembok.code,
-                              visit_date=today + dt.timedelta(days=5),
-                              start_time=dt.time(9), end_time=dt.time(14), place="Balai Desa",
-                              bring="KK asli dan KTP lama")
+            queries.add_visit(
+                session,
+                village_code=tembok.code,
+                visit_date=today + dt.timedelta(days=5),
+                start_time=dt.time(9),
+                end_time=dt.time(14),
+                place="Balai Desa",
+                bring="KK asli dan KTP lama",
+            )
             for code, days in (("51.08.08.2007", 9), ("51.08.02.1015", 12)):
-                queries.add_visit(session, village_code=code,
-                                  visit_date=today + dt.timedelta(days=days),
-                                  start_time=dt.time(8, 30), end_time=dt.time(13),
-                                  place="Kantor Desa", bring="KK asli")
+                queries.add_visit(
+                    session,
+                    village_code=code,
+                    visit_date=today + dt.timedelta(days=days),
+                    start_time=dt.time(8, 30),
+                    end_time=dt.time(13),
+                    place="Kantor Desa",
+                    bring="KK asli",
+                )
     demo_users = _demo_users(tembok.code)
     other = numbers.with_check_digit(DEMO_BODY + "006")
     click.echo("Demo data loaded. Staff console log-ins (user / password):")
@@ -332,8 +426,11 @@ def demo() -> None:
     click.echo(f"Another phone's request: {other} (applicant born 1961)")
 
 
-DEMO_PASSWORDS = {"admin": "admin-demo-123", "staff": "staff-demo-123",
-                  "officer": "officer-demo-123"}
+DEMO_PASSWORDS = {
+    "admin": "admin-demo-123",
+    "staff": "staff-demo-123",
+    "officer": "officer-demo-123",
+}
 
 
 def _demo_users(village_code: str) -> list[tuple[str, str, str]]:
@@ -341,28 +438,50 @@ def _demo_users(village_code: str) -> list[tuple[str, str, str]]:
     from gateway.staff.auth import hash_password
     from storage.models import User
 
-    roles = {"admin": ("admin", None), "staff": ("staff", None),
-             "officer": ("village_officer", village_code)}
+    roles = {
+        "admin": ("admin", None),
+        "staff": ("staff", None),
+        "officer": ("village_officer", village_code),
+    }
     with runtime().db.begin() as session:
         for username, (role, village) in roles.items():
             if session.scalar(select(User.id).where(User.username == username)) is None:
-                session.add(User(username=username, password_hash=hash_password(
-                    DEMO_PASSWORDS[username]), role=role, village_code=village,
-                    language="id", active=True))
+                session.add(
+                    User(
+                        username=username,
+                        password_hash=hash_password(DEMO_PASSWORDS[username]),
+                        role=role,
+                        village_code=village,
+                        language="id",
+                        active=True,
+                    )
+                )
     return [(u, r, DEMO_PASSWORDS[u]) for u, (r, _) in roles.items()]
 
 
 # --- dial -------------------------------------------------------------------------------------
 
+
 @click.command("dial")
 @with_appcontext
 @click.argument("phone", default=DEMO_PHONES["grandmother"])
-@click.option("--session", "session_id", help="Session id (default: a new one). Reuse one to "
-              "replay; dial again within 10 minutes with a new one to see the resume offer.")
-@click.option("-k", "--keys", multiple=True,
-              help="Inputs to send without prompting, in order (e.g. -k 1 -k 9).")
-@click.option("--url", help="Dial a running gateway instead (e.g. http://127.0.0.1:5000/ussd); "
-              "default: this app's endpoint code, in this process.")
+@click.option(
+    "--session",
+    "session_id",
+    help="Session id (default: a new one). Reuse one to "
+    "replay; dial again within 10 minutes with a new one to see the resume offer.",
+)
+@click.option(
+    "-k",
+    "--keys",
+    multiple=True,
+    help="Inputs to send without prompting, in order (e.g. -k 1 -k 9).",
+)
+@click.option(
+    "--url",
+    help="Dial a running gateway instead (e.g. http://127.0.0.1:5000/ussd); "
+    "default: this app's endpoint code, in this process.",
+)
 def dial(phone: str, session_id: str | None, keys: tuple[str, ...], url: str | None) -> None:
     """Run a USSD session in the terminal, through the real /ussd endpoint code.
 
@@ -377,9 +496,15 @@ def dial(phone: str, session_id: str | None, keys: tuple[str, ...], url: str | N
     pending = list(keys)
     click.echo(f"Dialling {code} from {e164} (session {session_id})")
     while True:
-        status, body = post({"sessionId": session_id, "serviceCode": code,
-                             "phoneNumber": e164, "networkCode": "51010",
-                             "text": "*".join(inputs)})
+        status, body = post(
+            {
+                "sessionId": session_id,
+                "serviceCode": code,
+                "phoneNumber": e164,
+                "networkCode": "51010",
+                "text": "*".join(inputs),
+            }
+        )
         click.echo("┌" + "─" * 30)
         for line in body.split("\n"):
             click.echo("│ " + line)

@@ -34,12 +34,15 @@ def visits_list(show_all: bool) -> None:
     with rt.db.begin() as session:
         query = select(VillageVisit).order_by(VillageVisit.visit_date, VillageVisit.start_time)
         if not show_all:
-            query = query.where(VillageVisit.visit_date >= local_today(),
-                                VillageVisit.cancelled.is_(False))
+            query = query.where(
+                VillageVisit.visit_date >= local_today(), VillageVisit.cancelled.is_(False)
+            )
         for v in session.scalars(query):
             state = "cancelled" if v.cancelled else "published" if v.published else "draft"
-            click.echo(f"{v.id:>5}  {v.visit_date}  {v.start_time:%H:%M}-{v.end_time:%H:%M}  "
-                       f"{rt.regions.name(v.village_code):<16} {v.place}  [{state}]")
+            click.echo(
+                f"{v.id:>5}  {v.visit_date}  {v.start_time:%H:%M}-{v.end_time:%H:%M}  "
+                f"{rt.regions.name(v.village_code):<16} {v.place}  [{state}]"
+            )
 
 
 @visits_cli.command("publish")
@@ -64,8 +67,14 @@ def visits_publish(visit_id: int) -> None:
 @click.option("--end", help="New end time, HH:MM.")
 @click.option("--place", help="New place.")
 @click.option("--bring", help="New list of what to bring.")
-def visits_edit(visit_id: int, day: str | None, start: str | None, end: str | None,
-                place: str | None, bring: str | None) -> None:
+def visits_edit(
+    visit_id: int,
+    day: str | None,
+    start: str | None,
+    end: str | None,
+    place: str | None,
+    bring: str | None,
+) -> None:
     """Change a visit. Queued messages about it are corrected; residents already told get
     the change by SMS."""
     _ensure_schema()
@@ -78,9 +87,16 @@ def visits_edit(visit_id: int, day: str | None, start: str | None, end: str | No
     try:
         with rt.db.begin() as session:
             told = actions.edit_visit(
-                session, rt.notifier, "cli", visit_id, visit_date=visit_date,
+                session,
+                rt.notifier,
+                "cli",
+                visit_id,
+                visit_date=visit_date,
                 start=_time(start, "--start") if start else None,
-                end=_time(end, "--end") if end else None, place=place, bring=bring)
+                end=_time(end, "--end") if end else None,
+                place=place,
+                bring=bring,
+            )
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} changed; {told} resident(s) already told get the change")
@@ -119,10 +135,13 @@ def bookings_list(status: str | None) -> None:
         if status:
             query = query.where(HomeVisitBooking.status == status)
         for b in session.scalars(query):
-            when = (f"{b.scheduled_for.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
-                    if b.scheduled_for else "-")
-            click.echo(f"{b.number}  {b.status:<9} {when:<16}  {b.phone}  {b.service:<10} "
-                       f"{b.reason:<10} {rt.regions.name(b.village_code)} {b.hamlet or ''}")
+            when = (
+                f"{b.scheduled_for.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}" if b.scheduled_for else "-"
+            )
+            click.echo(
+                f"{b.number}  {b.status:<9} {when:<16}  {b.phone}  {b.service:<10} "
+                f"{b.reason:<10} {rt.regions.name(b.village_code)} {b.hamlet or ''}"
+            )
 
 
 @bookings_cli.command("schedule")
@@ -135,8 +154,9 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
     try:
         local = dt.datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL_TZ)
     except ValueError:
-        raise click.BadParameter(f"'{when}' is not like 2026-12-03 10:00",
-                                 param_hint="--at") from None
+        raise click.BadParameter(
+            f"'{when}' is not like 2026-12-03 10:00", param_hint="--at"
+        ) from None
     if local < dt.datetime.now(LOCAL_TZ):
         raise click.BadParameter(f"{when} is in the past", param_hint="--at")
     rt = runtime()
@@ -196,10 +216,14 @@ def residents_import(csv_path: Path) -> None:
             reader = csv.DictReader(f)
             columns = {c.strip().lower() for c in reader.fieldnames or []}
             if not {"phone", "village"} <= columns:
-                raise click.ClickException(f"{csv_path}: needs columns phone and village "
-                                           f"(found: {', '.join(sorted(columns)) or 'none'})")
-            rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-                    for row in reader]
+                raise click.ClickException(
+                    f"{csv_path}: needs columns phone and village "
+                    f"(found: {', '.join(sorted(columns)) or 'none'})"
+                )
+            rows = [
+                {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+                for row in reader
+            ]
     except UnicodeDecodeError as error:
         raise click.ClickException(f"{csv_path}: not UTF-8 text ({error.reason})") from error
     seen: set[str] = set()
@@ -219,8 +243,10 @@ def residents_import(csv_path: Path) -> None:
                 continue
             language = row.get("language") or "id"
             if language not in languages:
-                rejected.append(f"line {line}: unknown language '{language}' "
-                                f"(one of {', '.join(sorted(languages))})")
+                rejected.append(
+                    f"line {line}: unknown language '{language}' "
+                    f"(one of {', '.join(sorted(languages))})"
+                )
                 continue
             seen.add(phone)
             existed = queries.get_resident(session, phone) is not None
@@ -236,6 +262,7 @@ def residents_import(csv_path: Path) -> None:
 
 # --- broadcasts -----------------------------------------------------------------------------
 
+
 @click.command("broadcast")
 @click.option("--village", help="Residents of this village (code or name).")
 @click.option("--district", help="Residents of this district (code or name).")
@@ -245,8 +272,15 @@ def residents_import(csv_path: Path) -> None:
 @click.option("--at", "when", help="Send at 'YYYY-MM-DD HH:MM' (WITA); default now.")
 @click.option("--yes", is_flag=True, help="Send; without it, only show what would happen.")
 @with_appcontext
-def broadcast(village: str | None, district: str | None, everyone: bool, text: str,
-              text_en: str | None, when: str | None, yes: bool) -> None:
+def broadcast(
+    village: str | None,
+    district: str | None,
+    everyone: bool,
+    text: str,
+    text_en: str | None,
+    when: str | None,
+    yes: bool,
+) -> None:
     """Send a text to many residents. Prints recipients, segments and the cost estimate;
     nothing is sent without --yes. Opted-out residents are skipped (checked again at send
     time); outside 07:00-21:00 WITA messages wait for the morning."""
@@ -259,11 +293,15 @@ def broadcast(village: str | None, district: str | None, everyone: bool, text: s
     send_at = None
     if when:
         try:
-            send_at = dt.datetime.strptime(when, "%Y-%m-%d %H:%M").replace(
-                tzinfo=LOCAL_TZ).astimezone(dt.UTC)
+            send_at = (
+                dt.datetime.strptime(when, "%Y-%m-%d %H:%M")
+                .replace(tzinfo=LOCAL_TZ)
+                .astimezone(dt.UTC)
+            )
         except ValueError:
-            raise click.BadParameter(f"'{when}' is not like 2026-12-03 07:00",
-                                     param_hint="--at") from None
+            raise click.BadParameter(
+                f"'{when}' is not like 2026-12-03 07:00", param_hint="--at"
+            ) from None
     rt = runtime()
     try:
         audience = rt.notifier.audience(village=village, district=district, everyone=everyone)
@@ -278,14 +316,16 @@ def broadcast(village: str | None, district: str | None, everyone: bool, text: s
     odd = non_gsm_characters(text)
     if odd:
         click.echo(f"  note: {' '.join(repr(c) for c in odd)} make(s) it UCS-2 (70 per segment)")
-    click.echo(f"cost estimate: {recipients * count.segments * price:,.0f} "
-               f"{rt.config['SMS_CURRENCY']}")
+    click.echo(
+        f"cost estimate: {recipients * count.segments * price:,.0f} {rt.config['SMS_CURRENCY']}"
+    )
     if not yes:
         click.echo("nothing sent: add --yes to send")
         return
     with rt.db.begin() as session:
-        planned = actions.plan_broadcast(session, rt.notifier, "cli", audience, text, send_at,
-                                         translations={"en": text_en or ""})
+        planned = actions.plan_broadcast(
+            session, rt.notifier, "cli", audience, text, send_at, translations={"en": text_en or ""}
+        )
     click.echo(f"broadcast {planned.id}: {planned.recipients} message(s) queued")
     rt.dispatch(inline=True)
 
@@ -296,8 +336,9 @@ outbox_cli = AppGroup("outbox", help="Every SMS the product owes, and its fate."
 
 
 @outbox_cli.command("list")
-@click.option("--status", type=click.Choice(
-    ("queued", "sending", "sent", "delivered", "failed", "cancelled")))
+@click.option(
+    "--status", type=click.Choice(("queued", "sending", "sent", "delivered", "failed", "cancelled"))
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 def outbox_list(status: str | None, limit: int) -> None:
     """Messages, newest first, with their status and the provider's reason."""
@@ -311,8 +352,10 @@ def outbox_list(status: str | None, limit: int) -> None:
             query = query.where(OutboxMessage.status == status)
         for m in session.scalars(query):
             reason = f"  ({m.last_error})" if m.last_error else ""
-            click.echo(f"{m.id:>7} {m.status:<9} {m.kind:<12} {m.recipient:<15} "
-                       f"{m.attempts}x  {m.body[:50]!r}{reason}")
+            click.echo(
+                f"{m.id:>7} {m.status:<9} {m.kind:<12} {m.recipient:<15} "
+                f"{m.attempts}x  {m.body[:50]!r}{reason}"
+            )
 
 
 @outbox_cli.command("retry")
@@ -335,11 +378,14 @@ def outbox_sweep() -> None:
     """Enqueue what is due now (the workers do this every SWEEP_INTERVAL_SECONDS)."""
     _ensure_schema()
     report = runtime().worker.sweeper.run()
-    click.echo(f"{report.taken_back} taken back from dead workers, {report.enqueued} enqueued "
-               f"in {report.jobs} job(s)")
+    click.echo(
+        f"{report.taken_back} taken back from dead workers, {report.enqueued} enqueued "
+        f"in {report.jobs} job(s)"
+    )
 
 
 # --- worker ----------------------------------------------------------------------------------
+
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
@@ -356,8 +402,10 @@ def worker(burst: bool) -> None:
     needed: the web process sends in a thread of its own."""
     rt = runtime()
     if rt.redis is None:
-        raise click.ClickException("no REDIS_URL: on the embedded default the web process "
-                                   "sends by itself; no worker is needed")
+        raise click.ClickException(
+            "no REDIS_URL: on the embedded default the web process "
+            "sends by itself; no worker is needed"
+        )
     from rq import Queue
 
     from workers.worker import OutboxWorker

@@ -23,13 +23,18 @@ bp = Blueprint("metrics", __name__)
 
 registry = CollectorRegistry()
 REQUEST_SECONDS = Histogram(
-    "gateway_request_seconds", "Time to answer a request, by endpoint", ["endpoint"],
+    "gateway_request_seconds",
+    "Time to answer a request, by endpoint",
+    ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-    registry=registry)
-QUEUE_DEPTH = Gauge("gateway_send_jobs_queued", "Send jobs waiting in the RQ queue",
-                    registry=registry)
-OUTBOX = Gauge("gateway_outbox_messages", "Outbox messages by status", ["status"],
-               registry=registry)
+    registry=registry,
+)
+QUEUE_DEPTH = Gauge(
+    "gateway_send_jobs_queued", "Send jobs waiting in the RQ queue", registry=registry
+)
+OUTBOX = Gauge(
+    "gateway_outbox_messages", "Outbox messages by status", ["status"], registry=registry
+)
 
 
 STARTED = "gateway.started"

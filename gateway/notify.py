@@ -66,8 +66,9 @@ class Audience:
 
 
 class Notifier:
-    def __init__(self, catalogs: Mapping[str, Catalog], regions: RegionDirectory,
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, catalogs: Mapping[str, Catalog], regions: RegionDirectory, settings: Mapping[str, Any]
+    ) -> None:
         self.catalogs = catalogs
         self.regions = regions
         self.reminder_days = [int(d) for d in settings["REMINDER_DAYS_BEFORE"]]
@@ -83,16 +84,29 @@ class Notifier:
 
     # --- document requests --------------------------------------------------------------------
 
-    def request_status_changed(self, session: Session, request: DocumentRequest,
-                               change_id: int) -> None:
+    def request_status_changed(
+        self, session: Session, request: DocumentRequest, change_id: int
+    ) -> None:
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        pickup = (c.text("sms.status_pickup", place=request.pickup_place)
-                  if request.status == "ready" and request.pickup_place else "")
-        body = c.text("sms.status_changed", doc_label=c.text(f"doc.{request.doc_type}"),
-                      number=request.number,
-                      status_label=c.text(f"request_status.{request.status}"), pickup=pickup)
-        outbox.add(session, recipient=request.applicant_phone, kind="notification", body=body,
-                   dedupe_key=f"request:{request.id}:change:{change_id}")
+        pickup = (
+            c.text("sms.status_pickup", place=request.pickup_place)
+            if request.status == "ready" and request.pickup_place
+            else ""
+        )
+        body = c.text(
+            "sms.status_changed",
+            doc_label=c.text(f"doc.{request.doc_type}"),
+            number=request.number,
+            status_label=c.text(f"request_status.{request.status}"),
+            pickup=pickup,
+        )
+        outbox.add(
+            session,
+            recipient=request.applicant_phone,
+            kind="notification",
+            body=body,
+            dedupe_key=f"request:{request.id}:change:{change_id}",
+        )
 
     # --- home visits -------------------------------------------------------------------------
 
@@ -102,33 +116,59 @@ class Notifier:
         local = booking.scheduled_for.astimezone(LOCAL_TZ)
         values = {"date": c.date(local.date()), "time": f"{local:%H:%M}", "number": booking.number}
         stamp = int(booking.scheduled_for.timestamp())
-        told = list(session.scalars(select(OutboxMessage.dedupe_key).where(
-            OutboxMessage.dedupe_key.startswith(f"booking:{booking.number}:scheduled:",
-                                                autoescape=True)).order_by(OutboxMessage.id)))
+        told = list(
+            session.scalars(
+                select(OutboxMessage.dedupe_key)
+                .where(
+                    OutboxMessage.dedupe_key.startswith(
+                        f"booking:{booking.number}:scheduled:", autoescape=True
+                    )
+                )
+                .order_by(OutboxMessage.id)
+            )
+        )
         if told and told[-1].split(":")[3] == str(stamp):
             return  # the resident was last told this very time; its reminder stands
         # A new date replaces the reminder of the old one. The keys count the changes, so a
         # booking moved back to a date told before is told (and reminded) again.
         change = len(told)
-        outbox.cancel_queued(session, booking_reminder_of=booking.number,
-                             reason="rescheduled", now=utcnow())
-        outbox.add(session, recipient=booking.phone, kind="notification",
-                   body=c.text("sms.booking_scheduled", **values),
-                   dedupe_key=f"booking:{booking.number}:scheduled:{stamp}:{change}")
+        outbox.cancel_queued(
+            session, booking_reminder_of=booking.number, reason="rescheduled", now=utcnow()
+        )
+        outbox.add(
+            session,
+            recipient=booking.phone,
+            kind="notification",
+            body=c.text("sms.booking_scheduled", **values),
+            dedupe_key=f"booking:{booking.number}:scheduled:{stamp}:{change}",
+        )
         remind_at = self._at_reminder_hour(local.date() - dt.timedelta(days=1))
         if remind_at > utcnow():
-            outbox.add(session, recipient=booking.phone, kind="reminder",
-                       body=c.text("sms.booking_reminder", **values), due_at=remind_at,
-                       dedupe_key=f"booking:{booking.number}:reminder:{stamp}:{change}")
+            outbox.add(
+                session,
+                recipient=booking.phone,
+                kind="reminder",
+                body=c.text("sms.booking_reminder", **values),
+                due_at=remind_at,
+                dedupe_key=f"booking:{booking.number}:reminder:{stamp}:{change}",
+            )
 
     def booking_closed(self, session: Session, booking: HomeVisitBooking) -> None:
         """Done or cancelled: say so, and drop a reminder still waiting."""
         c = self.catalog(self.language_of(session, booking.phone))
-        outbox.cancel_queued(session, booking_reminder_of=booking.number,
-                             reason=f"booking {booking.status}", now=utcnow())
-        outbox.add(session, recipient=booking.phone, kind="notification",
-                   body=c.text(f"sms.booking_{booking.status}", number=booking.number),
-                   dedupe_key=f"booking:{booking.number}:{booking.status}")
+        outbox.cancel_queued(
+            session,
+            booking_reminder_of=booking.number,
+            reason=f"booking {booking.status}",
+            now=utcnow(),
+        )
+        outbox.add(
+            session,
+            recipient=booking.phone,
+            kind="notification",
+            body=c.text(f"sms.booking_{booking.status}", number=booking.number),
+            dedupe_key=f"booking:{booking.number}:{booking.status}",
+        )
 
     # --- village visits ------------------------------------------------------------------------
 
@@ -146,46 +186,76 @@ class Notifier:
         c = self.catalog(language)
         return c.text(key, **self._visit_values(c, visit), **extra)
 
-    def visit_published(self, session: Session, visit: VillageVisit,
-                        created_by: str | None = None,
-                        skip: Iterable[str] = ()) -> Broadcast:
+    def visit_published(
+        self,
+        session: Session,
+        visit: VillageVisit,
+        created_by: str | None = None,
+        skip: Iterable[str] = (),
+    ) -> Broadcast:
         """Announce a visit to the village's residents and to those who asked to be told
         (except the phones in ``skip``)."""
-        broadcast = Broadcast(kind="visit_published", audience=f"village:{visit.village_code}",
-                              visit_id=visit.id, status="planned", recipients=0,
-                              send_at=utcnow(), created_by=created_by)
+        broadcast = Broadcast(
+            kind="visit_published",
+            audience=f"village:{visit.village_code}",
+            visit_id=visit.id,
+            status="planned",
+            recipients=0,
+            send_at=utcnow(),
+            created_by=created_by,
+        )
         session.add(broadcast)
         session.flush()
         recipients = dict(self._residents(session, (visit.village_code,)))
         for phone, language in session.execute(
-                select(ReminderSubscription.phone, ReminderSubscription.language).where(
-                    ReminderSubscription.kind == "visit_published",
-                    ReminderSubscription.village_code == visit.village_code)):
+            select(ReminderSubscription.phone, ReminderSubscription.language).where(
+                ReminderSubscription.kind == "visit_published",
+                ReminderSubscription.village_code == visit.village_code,
+            )
+        ):
             recipients.setdefault(phone, language)
         for phone in skip:
             recipients.pop(phone, None)
         version = _version(visit)
-        texts = {lang: self.visit_text("sms.visit_published", lang, visit)
-                 for lang in set(recipients.values())}
-        broadcast.recipients = outbox.add_many(session, (
-            {"recipient": phone, "kind": "broadcast", "body": texts[lang],
-             "dedupe_key": f"visit:{visit.id}:{version}:published:{phone}",
-             "broadcast_id": broadcast.id, "visit_id": visit.id}
-            for phone, lang in _by_language(recipients.items())))
-        for sub in session.scalars(select(ReminderSubscription).where(
+        texts = {
+            lang: self.visit_text("sms.visit_published", lang, visit)
+            for lang in set(recipients.values())
+        }
+        broadcast.recipients = outbox.add_many(
+            session,
+            (
+                {
+                    "recipient": phone,
+                    "kind": "broadcast",
+                    "body": texts[lang],
+                    "dedupe_key": f"visit:{visit.id}:{version}:published:{phone}",
+                    "broadcast_id": broadcast.id,
+                    "visit_id": visit.id,
+                }
+                for phone, lang in _by_language(recipients.items())
+            ),
+        )
+        for sub in session.scalars(
+            select(ReminderSubscription).where(
                 ReminderSubscription.kind == "visit_reminder",
-                ReminderSubscription.visit_id == visit.id)):
+                ReminderSubscription.visit_id == visit.id,
+            )
+        ):
             self.visit_reminders(session, sub.phone, sub.language, visit)
         return broadcast
 
-    def visit_reminders(self, session: Session | Connection, phone: str, language: str,
-                        visit: VisitFields) -> int:
+    def visit_reminders(
+        self, session: Session | Connection, phone: str, language: str, visit: VisitFields
+    ) -> int:
         """Write the visit's reminders for this phone (``reminder_messages``); how many were new."""
-        return sum(outbox.add(session, **message)
-                   for message in self.reminder_messages(phone, language, visit))
+        return sum(
+            outbox.add(session, **message)
+            for message in self.reminder_messages(phone, language, visit)
+        )
 
-    def reminder_messages(self, phone: str, language: str, visit: VisitFields
-                          ) -> list[dict[str, Any]]:
+    def reminder_messages(
+        self, phone: str, language: str, visit: VisitFields
+    ) -> list[dict[str, Any]]:
         """Reminders N days before, at the reminder hour (WITA), those still in the future: the
         keyword arguments of ``outbox.add``."""
         messages: list[dict[str, Any]] = []
@@ -195,36 +265,66 @@ class Notifier:
             due = self._at_reminder_hour(visit.visit_date - dt.timedelta(days=days))
             if due <= utcnow():
                 continue
-            when = (c.text("sms.when_tomorrow") if days == 1
-                    else c.text("sms.when_days", days=str(days)))
-            messages.append({
-                "recipient": phone, "kind": "reminder", "due_at": due, "visit_id": visit.id,
-                "body": c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
-                "dedupe_key": f"visit:{visit.id}:{version}:reminder:{days}:{phone}"})
+            when = (
+                c.text("sms.when_tomorrow")
+                if days == 1
+                else c.text("sms.when_days", days=str(days))
+            )
+            messages.append(
+                {
+                    "recipient": phone,
+                    "kind": "reminder",
+                    "due_at": due,
+                    "visit_id": visit.id,
+                    "body": c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
+                    "dedupe_key": f"visit:{visit.id}:{version}:reminder:{days}:{phone}",
+                }
+            )
         return messages
 
     def visit_changed(self, session: Session, visit: VillageVisit, *, cancelled: bool) -> int:
         """A published visit was edited or cancelled: cancel what is still queued for it; tell
         who already heard of it; re-plan the rest with the new details."""
         now = utcnow()
-        already_told: set[str] = set(session.scalars(
-            select(OutboxMessage.recipient).where(
-                OutboxMessage.visit_id == visit.id, OutboxMessage.kind == "broadcast",
-                OutboxMessage.status.in_(("sending", "sent", "delivered")))))
-        outbox.cancel_queued(session, visit_id=visit.id,
-                             reason="visit cancelled" if cancelled else "visit changed", now=now)
+        already_told: set[str] = set(
+            session.scalars(
+                select(OutboxMessage.recipient).where(
+                    OutboxMessage.visit_id == visit.id,
+                    OutboxMessage.kind == "broadcast",
+                    OutboxMessage.status.in_(("sending", "sent", "delivered")),
+                )
+            )
+        )
+        outbox.cancel_queued(
+            session,
+            visit_id=visit.id,
+            reason="visit cancelled" if cancelled else "visit changed",
+            now=now,
+        )
         key = "sms.visit_cancelled" if cancelled else "sms.visit_changed"
         version = _version(visit)
         languages: dict[str, str] = {
-            phone: language for phone, language in session.execute(
+            phone: language
+            for phone, language in session.execute(
                 select(Resident.phone, Resident.language).where(
-                    Resident.phone.in_(list(already_told))))}
-        written = outbox.add_many(session, [
-            {"recipient": phone, "kind": "broadcast", "visit_id": visit.id,
-             "body": self.visit_text(key, languages.get(phone, DEFAULT_LANGUAGE), visit),
-             "dedupe_key": f"visit:{visit.id}:{version}:{'cancelled' if cancelled else 'changed'}"
-                           f":{phone}"}
-            for phone in already_told])
+                    Resident.phone.in_(list(already_told))
+                )
+            )
+        }
+        written = outbox.add_many(
+            session,
+            [
+                {
+                    "recipient": phone,
+                    "kind": "broadcast",
+                    "visit_id": visit.id,
+                    "body": self.visit_text(key, languages.get(phone, DEFAULT_LANGUAGE), visit),
+                    "dedupe_key": f"visit:{visit.id}:{version}:"
+                    f"{'cancelled' if cancelled else 'changed'}:{phone}",
+                }
+                for phone in already_told
+            ],
+        )
         if not cancelled and visit.published:
             # Those not told yet get the announcement with the new details.
             self.visit_published(session, visit, skip=already_told)
@@ -232,15 +332,22 @@ class Notifier:
 
     # --- broadcasts staff write ---------------------------------------------------------------
 
-    def audience(self, *, village: str | None = None, district: str | None = None,
-                 everyone: bool = False, request_status: str | None = None,
-                 within: str | None = None) -> Audience:
+    def audience(
+        self,
+        *,
+        village: str | None = None,
+        district: str | None = None,
+        everyone: bool = False,
+        request_status: str | None = None,
+        within: str | None = None,
+    ) -> Audience:
         """``within``: a village officer's village; the audience cannot reach beyond it."""
         if within is not None:
             place = self.regions.find_village(within)
             if request_status:
-                return Audience(f"status:{request_status}:village:{place.code}", (place.code,),
-                                request_status)
+                return Audience(
+                    f"status:{request_status}:village:{place.code}", (place.code,), request_status
+                )
             return Audience(f"village:{place.code}", (place.code,))
         if request_status:
             return Audience(f"status:{request_status}", None, request_status)
@@ -251,8 +358,9 @@ class Notifier:
             return Audience(f"village:{place.code}", (place.code,))
         if district:
             d = self.regions.find_district(district)
-            return Audience(f"district:{d.code}",
-                            tuple(v.code for v in self.regions.villages_of(d.code)))
+            return Audience(
+                f"district:{d.code}", tuple(v.code for v in self.regions.villages_of(d.code))
+            )
         raise ValueError("choose a village, a district or everyone")
 
     def recipients(self, session: Session, audience: Audience) -> list[tuple[str, str]]:
@@ -262,42 +370,72 @@ class Notifier:
         if audience.request_status is None:
             return self._residents(session, audience.village_codes)
         language = func.coalesce(Resident.language, DEFAULT_LANGUAGE).label("language")
-        query = (select(DocumentRequest.applicant_phone, language)
-                 .outerjoin(Resident, Resident.phone == DocumentRequest.applicant_phone)
-                 .where(DocumentRequest.status == audience.request_status,
-                        func.coalesce(Resident.opted_out, False).is_(False))
-                 .distinct())
+        query = (
+            select(DocumentRequest.applicant_phone, language)
+            .outerjoin(Resident, Resident.phone == DocumentRequest.applicant_phone)
+            .where(
+                DocumentRequest.status == audience.request_status,
+                func.coalesce(Resident.opted_out, False).is_(False),
+            )
+            .distinct()
+        )
         if audience.village_codes is not None:
             query = query.where(DocumentRequest.village_code.in_(list(audience.village_codes)))
-        return _by_language(session.execute(
-            query.order_by(DocumentRequest.applicant_phone)).tuples())
+        return _by_language(
+            session.execute(query.order_by(DocumentRequest.applicant_phone)).tuples()
+        )
 
-    def broadcast(self, session: Session, audience: Audience, text: str,
-                  send_at: dt.datetime | None = None, created_by: str | None = None,
-                  translations: Mapping[str, str] | None = None) -> Broadcast:
+    def broadcast(
+        self,
+        session: Session,
+        audience: Audience,
+        text: str,
+        send_at: dt.datetime | None = None,
+        created_by: str | None = None,
+        translations: Mapping[str, str] | None = None,
+    ) -> Broadcast:
         """``text`` goes to everyone, except residents whose language has a translation."""
-        broadcast = Broadcast(kind="custom", audience=audience.label, body=text,
-                              status="planned", recipients=0, send_at=send_at or utcnow(),
-                              created_by=created_by)
+        broadcast = Broadcast(
+            kind="custom",
+            audience=audience.label,
+            body=text,
+            status="planned",
+            recipients=0,
+            send_at=send_at or utcnow(),
+            created_by=created_by,
+        )
         session.add(broadcast)
         session.flush()
         versions = {lang: body for lang, body in (translations or {}).items() if body.strip()}
-        broadcast.recipients = outbox.add_many(session, (  # streamed: flat memory at 100,000
-            {"recipient": phone, "kind": "broadcast", "body": versions.get(language, text),
-             "due_at": broadcast.send_at, "dedupe_key": f"broadcast:{broadcast.id}:{phone}",
-             "broadcast_id": broadcast.id}
-            for phone, language in self._audience(session, audience)))
+        broadcast.recipients = outbox.add_many(
+            session,
+            (  # streamed: flat memory at 100,000
+                {
+                    "recipient": phone,
+                    "kind": "broadcast",
+                    "body": versions.get(language, text),
+                    "due_at": broadcast.send_at,
+                    "dedupe_key": f"broadcast:{broadcast.id}:{phone}",
+                    "broadcast_id": broadcast.id,
+                }
+                for phone, language in self._audience(session, audience)
+            ),
+        )
         return broadcast
 
-    def _residents(self, session: Session,
-                   village_codes: Sequence[str] | None) -> Iterable[tuple[str, str]]:
+    def _residents(
+        self, session: Session, village_codes: Sequence[str] | None
+    ) -> Iterable[tuple[str, str]]:
         """(phone, language) of residents who have not opted out (checked again at send time),
         grouped by language (see ``_by_language``)."""
         query = select(Resident.phone, Resident.language).where(Resident.opted_out.is_(False))
         if village_codes is not None:
             query = query.where(Resident.village_code.in_(list(village_codes)))
-        yield from session.execute(query.order_by(  # as _language_order
-            Resident.language != DEFAULT_LANGUAGE, Resident.language, Resident.id)).tuples()
+        yield from session.execute(
+            query.order_by(  # as _language_order
+                Resident.language != DEFAULT_LANGUAGE, Resident.language, Resident.id
+            )
+        ).tuples()
 
     def _at_reminder_hour(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(self.reminder_hour), LOCAL_TZ).astimezone(dt.UTC)

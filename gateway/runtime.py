@@ -52,8 +52,9 @@ class Runtime:
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
         self.catalogs = load_catalogs()
-        self.ussd_engine = build_engine(USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH,
-                                        catalogs=self.catalogs)
+        self.ussd_engine = build_engine(
+            USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH, catalogs=self.catalogs
+        )
         # An SMS conversation screen stays within one segment where it can (160 GSM-7).
         self.sms_engine = build_engine(SMS_SCREEN_LIMIT, catalogs=self.catalogs)
         self.jobs: RQJobQueue | ThreadJobQueue
@@ -64,14 +65,20 @@ class Runtime:
                 send=lambda ids: self.worker.sender.send_batch(ids),
                 sweep=lambda: self.worker.sweeper.run(),
                 sweep_interval=float(config["SWEEP_INTERVAL_SECONDS"]),
-                retry_intervals=[int(i) for i in config["SMS_RETRY_INTERVALS"]])
-        self.worker: WorkerContext = build_context(config, db=self.db, queue=self.jobs,
-                                                   redis_client=self.redis)
+                retry_intervals=[int(i) for i in config["SMS_RETRY_INTERVALS"]],
+            )
+        self.worker: WorkerContext = build_context(
+            config, db=self.db, queue=self.jobs, redis_client=self.redis
+        )
         # A visit added, published, edited or cancelled anywhere (console, CLI, a job):
         # callers of its village must not be told the old next visit.
-        self.db.watch(VillageVisit, key=lambda visit: visit.village_code,
-                      callback=lambda villages: self.store.uncache(
-                          *(next_visit_cache_key(code) for code in villages)))
+        self.db.watch(
+            VillageVisit,
+            key=lambda visit: visit.village_code,
+            callback=lambda villages: self.store.uncache(
+                *(next_visit_cache_key(code) for code in villages)
+            ),
+        )
         self._regions: RegionDirectory | None = None
         self._regions_lock = threading.Lock()
         self._last_log_flush = time.monotonic()
@@ -113,16 +120,25 @@ class Runtime:
         if cached is not None:
             return cached
         rows = self.db.read(queries.RESIDENT_PROFILE, {"phone": phone})
-        profile = {"lang": rows[0].language if rows else None,
-                   "village": rows[0].village_code if rows else None}
+        profile = {
+            "lang": rows[0].language if rows else None,
+            "village": rows[0].village_code if rows else None,
+        }
         self.store.save_profile(phone, profile)
         return profile
 
     def services(self, phone: str, profile: dict[str, Any]) -> StorageServices:
-        return StorageServices(phone=phone, profile=profile, db=self.db, store=self.store,
-                               regions=self.regions, limiter=self.limiter,
-                               lookup_limit=self.lookup_limit, notifier=self.notifier,
-                               dispatch=self.dispatch)
+        return StorageServices(
+            phone=phone,
+            profile=profile,
+            db=self.db,
+            store=self.store,
+            regions=self.regions,
+            limiter=self.limiter,
+            lookup_limit=self.lookup_limit,
+            notifier=self.notifier,
+            dispatch=self.dispatch,
+        )
 
     def flush_session_logs(self, force: bool = False, batch: int = 1000) -> int:
         """Write queued USSD session records to the database.
@@ -132,7 +148,8 @@ class Runtime:
         (the CLI) writes everything queued."""
         now = time.monotonic()
         if not force and now - self._last_log_flush < float(
-                self.config["SESSION_LOG_FLUSH_SECONDS"]):
+            self.config["SESSION_LOG_FLUSH_SECONDS"]
+        ):
             return 0
         self._last_log_flush = now
         written = 0
@@ -142,6 +159,7 @@ class Runtime:
             if not force or len(records) < batch:
                 break
         return written
+
 
 def runtime(app: Flask | None = None) -> Runtime:
     return (app or current_app).extensions["gateway"]  # type: ignore[no-any-return]

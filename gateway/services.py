@@ -78,15 +78,21 @@ class StorageServices:
     def remember_village(self, village_code: str) -> None:
         if self.profile.get("village") == village_code:
             return
-        self.db.write_alone(lambda connection: queries.set_resident_field(
-            connection, self.phone, "village_code", village_code))
+        self.db.write_alone(
+            lambda connection: queries.set_resident_field(
+                connection, self.phone, "village_code", village_code
+            )
+        )
         self._update_profile(village=village_code)
 
     def set_language(self, language: str) -> None:
         if self.profile.get("lang") == language:
             return  # already so: no database round trip
-        self.db.write_alone(lambda connection: queries.set_resident_field(
-            connection, self.phone, "language", language))
+        self.db.write_alone(
+            lambda connection: queries.set_resident_field(
+                connection, self.phone, "language", language
+            )
+        )
         self._update_profile(lang=language)
 
     def _update_profile(self, **changes: Any) -> None:
@@ -100,14 +106,21 @@ class StorageServices:
 
     def _view(self, row: Any) -> RequestView:  # a row of queries.REQUEST_BY_NUMBER & co.
         return RequestView(
-            number=row.number, doc_type=row.doc_type, status=row.status,
-            updated=_local_date(row.updated_at), pickup_place=row.pickup_place,
+            number=row.number,
+            doc_type=row.doc_type,
+            status=row.status,
+            updated=_local_date(row.updated_at),
+            pickup_place=row.pickup_place,
             owned_by_caller=row.applicant_phone == self.phone,
         )
 
     def my_requests(self) -> list[RequestView]:
-        return [self._view(r) for r in self.db.read(
-            queries.REQUESTS_OF_PHONE, {"phone": self.phone, "limit": MY_REQUESTS_LISTED})]
+        return [
+            self._view(r)
+            for r in self.db.read(
+                queries.REQUESTS_OF_PHONE, {"phone": self.phone, "limit": MY_REQUESTS_LISTED}
+            )
+        ]
 
     def find_request(self, number: str) -> RequestView | None:
         rows = self.db.read(queries.REQUEST_BY_NUMBER, {"number": number})
@@ -128,20 +141,34 @@ class StorageServices:
     # Home visit
 
     def create_booking(
-        self, *, for_whom: str, reason: str, service: str, village_code: str,
-        hamlet: str | None, confirmation_sms: Callable[[str], str],
+        self,
+        *,
+        for_whom: str,
+        reason: str,
+        service: str,
+        village_code: str,
+        hamlet: str | None,
+        confirmation_sms: Callable[[str], str],
     ) -> BookingResult:
         def book(connection: Connection) -> queries.Booked:
             return queries.book_home_visit(
-                connection, phone=self.phone, for_whom=for_whom, reason=reason,
-                service=service, village_code=village_code, hamlet=hamlet,
-                confirmation_sms=confirmation_sms)
+                connection,
+                phone=self.phone,
+                for_whom=for_whom,
+                reason=reason,
+                service=service,
+                village_code=village_code,
+                hamlet=hamlet,
+                confirmation_sms=confirmation_sms,
+            )
 
         booked = self.db.write_as_one(book)  # PostgreSQL: one round trip
         if booked.created:
             self.dispatch()
         return BookingResult(
-            number=booked.number, created=booked.created, status=booked.status,
+            number=booked.number,
+            created=booked.created,
+            status=booked.status,
             scheduled_for=_local_date(booked.scheduled_for) if booked.scheduled_for else None,
         )
 
@@ -158,12 +185,19 @@ class StorageServices:
         if rows:
             row = rows[0]
             visit = VisitView(
-                id=row.id, village_code=row.village_code, day=row.visit_date,
-                start=row.start_time.strftime("%H:%M"), end=row.end_time.strftime("%H:%M"),
-                place=row.place, bring=row.bring,
+                id=row.id,
+                village_code=row.village_code,
+                day=row.visit_date,
+                start=row.start_time.strftime("%H:%M"),
+                end=row.end_time.strftime("%H:%M"),
+                place=row.place,
+                bring=row.bring,
             )
-        self.store.cache(key, {"day": today.isoformat(), "visit": _visit_to_cache(visit)},
-                         NEXT_VISIT_CACHE_SECONDS)
+        self.store.cache(
+            key,
+            {"day": today.isoformat(), "visit": _visit_to_cache(visit)},
+            NEXT_VISIT_CACHE_SECONDS,
+        )
         return visit
 
     def subscribe_visit_reminder(self, visit: VisitView, language: str) -> None:
@@ -179,15 +213,25 @@ class StorageServices:
             reminders = self.notifier.reminder_messages(self.phone, language, rows[0])
             new, unchanged = self.db.write_alone(
                 lambda connection: queries.subscribe_to_unchanged_visit(
-                    connection, phone=self.phone, visit=rows[0], language=language,
-                    reminders=reminders))
+                    connection,
+                    phone=self.phone,
+                    visit=rows[0],
+                    language=language,
+                    reminders=reminders,
+                )
+            )
             if not new or unchanged:
                 return
 
         def subscribe(connection: Connection) -> None:
-            queries.subscribe(connection, phone=self.phone, kind="visit_reminder",
-                              village_code=visit.village_code, visit_id=visit.id,
-                              language=language)
+            queries.subscribe(
+                connection,
+                phone=self.phone,
+                kind="visit_reminder",
+                village_code=visit.village_code,
+                visit_id=visit.id,
+                language=language,
+            )
             # (new, or new a moment ago): its reminders from the visit as stored now; written
             # once however often this runs (their keys)
             for stored in connection.execute(queries.VISIT_BY_ID, {"id": visit.id}):
@@ -197,16 +241,30 @@ class StorageServices:
         self.db.write(subscribe)
 
     def subscribe_visit_published(self, village_code: str, language: str) -> None:
-        self.db.write_alone(lambda connection: queries.subscribe(
-            connection, phone=self.phone, kind="visit_published", village_code=village_code,
-            visit_id=None, language=language))
+        self.db.write_alone(
+            lambda connection: queries.subscribe(
+                connection,
+                phone=self.phone,
+                kind="visit_published",
+                village_code=village_code,
+                visit_id=None,
+                language=language,
+            )
+        )
 
     # Any SMS
 
     def send_sms(self, body: str, dedupe_key: str) -> None:
-        written = self.db.write_alone(lambda connection: outbox.add(
-            connection, recipient=self.phone, kind="reply", body=body, dedupe_key=dedupe_key,
-            urgent=True))
+        written = self.db.write_alone(
+            lambda connection: outbox.add(
+                connection,
+                recipient=self.phone,
+                kind="reply",
+                body=body,
+                dedupe_key=dedupe_key,
+                urgent=True,
+            )
+        )
         if written:
             self.dispatch()
 
@@ -216,8 +274,9 @@ def _visit_to_cache(visit: VisitView | None) -> dict[str, Any] | None:
 
 
 def _visit_from_cache(data: dict[str, Any] | None) -> VisitView | None:
-    return None if data is None else VisitView(
-        **{**data, "day": dt.date.fromisoformat(data["day"])})
+    return (
+        None if data is None else VisitView(**{**data, "day": dt.date.fromisoformat(data["day"])})
+    )
 
 
 def _local_date(moment: dt.datetime) -> dt.date:

@@ -35,8 +35,9 @@ class CallStore(Protocol):
         """The caller's call record and cached profile (None where absent), in one round trip."""
         ...
 
-    def save(self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
-             ) -> None:
+    def save(
+        self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
+    ) -> None:
         """Keep the call record for the resume window; queue session-log records.
         ``settle_later``: the write is sent now and its reply read by ``settle()``, which the
         caller must call before the caller of the USSD code sees anything."""
@@ -188,13 +189,16 @@ class RedisStore:
 
     def load(self, phone: str) -> tuple[Record | None, Record | None]:
         [(call, profile)] = self.hop.execute(
-            ("MGET", _call_key(self.prefix, phone), _profile_key(phone)))
+            ("MGET", _call_key(self.prefix, phone), _profile_key(phone))
+        )
         return _loads(call), _loads(profile)
 
-    def save(self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
-             ) -> None:
+    def save(
+        self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
+    ) -> None:
         commands: list[Command] = [
-            ("SET", _call_key(self.prefix, phone), _dumps(call), "EX", self.call_ttl)]
+            ("SET", _call_key(self.prefix, phone), _dumps(call), "EX", self.call_ttl)
+        ]
         if logs:
             commands.append(("RPUSH", LOG_KEY, *(_dumps(r) for r in logs)))
         if settle_later:
@@ -206,8 +210,7 @@ class RedisStore:
         self.hop.settle()
 
     def save_profile(self, phone: str, profile: Record) -> None:
-        self.hop.execute(("SET", _profile_key(phone), _dumps(profile),
-                          "EX", self.profile_ttl))
+        self.hop.execute(("SET", _profile_key(phone), _dumps(profile), "EX", self.profile_ttl))
 
     def forget_profile(self, phone: str) -> None:
         self.redis.delete(_profile_key(phone))
@@ -265,8 +268,9 @@ class MemoryStore:
         with self._lock:
             return self._get(_call_key(self.prefix, phone)), self._get(_profile_key(phone))
 
-    def save(self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
-             ) -> None:
+    def save(
+        self, phone: str, call: Record, logs: list[Record], *, settle_later: bool = False
+    ) -> None:
         with self._lock:
             self._data[_call_key(self.prefix, phone)] = (
                 self.clock() + self.call_ttl,
@@ -279,8 +283,7 @@ class MemoryStore:
 
     def save_profile(self, phone: str, profile: Record) -> None:
         with self._lock:
-            self._data[_profile_key(phone)] = (self.clock() + self.profile_ttl,
-                                               _dumps(profile))
+            self._data[_profile_key(phone)] = (self.clock() + self.profile_ttl, _dumps(profile))
 
     def forget_profile(self, phone: str) -> None:
         with self._lock:

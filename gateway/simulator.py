@@ -48,8 +48,7 @@ def _phone() -> str:
         abort(400, description="not a valid phone number")
     allowed = current_app.config["SIMULATOR_NUMBERS"]
     if not current_app.config["EMBEDDED"] and phone not in allowed:
-        abort(403, description="the simulator plays only the test numbers: "
-                               + ", ".join(allowed))
+        abort(403, description="the simulator plays only the test numbers: " + ", ".join(allowed))
     return phone
 
 
@@ -62,18 +61,23 @@ def page() -> str:
 def dial() -> Response:
     body = request.get_json(silent=True) or {}
     session_id = str(body.get("session") or "")[:64] or f"sim-{secrets.token_hex(8)}"
-    reply = ussd.handle_hop(runtime(), session_id=session_id, phone=_phone(),
-                            text=str(body.get("text", ""))[:ussd.MAX_TEXT],
-                            service_code=current_app.config["USSD_SERVICE_CODE"],
-                            network_code="simulator")
+    reply = ussd.handle_hop(
+        runtime(),
+        session_id=session_id,
+        phone=_phone(),
+        text=str(body.get("text", ""))[: ussd.MAX_TEXT],
+        service_code=current_app.config["USSD_SERVICE_CODE"],
+        network_code="simulator",
+    )
     return jsonify({"session": session_id, "reply": reply})
 
 
 @bp.post("/sms")
 def send_sms() -> Response:
     body = request.get_json(silent=True) or {}
-    result = sms.handle_inbound(runtime(), f"sim-{secrets.token_hex(8)}", _phone(),
-                                str(body.get("text", "")))
+    result = sms.handle_inbound(
+        runtime(), f"sim-{secrets.token_hex(8)}", _phone(), str(body.get("text", ""))
+    )
     return jsonify({"result": result})
 
 
@@ -81,10 +85,21 @@ def send_sms() -> Response:
 def inbox() -> Response:
     phone = _phone()
     with runtime().db.begin() as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
-                               .order_by(OutboxMessage.id.desc()).limit(30)).all()
-        messages = [{"id": m.id, "body": m.body, "status": m.status,
-                     "at": _local(m.created_at).strftime("%H:%M")} for m in rows]
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.recipient == phone)
+            .order_by(OutboxMessage.id.desc())
+            .limit(30)
+        ).all()
+        messages = [
+            {
+                "id": m.id,
+                "body": m.body,
+                "status": m.status,
+                "at": _local(m.created_at).strftime("%H:%M"),
+            }
+            for m in rows
+        ]
     return jsonify({"phone": phone, "messages": messages})
 
 

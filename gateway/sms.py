@@ -48,9 +48,13 @@ def delivery_report() -> Response:
         return _plain(str(error), 400)
     with rt.db.begin() as session:
         result = outbox.record_delivery_report(
-            session, provider_id=report.message_id, status=report.status,
+            session,
+            provider_id=report.message_id,
+            status=report.status,
             failure_reason=(report.failure_reason or "")[:60] or None,
-            phone=to_e164(report.phone or ""), now=utcnow())
+            phone=to_e164(report.phone or ""),
+            now=utcnow(),
+        )
     return _plain(result)
 
 
@@ -82,8 +86,7 @@ def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> s
     except Exception:
         # Unclaim, so the provider's retry of this message is answered rather than dropped.
         with rt.db.begin() as session:
-            session.execute(delete(InboundMessage).where(
-                InboundMessage.provider_id == message_id))
+            session.execute(delete(InboundMessage).where(InboundMessage.provider_id == message_id))
         raise
 
 
@@ -108,8 +111,14 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
         if looping:
             log.warning("loop guard: not replying to %s", phone)
         for i, reply in enumerate(replies):
-            outbox.add(session, recipient=phone, kind="reply", body=reply, urgent=True,
-                       dedupe_key=f"inbound:{message_id}:{i}")
+            outbox.add(
+                session,
+                recipient=phone,
+                kind="reply",
+                body=reply,
+                urgent=True,
+                dedupe_key=f"inbound:{message_id}:{i}",
+            )
     if replies:
         rt.dispatch()
     return "looping" if looping else "ok"
@@ -203,8 +212,9 @@ class SmsConversation:
             if not matches:
                 return [self.t("sms.schedule_unknown_village", text=argument[:30])]
             if len(matches) > 1:
-                return [self.t("sms.schedule_ambiguous", count=str(len(matches)),
-                               name=matches[0][1])]
+                return [
+                    self.t("sms.schedule_ambiguous", count=str(len(matches)), name=matches[0][1])
+                ]
             village = matches[0][0]
             self.progressed = True
         else:
@@ -239,9 +249,18 @@ class SmsConversation:
                 return [self.t("sms.status_not_found", number=number)]
             return [self.t("sms.status_other_phone", code=code)]
         c = self.rt.notifier.catalog(self.language)
-        pickup = (c.text("sms.status_pickup", place=found.pickup_place)
-                  if found.status == "ready" and found.pickup_place else "")
-        return [c.text("sms.status_reply", doc_label=c.text(f"doc.{found.doc_type}"),
-                       last4=number[-4:], status_label=c.text(f"request_status.{found.status}"),
-                       date=c.date(found.updated), pickup=pickup)]
-
+        pickup = (
+            c.text("sms.status_pickup", place=found.pickup_place)
+            if found.status == "ready" and found.pickup_place
+            else ""
+        )
+        return [
+            c.text(
+                "sms.status_reply",
+                doc_label=c.text(f"doc.{found.doc_type}"),
+                last4=number[-4:],
+                status_label=c.text(f"request_status.{found.status}"),
+                date=c.date(found.updated),
+                pickup=pickup,
+            )
+        ]

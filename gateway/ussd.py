@@ -87,16 +87,31 @@ def ussd_hop() -> Response:
     if len(text) > MAX_TEXT:
         return _bad_request("text is too long")
     rt = runtime()
-    response = _plain(handle_hop(rt, session_id=session_id, phone=phone, text=text,
-                                 service_code=form.get("serviceCode", "")[:32],
-                                 network_code=form.get("networkCode", "")[:16],
-                                 settle_later=True))  # settled by settle_before_replying
+    response = _plain(
+        handle_hop(
+            rt,
+            session_id=session_id,
+            phone=phone,
+            text=text,
+            service_code=form.get("serviceCode", "")[:32],
+            network_code=form.get("networkCode", "")[:16],
+            settle_later=True,
+        )
+    )  # settled by settle_before_replying
     response.call_on_close(rt.flush_session_logs)  # after the reply has left
     return response
 
 
-def handle_hop(rt: Runtime, *, session_id: str, phone: str, text: str, service_code: str = "",
-               network_code: str = "", settle_later: bool = False) -> str:
+def handle_hop(
+    rt: Runtime,
+    *,
+    session_id: str,
+    phone: str,
+    text: str,
+    service_code: str = "",
+    network_code: str = "",
+    settle_later: bool = False,
+) -> str:
     """One USSD hop: the reply for ``text`` in session ``session_id`` of ``phone``.
     ``settle_later``: the call's state is sent to the store, and confirmed by
     ``rt.store.settle()``, which must run before the reply leaves (``settle_before_replying``)."""
@@ -116,11 +131,17 @@ def handle_hop(rt: Runtime, *, session_id: str, phone: str, text: str, service_c
             logs.append(_log_record(call, "dropped"))
         services = rt.services(phone, profile)
         turn = engine.begin(services, profile.get("lang") or "", previous)
-        call = {"sid": session_id, "phone": phone, "started_at": _now(),
-                "service_code": service_code, "network_code": network_code, "replies": {}}
+        call = {
+            "sid": session_id,
+            "phone": phone,
+            "started_at": _now(),
+            "service_code": service_code,
+            "network_code": network_code,
+            "replies": {},
+        }
         replies = {}
     reply = ("END " if turn.end else "CON ") + turn.text
-    recent = list(replies.items())[-(REPLIES_KEPT - 1):]
+    recent = list(replies.items())[-(REPLIES_KEPT - 1) :]
     call.update(state=turn.state, last_text=text, replies={**dict(recent), text: reply})
     if turn.end:
         logs.append(_log_record(call, "completed"))
@@ -157,8 +178,10 @@ def settle_before_replying(app: Flask) -> None:
         except Exception:
             log.exception("USSD hop state not saved: answering with the failure reply")
             body = FAILURE_REPLY.encode()
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
-                                      ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK",
+                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+            )
             # the unsent response is closed after this one has left (its close runs the
             # session-log flush, which no caller should wait for)
             return ClosingIterator([body], getattr(result, "close", None))
@@ -183,7 +206,7 @@ def newest_input(last_text: str, text: str) -> str:
     """What the caller typed this hop. AT sends every input so far joined by ``*``; the server
     knows what it already received, so an input containing ``*`` survives intact."""
     if last_text and text.startswith(last_text + "*"):
-        return text[len(last_text) + 1:]
+        return text[len(last_text) + 1 :]
     if not last_text:
         return text
     return text.rsplit("*", 1)[-1]
@@ -195,10 +218,17 @@ def _now() -> str:
 
 def _log_record(call: dict[str, Any], outcome: str) -> dict[str, Any]:
     state = call.get("state") or {}
-    return {"session_id": call["sid"], "phone": call.get("phone"),
-            "service_code": call.get("service_code"), "network_code": call.get("network_code"),
-            "journey": state.get("journey"), "hops": state.get("hops", 0), "outcome": outcome,
-            "started_at": call.get("started_at"), "ended_at": _now()}
+    return {
+        "session_id": call["sid"],
+        "phone": call.get("phone"),
+        "service_code": call.get("service_code"),
+        "network_code": call.get("network_code"),
+        "journey": state.get("journey"),
+        "hops": state.get("hops", 0),
+        "outcome": outcome,
+        "started_at": call.get("started_at"),
+        "ended_at": _now(),
+    }
 
 
 @bp.post("/ussd/events")
@@ -214,9 +244,13 @@ def ussd_event() -> Response:
     status = form.get("status", "")[:16] or None
     rt = runtime()
     call, _ = rt.store.load(phone)
-    record: dict[str, Any] = {"session_id": session_id, "phone": phone,
-                              "provider_status": status, "ended_at": _now(),
-                              "outcome": "completed" if status == "Success" else "dropped"}
+    record: dict[str, Any] = {
+        "session_id": session_id,
+        "phone": phone,
+        "provider_status": status,
+        "ended_at": _now(),
+        "outcome": "completed" if status == "Success" else "dropped",
+    }
     if call is not None and call.get("sid") == session_id:
         record = {**_log_record(call, record["outcome"]), "provider_status": status}
     hops = form.get("hopsCount", "")
@@ -231,7 +265,10 @@ def ussd_event() -> Response:
 def answer_anyway(error: Exception) -> Response:
     """Whatever broke, the phone gets a valid closing screen, not an error page."""
     if isinstance(error, HTTPException) and error.code and error.code < 500:
-        return _bad_request(error.name) if error.code == 400 else Response(
-            f"{error.name}\n", status=error.code, mimetype="text/plain")
+        return (
+            _bad_request(error.name)
+            if error.code == 400
+            else Response(f"{error.name}\n", status=error.code, mimetype="text/plain")
+        )
     log.exception("USSD hop failed")
     return _plain(FAILURE_REPLY)

@@ -34,8 +34,10 @@ def require_webhook_auth() -> Response | None:
     token = current_app.config["WEBHOOK_TOKEN"]
     if not token and not current_app.config["WEBHOOK_ALLOWED_IPS"] and not _warned_open:
         _warned_open = True
-        log.warning("webhooks are open to anyone: set WEBHOOK_TOKEN and/or WEBHOOK_ALLOWED_IPS "
-                    "(fine for the embedded demo, not for production)")
+        log.warning(
+            "webhooks are open to anyone: set WEBHOOK_TOKEN and/or WEBHOOK_ALLOWED_IPS "
+            "(fine for the embedded demo, not for production)"
+        )
     if token:
         given = request.args.get("token") or request.headers.get("X-Webhook-Token") or ""
         if not hmac.compare_digest(given.encode(), token.encode()):

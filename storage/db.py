@@ -71,7 +71,8 @@ class Database:
         self._watchers: list[Watcher] = []
         # compiled reads run by the driver itself (see _read_with_driver): PostgreSQL only
         self._driver_sql: dict[Executable, Any] | None = (
-            {} if self.engine.dialect.driver == "psycopg" else None)
+            {} if self.engine.dialect.driver == "psycopg" else None
+        )
 
     def begin(self) -> Any:
         """A session inside a transaction: commits on success, rolls back on error."""
@@ -80,18 +81,21 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
-    def read(self, statement: Executable, params: Mapping[str, Any] | None = None
-             ) -> Sequence[Any]:
+    def read(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
         """All rows of a read-only statement, on this thread's kept autocommit connection
         (each with the columns as attributes and by index)."""
         if self._driver_sql is not None:
-            return self._on_kept("reader", lambda connection: self._read_with_driver(
-                connection, statement, params or {}))
-        return self._on_kept("reader", lambda connection: connection.execute(
-            statement, params or {}).all())
+            return self._on_kept(
+                "reader",
+                lambda connection: self._read_with_driver(connection, statement, params or {}),
+            )
+        return self._on_kept(
+            "reader", lambda connection: connection.execute(statement, params or {}).all()
+        )
 
-    def _read_with_driver(self, connection: Connection, statement: Executable,
-                          params: Mapping[str, Any]) -> Sequence[Any]:
+    def _read_with_driver(
+        self, connection: Connection, statement: Executable, params: Mapping[str, Any]
+    ) -> Sequence[Any]:
         """PostgreSQL: the statement compiled once by SQLAlchemy, then run by psycopg itself.
         SQLAlchemy's execution and result layers cost ~130 µs a statement (a look-up is
         ~70 µs without them); for the plain types of these reads psycopg returns the same
@@ -101,7 +105,8 @@ class Database:
         compiled = cache.get(statement)
         if compiled is None:
             compiled = cache[statement] = statement.compile(  # type: ignore[attr-defined]
-                dialect=self.engine.dialect)
+                dialect=self.engine.dialect
+            )
         driver = connection.connection.driver_connection
         with driver.cursor(row_factory=namedtuple_row) as cursor:  # type: ignore[union-attr]
             cursor.execute(compiled.string, compiled.construct_params(params))
@@ -110,6 +115,7 @@ class Database:
     def write(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in one transaction on this thread's kept writer connection:
         committed if it returns, rolled back if it raises."""
+
         def in_transaction(connection: Connection) -> T:
             with connection.begin():
                 return work(connection)
@@ -124,8 +130,7 @@ class Database:
     def write_as_one(self, work: Callable[[Connection], T]) -> T:
         """``work`` that is one statement on PostgreSQL (data-modifying CTEs) and several
         elsewhere: alone on the kept autocommit connection there, in a transaction elsewhere."""
-        return (self.write_alone if self.engine.dialect.name == "postgresql"
-                else self.write)(work)
+        return (self.write_alone if self.engine.dialect.name == "postgresql" else self.write)(work)
 
     def _on_kept(self, role: str, work: Callable[[Connection], T]) -> T:
         """``work`` on this thread's kept connection for ``role``. A connection the server
@@ -169,8 +174,9 @@ class Database:
         except Exception:  # already broken: nothing to give back
             log.debug("closing a broken kept connection failed", exc_info=True)
 
-    def watch(self, model: type, key: Callable[[Any], Hashable],
-              callback: Callable[[set[Any]], None]) -> None:
+    def watch(
+        self, model: type, key: Callable[[Any], Hashable], callback: Callable[[set[Any]], None]
+    ) -> None:
         if not self._watchers:
             event.listen(self.sessions, "after_flush", self._collect_changes)
             event.listen(self.sessions, "after_commit", self._report_changes)

@@ -29,5 +29,9 @@ def with_check_digit(body: str) -> str:
 def is_well_formed(number: str) -> bool:
     # isascii(): str.isdigit() and int() also accept full-width or Arabic-Indic digits,
     # which no keypad types.
-    return (len(number) == NUMBER_LENGTH and number.isascii() and number.isdigit()
-            and verhoeff.is_valid(number))
+    return (
+        len(number) == NUMBER_LENGTH
+        and number.isascii()
+        and number.isdigit()
+        and verhoeff.is_valid(number)
+    )

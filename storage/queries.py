@@ -52,45 +52,68 @@ def _check_length(value: str | None, limit: int, what: str) -> None:
 
 # --- what a USSD hop reads: Core statements for Database.read (no ORM, no transaction) ------
 
-_REQUEST_COLUMNS = (DocumentRequest.number, DocumentRequest.doc_type, DocumentRequest.status,
-                    DocumentRequest.updated_at, DocumentRequest.pickup_place,
-                    DocumentRequest.applicant_phone)
+_REQUEST_COLUMNS = (
+    DocumentRequest.number,
+    DocumentRequest.doc_type,
+    DocumentRequest.status,
+    DocumentRequest.updated_at,
+    DocumentRequest.pickup_place,
+    DocumentRequest.applicant_phone,
+)
 
 RESIDENT_PROFILE = select(Resident.language, Resident.village_code).where(
-    Resident.phone == bindparam("phone"))
+    Resident.phone == bindparam("phone")
+)
 
 REQUESTS_OF_PHONE = (  # params: phone, limit
     select(*_REQUEST_COLUMNS)
     .where(DocumentRequest.applicant_phone == bindparam("phone"))
     .order_by(DocumentRequest.updated_at.desc(), DocumentRequest.id.desc())
-    .limit(bindparam("limit")))
+    .limit(bindparam("limit"))
+)
 
 REQUEST_BY_NUMBER = select(*_REQUEST_COLUMNS, DocumentRequest.applicant_birth_year).where(
-    DocumentRequest.number == bindparam("number"))
+    DocumentRequest.number == bindparam("number")
+)
 
 VISIT_BY_ID = select(VillageVisit.__table__).where(VillageVisit.id == bindparam("id"))
 
 # A visit as stored now, and whether this phone already asked to be reminded of it.
 VISIT_TO_REMIND_OF = select(
     VillageVisit.__table__,
-    exists().where(ReminderSubscription.phone == bindparam("phone"),
-                   ReminderSubscription.kind == "visit_reminder",
-                   ReminderSubscription.village_code == VillageVisit.village_code,
-                   ReminderSubscription.visit_id == VillageVisit.id).label("subscribed"),
+    exists()
+    .where(
+        ReminderSubscription.phone == bindparam("phone"),
+        ReminderSubscription.kind == "visit_reminder",
+        ReminderSubscription.village_code == VillageVisit.village_code,
+        ReminderSubscription.visit_id == VillageVisit.id,
+    )
+    .label("subscribed"),
 ).where(VillageVisit.id == bindparam("id"))
 
 NEXT_VISIT = (
-    select(VillageVisit.id, VillageVisit.village_code, VillageVisit.visit_date,
-           VillageVisit.start_time, VillageVisit.end_time, VillageVisit.place,
-           VillageVisit.bring)
-    .where(VillageVisit.village_code == bindparam("village"),
-           VillageVisit.published.is_(True), VillageVisit.cancelled.is_(False),
-           VillageVisit.visit_date >= bindparam("today"))
+    select(
+        VillageVisit.id,
+        VillageVisit.village_code,
+        VillageVisit.visit_date,
+        VillageVisit.start_time,
+        VillageVisit.end_time,
+        VillageVisit.place,
+        VillageVisit.bring,
+    )
+    .where(
+        VillageVisit.village_code == bindparam("village"),
+        VillageVisit.published.is_(True),
+        VillageVisit.cancelled.is_(False),
+        VillageVisit.visit_date >= bindparam("today"),
+    )
     .order_by(VillageVisit.visit_date, VillageVisit.start_time)
-    .limit(1))
+    .limit(1)
+)
 
 
 # --- residents -------------------------------------------------------------------------------
+
 
 def get_resident(session: Session, phone: str) -> Resident | None:
     return session.scalar(select(Resident).where(Resident.phone == phone))
@@ -102,8 +125,9 @@ def upsert_resident(
     """Create the resident if new; update only the fields given."""
     resident = get_resident(session, phone)
     if resident is None:
-        resident = Resident(phone=phone, village_code=village_code, language=language or "id",
-                            opted_out=False)
+        resident = Resident(
+            phone=phone, village_code=village_code, language=language or "id", opted_out=False
+        )
         session.add(resident)
     else:
         if village_code is not None:
@@ -116,11 +140,14 @@ def upsert_resident(
 
 # --- document requests -----------------------------------------------------------------------
 
+
 def _unique_number(session: Session) -> str:
     while True:
         number = numbers.new_number()
-        if session.scalar(select(DocumentRequest.id).where(
-                DocumentRequest.number == number)) is None:
+        if (
+            session.scalar(select(DocumentRequest.id).where(DocumentRequest.number == number))
+            is None
+        ):
             return number
 
 
@@ -145,8 +172,10 @@ def add_request(
     _check_length(pickup_place, PICKUP_PLACE_LENGTH, "the pickup place")
     if number is not None:
         if not numbers.is_well_formed(number):
-            raise ValueError(f"'{number}' is not a valid request number "
-                             f"({numbers.NUMBER_LENGTH} digits with a check digit)")
+            raise ValueError(
+                f"'{number}' is not a valid request number "
+                f"({numbers.NUMBER_LENGTH} digits with a check digit)"
+            )
         if find_request(session, number) is not None:
             raise ValueError(f"request number {number} already exists")
     request = DocumentRequest(
@@ -160,8 +189,9 @@ def add_request(
     )
     session.add(request)
     session.flush()
-    session.add(RequestStatusChange(request_id=request.id, status=status,
-                                    pickup_place=pickup_place))
+    session.add(
+        RequestStatusChange(request_id=request.id, status=status, pickup_place=pickup_place)
+    )
     return request
 
 
@@ -182,18 +212,26 @@ def set_request_status(
     if pickup_place is not None:
         request.pickup_place = pickup_place
     request.updated_at = utcnow()
-    session.add(RequestStatusChange(request_id=request.id, status=status,
-                                    pickup_place=request.pickup_place))
+    session.add(
+        RequestStatusChange(request_id=request.id, status=status, pickup_place=request.pickup_place)
+    )
     session.flush()
     return request
 
 
 def last_status_change_id(session: Session, request: DocumentRequest) -> int:
-    return int(session.scalar(select(func.max(RequestStatusChange.id)).where(
-        RequestStatusChange.request_id == request.id)) or 0)
+    return int(
+        session.scalar(
+            select(func.max(RequestStatusChange.id)).where(
+                RequestStatusChange.request_id == request.id
+            )
+        )
+        or 0
+    )
 
 
 # --- home visits (Sidakep) -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Booked:
@@ -213,10 +251,12 @@ _INSERT_BOOKING = text(
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 
 _OPEN_BOOKING = select(
-    HomeVisitBooking.number, HomeVisitBooking.status, HomeVisitBooking.scheduled_for).where(
+    HomeVisitBooking.number, HomeVisitBooking.status, HomeVisitBooking.scheduled_for
+).where(
     HomeVisitBooking.phone == bindparam("phone"),
     HomeVisitBooking.service == bindparam("service"),
-    HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES))
+    HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES),
+)
 
 
 def book_home_visit(
@@ -239,31 +279,54 @@ def book_home_visit(
     one_statement = confirmation_sms is not None and connection.dialect.name == "postgresql"
     for _ in range(5):
         number = numbers.new_number()
-        values = {"number": number, "phone": phone, "for_whom": for_whom, "reason": reason,
-                  "service": service, "village_code": village_code, "hamlet": hamlet,
-                  "now": utcnow()}
+        values = {
+            "number": number,
+            "phone": phone,
+            "for_whom": for_whom,
+            "reason": reason,
+            "service": service,
+            "village_code": village_code,
+            "hamlet": hamlet,
+            "now": utcnow(),
+        }
         if one_statement:
             assert confirmation_sms is not None
             body = confirmation_sms(number)
-            row = connection.execute(_BOOK_WITH_SMS, {
-                **values, "body": body, "segments": count_segments(body).segments,
-                "dedupe_key": f"booking-confirmed:{number}"}).first()
+            row = connection.execute(
+                _BOOK_WITH_SMS,
+                {
+                    **values,
+                    "body": body,
+                    "segments": count_segments(body).segments,
+                    "dedupe_key": f"booking-confirmed:{number}",
+                },
+            ).first()
             if row is not None:
-                return Booked(number=row.number, status=row.status,
-                              scheduled_for=row.scheduled_for, created=row.created)
+                return Booked(
+                    number=row.number,
+                    status=row.status,
+                    scheduled_for=row.scheduled_for,
+                    created=row.created,
+                )
             # Refused, and no open booking in this statement's snapshot: the number was
             # taken, or a racing hop's booking committed after the snapshot. Draw again.
             continue
         if wrote_one(connection.execute(_INSERT_BOOKING, values)):
             if confirmation_sms is not None:
-                outbox.add(connection, recipient=phone, kind="notification", urgent=True,
-                           body=confirmation_sms(number),
-                           dedupe_key=f"booking-confirmed:{number}")
+                outbox.add(
+                    connection,
+                    recipient=phone,
+                    kind="notification",
+                    urgent=True,
+                    body=confirmation_sms(number),
+                    dedupe_key=f"booking-confirmed:{number}",
+                )
             return Booked(number=number, status="requested", scheduled_for=None, created=True)
         row = connection.execute(_OPEN_BOOKING, {"phone": phone, "service": service}).first()
         if row is not None:
-            return Booked(number=row.number, status=row.status,
-                          scheduled_for=row.scheduled_for, created=False)
+            return Booked(
+                number=row.number, status=row.status, scheduled_for=row.scheduled_for, created=False
+            )
         # not refused for an open booking: the number was taken (one in ten million), redraw
     raise RuntimeError("no free booking number after 5 draws")
 
@@ -283,10 +346,13 @@ _BOOK_WITH_SMS = text(
     " true AS created FROM booked"
     " UNION ALL SELECT number, status, scheduled_for, false FROM home_visit_bookings"
     " WHERE phone = :phone AND service = :service AND status IN ("
-    + ", ".join(f"'{status}'" for status in OPEN_BOOKING_STATUSES) + ")"
+    + ", ".join(f"'{status}'" for status in OPEN_BOOKING_STATUSES)
+    + ")"
     " AND NOT EXISTS (SELECT 1 FROM booked)"
-).bindparams(bindparam("now", type_=DateTime(timezone=True)),
-             *(bindparam(name, type_=String()) for name in ("phone", "service")))
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    *(bindparam(name, type_=String()) for name in ("phone", "service")),
+)
 
 
 def create_booking(
@@ -303,24 +369,36 @@ def create_booking(
     """``book_home_visit`` in an ORM session: (the booking, created). ``on_created`` runs in
     the same transaction (e.g. to write the confirmation SMS), so a booking never exists
     without its SMS."""
-    booked = book_home_visit(session.connection(), phone=phone, for_whom=for_whom,
-                             reason=reason, service=service, village_code=village_code,
-                             hamlet=hamlet)
+    booked = book_home_visit(
+        session.connection(),
+        phone=phone,
+        for_whom=for_whom,
+        reason=reason,
+        service=service,
+        village_code=village_code,
+        hamlet=hamlet,
+    )
     booking = session.scalars(
-        select(HomeVisitBooking).where(HomeVisitBooking.number == booked.number)).one()
+        select(HomeVisitBooking).where(HomeVisitBooking.number == booked.number)
+    ).one()
     if booked.created and on_created is not None:
         on_created(booking)
     return booking, booked.created
 
 
 def count_open_bookings(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(HomeVisitBooking)
-        .where(HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(HomeVisitBooking)
+            .where(HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES))
+        )
+        or 0
+    )
 
 
 # --- village visits (Si Melik) ---------------------------------------------------------------
+
 
 def add_visit(
     session: Session,
@@ -339,9 +417,16 @@ def add_visit(
         raise ValueError("the place is empty")
     _check_length(place, VISIT_PLACE_LENGTH, "the place")
     _check_length(bring, VISIT_BRING_LENGTH, "what to bring")
-    visit = VillageVisit(village_code=village_code, visit_date=visit_date, start_time=start_time,
-                         end_time=end_time, place=place, bring=bring, published=published,
-                         cancelled=False)
+    visit = VillageVisit(
+        village_code=village_code,
+        visit_date=visit_date,
+        start_time=start_time,
+        end_time=end_time,
+        place=place,
+        bring=bring,
+        published=published,
+        cancelled=False,
+    )
     session.add(visit)
     session.flush()
     return visit
@@ -374,9 +459,19 @@ def subscribe(
     """Record a reminder/notify-me subscription; False if it already existed. One statement,
     so it runs in an ORM session, in a transaction or alone on the USSD hop's connection."""
     statement = _SUBSCRIBE_TO_VISIT if visit_id is not None else _SUBSCRIBE_TO_VILLAGE
-    return wrote_one(session.execute(statement, {
-        "phone": phone, "kind": kind, "village_code": village_code, "visit_id": visit_id,
-        "language": language, "created_at": utcnow()}))
+    return wrote_one(
+        session.execute(
+            statement,
+            {
+                "phone": phone,
+                "kind": kind,
+                "village_code": village_code,
+                "visit_id": visit_id,
+                "language": language,
+                "created_at": utcnow(),
+            },
+        )
+    )
 
 
 # Plain SQL (see outbox.add for why). A visit's subscription is unique by constraint; a
@@ -391,10 +486,11 @@ _SUBSCRIBE_TO_VILLAGE = text(
     " created_at) SELECT :phone, :kind, :village_code, NULL, :language, :created_at"
     " WHERE NOT EXISTS (SELECT 1 FROM reminder_subscriptions WHERE phone = :phone"
     " AND kind = :kind AND village_code = :village_code AND visit_id IS NULL)"
-).bindparams(bindparam("created_at", type_=DateTime(timezone=True)),
-             # typed, so PostgreSQL is told each parameter's type once for both places
-             *(bindparam(name, type_=String()) for name in (
-                 "phone", "kind", "village_code", "language")))
+).bindparams(
+    bindparam("created_at", type_=DateTime(timezone=True)),
+    # typed, so PostgreSQL is told each parameter's type once for both places
+    *(bindparam(name, type_=String()) for name in ("phone", "kind", "village_code", "language")),
+)
 
 
 def subscribe_to_unchanged_visit(
@@ -410,13 +506,21 @@ def subscribe_to_unchanged_visit(
     (not edited, not cancelled since), its ``reminders`` (the keyword arguments of
     ``outbox.add``). Returns (the subscription is new, the visit was unchanged): new but
     changed means its reminders are still to be planned, from the visit as stored now."""
-    row = connection.execute(_SUBSCRIBE_WITH_REMINDERS, {
-        "phone": phone, "village_code": visit.village_code, "visit_id": visit.id,
-        "language": language, "now": utcnow(), "stamp": visit.updated_at or visit.created_at,
-        "bodies": [m["body"] for m in reminders],
-        "segments": [count_segments(m["body"]).segments for m in reminders],
-        "keys": [m["dedupe_key"] for m in reminders],
-        "dues": [m["due_at"] for m in reminders]}).one()
+    row = connection.execute(
+        _SUBSCRIBE_WITH_REMINDERS,
+        {
+            "phone": phone,
+            "village_code": visit.village_code,
+            "visit_id": visit.id,
+            "language": language,
+            "now": utcnow(),
+            "stamp": visit.updated_at or visit.created_at,
+            "bodies": [m["body"] for m in reminders],
+            "segments": [count_segments(m["body"]).segments for m in reminders],
+            "keys": [m["dedupe_key"] for m in reminders],
+            "dues": [m["due_at"] for m in reminders],
+        },
+    ).one()
     return bool(row.new), bool(row.unchanged)
 
 
@@ -437,9 +541,11 @@ _SUBSCRIBE_WITH_REMINDERS = text(
     " AND EXISTS (SELECT 1 FROM unchanged) ON CONFLICT (dedupe_key) DO NOTHING)"
     " SELECT EXISTS (SELECT 1 FROM subscribed) AS new,"
     " EXISTS (SELECT 1 FROM unchanged) AS unchanged"
-).bindparams(bindparam("now", type_=DateTime(timezone=True)),
-             bindparam("stamp", type_=DateTime(timezone=True)),
-             *(bindparam(name, type_=String()) for name in ("phone", "village_code", "language")))
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("stamp", type_=DateTime(timezone=True)),
+    *(bindparam(name, type_=String()) for name in ("phone", "village_code", "language")),
+)
 
 
 def set_resident_field(connection: Connection, phone: str, field: str, value: str) -> None:
@@ -453,16 +559,27 @@ _SET_RESIDENT = {
         "INSERT INTO residents (phone, village_code, language, opted_out, created_at,"
         " updated_at) VALUES (:phone, {village}, {language}, false, :now, :now)"
         " ON CONFLICT (phone) DO UPDATE SET {field} = :value, updated_at = :now".format(
-            field=field, village=":value" if field == "village_code" else "NULL",
-            language=":value" if field == "language" else "'id'")
+            field=field,
+            village=":value" if field == "village_code" else "NULL",
+            language=":value" if field == "language" else "'id'",
+        )
     ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-    for field in ("language", "village_code")}
+    for field in ("language", "village_code")
+}
 
 
 # --- USSD session log ------------------------------------------------------------------------
 
-_SESSION_FIELDS = ("service_code", "network_code", "journey", "hops", "outcome",
-                   "provider_status", "started_at", "ended_at")
+_SESSION_FIELDS = (
+    "service_code",
+    "network_code",
+    "journey",
+    "hops",
+    "outcome",
+    "provider_status",
+    "started_at",
+    "ended_at",
+)
 
 
 def record_sessions(session: Session, records: list[dict[str, object]]) -> int:
@@ -489,18 +606,30 @@ def record_sessions(session: Session, records: list[dict[str, object]]) -> int:
     ids = list(changes)
     existing: dict[str, dict[str, object]] = {}
     for start in range(0, len(ids), 1000):
-        for row in session.execute(select(table).where(
-                table.c.session_id.in_(ids[start:start + 1000]))):
+        for row in session.execute(
+            select(table).where(table.c.session_id.in_(ids[start : start + 1000]))
+        ):
             existing[row.session_id] = dict(row._mapping)
     inserts, updates = [], []
     for session_id, fields in changes.items():
         if session_id in existing:
             updates.append({**existing[session_id], **fields})
         else:
-            inserts.append({"session_id": session_id, "phone": phones[session_id],
-                            "service_code": None, "network_code": None, "journey": None,
-                            "hops": 0, "outcome": "dropped", "provider_status": None,
-                            "started_at": utcnow(), "ended_at": None, **fields})
+            inserts.append(
+                {
+                    "session_id": session_id,
+                    "phone": phones[session_id],
+                    "service_code": None,
+                    "network_code": None,
+                    "journey": None,
+                    "hops": 0,
+                    "outcome": "dropped",
+                    "provider_status": None,
+                    "started_at": utcnow(),
+                    "ended_at": None,
+                    **fields,
+                }
+            )
     if inserts:
         session.execute(insert(UssdSessionLog), inserts)
     if updates:

@@ -32,9 +32,14 @@ def read_regions_csv(path: Path) -> list[dict[str, str]]:
             rows = []
             seen: set[str] = set()
             for line, row in enumerate(reader, start=2):
-                if (row["level"] not in LEVELS or not row["code"] or not row["name"]
-                        or len(row["code"]) > CODE_LENGTH or len(row["name"]) > NAME_LENGTH
-                        or len(row["parent_code"] or "") > CODE_LENGTH):
+                if (
+                    row["level"] not in LEVELS
+                    or not row["code"]
+                    or not row["name"]
+                    or len(row["code"]) > CODE_LENGTH
+                    or len(row["name"]) > NAME_LENGTH
+                    or len(row["parent_code"] or "") > CODE_LENGTH
+                ):
                     raise ValueError(f"{path}:{line}: bad row {row!r}")
                 if row["code"] in seen:
                     raise ValueError(f"{path}:{line}: code {row['code']} appears twice")
@@ -54,8 +59,9 @@ def import_regions(session: Session, path: Path | None = None) -> tuple[int, int
         parent = row["parent_code"] or None
         region = existing.get(row["code"])
         if region is None:
-            session.add(Region(code=row["code"], name=row["name"], level=row["level"],
-                               parent_code=parent))
+            session.add(
+                Region(code=row["code"], name=row["name"], level=row["level"], parent_code=parent)
+            )
             added += 1
         elif (region.name, region.level, region.parent_code) != (row["name"], row["level"], parent):
             region.name, region.level, region.parent_code = row["name"], row["level"], parent

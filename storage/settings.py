@@ -65,8 +65,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Environment variables that override the file (secrets and the Procfile convention).
-ENV_OVERRIDES = ("DATABASE_URL", "REDIS_URL", "WEBHOOK_TOKEN", "SECRET_KEY", "AT_USERNAME",
-                 "AT_API_KEY")
+ENV_OVERRIDES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "WEBHOOK_TOKEN",
+    "SECRET_KEY",
+    "AT_USERNAME",
+    "AT_API_KEY",
+)
 
 
 def load_settings(test_config: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -89,8 +89,7 @@ def app_config(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         path = tmp_path / "gateway.sqlite3"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         # Tests drive the sender and sweep themselves, deterministically.
-        return {"DATABASE_URL": f"sqlite:///{path}", "REDIS_URL": "",
-                "RUN_JOBS_IN_PROCESS": False}
+        return {"DATABASE_URL": f"sqlite:///{path}", "REDIS_URL": "", "RUN_JOBS_IN_PROCESS": False}
     url = request.getfixturevalue("pg_schema_url")
     _truncate_pg(url)
     request.getfixturevalue("redis_client")  # a clean Redis database
@@ -127,9 +126,16 @@ class Phone:
         self.hangups = 0
 
     def post(self, text: str, session_id: str | None = None) -> str:
-        response = self.client.post("/ussd", data={
-            "sessionId": session_id or self.session_id, "serviceCode": "*123#",
-            "phoneNumber": self.number, "networkCode": "51010", "text": text})
+        response = self.client.post(
+            "/ussd",
+            data={
+                "sessionId": session_id or self.session_id,
+                "serviceCode": "*123#",
+                "phoneNumber": self.number,
+                "networkCode": "51010",
+                "text": text,
+            },
+        )
         self.last_status = response.status_code
         return response.get_data(as_text=True)
 

@@ -70,16 +70,28 @@ COST_PER_MESSAGE = "350.0000"
 CURRENCY = "IDR"
 
 STATUS_NAMES = {
-    100: "Processed", 101: "Success", 102: "Queued",
-    401: "RiskHold", 402: "InvalidSenderId", 403: "InvalidPhoneNumber",
-    404: "UnsupportedNumberType", 405: "InsufficientBalance", 406: "UserInBlacklist",
+    100: "Processed",
+    101: "Success",
+    102: "Queued",
+    401: "RiskHold",
+    402: "InvalidSenderId",
+    403: "InvalidPhoneNumber",
+    404: "UnsupportedNumberType",
+    405: "InsufficientBalance",
+    406: "UserInBlacklist",
     407: "CouldNotRoute",
-    500: "InternalServerError", 501: "GatewayError", 502: "RejectedByGateway",
+    500: "InternalServerError",
+    501: "GatewayError",
+    502: "RejectedByGateway",
 }
 SENT_CODES = frozenset({100, 101, 102})
 HTTP_BODIES = {
-    400: "Bad Request", 401: "The supplied authentication is invalid", 404: "Not Found",
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+    400: "Bad Request",
+    401: "The supplied authentication is invalid",
+    404: "Not Found",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
     504: "Gateway Timeout",
 }
 E164 = re.compile(r"^\+\d{1,3}\d{3,}$")  # the SDK's own check
@@ -108,9 +120,17 @@ class FakeAfricasTalking:
     """The fake server. Every setter and reader is thread-safe; ``delay``, ``content_type``
     and ``malformed`` are plain attributes, read once per call."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None,
-                 username: str | None = None, delay: float = 0.0,
-                 content_type: str = "application/json", record: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        delay: float = 0.0,
+        content_type: str = "application/json",
+        record: bool = True,
+    ) -> None:
         self.host, self.port = host, port
         self.expected_api_key = api_key  # None: any key is accepted
         self.expected_username = username  # None: any username is accepted
@@ -134,9 +154,12 @@ class FakeAfricasTalking:
         self._stopping.clear()
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"fake-at-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-at-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -155,8 +178,12 @@ class FakeAfricasTalking:
     def __enter__(self) -> FakeAfricasTalking:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -251,20 +278,25 @@ class FakeAfricasTalking:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"calls": self._call_count, "failed_calls": self._failed_calls,
-                    "messages": sum(self._sent.values()), "numbers": len(self._sent),
-                    "duplicates": sum(1 for n in self._sent.values() if n > 1)}
+            return {
+                "calls": self._call_count,
+                "failed_calls": self._failed_calls,
+                "messages": sum(self._sent.values()),
+                "numbers": len(self._sent),
+                "duplicates": sum(1 for n in self._sent.values() if n > 1),
+            }
 
     # -- the API ---------------------------------------------------------------------------
 
-    def _answer(self, method: str, path: str, headers: Any, body: bytes
-                ) -> tuple[int, str, bytes]:
+    def _answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, str, bytes]:
         """(HTTP status, content type, body) for one request; records it."""
         if path.startswith("/_fake/"):
             return self._control(method, path, body)
         request_type = headers.get("Content-Type")
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
-                                             keep_blank_values=True).items()}
+        form = {
+            k: v[0]
+            for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
+        }
         to = form.get("to")
         recipients = [r.strip() for r in to.split(",")] if to else []
         api_key = headers.get("apiKey")
@@ -279,10 +311,17 @@ class FakeAfricasTalking:
                 status = None
             if status is None and (path.split("?")[0] != MESSAGING_PATH or method != "POST"):
                 status = 404
-            elif status is None and self.expected_api_key is not None and (
+            elif (
+                status is None
+                and self.expected_api_key is not None
+                and (
                     api_key != self.expected_api_key
-                    or (self.expected_username is not None
-                        and form.get("username") != self.expected_username)):
+                    or (
+                        self.expected_username is not None
+                        and form.get("username") != self.expected_username
+                    )
+                )
+            ):
                 status = 401
             elif status is None and not all(form.get(f) for f in ("username", "to", "message")):
                 status = 400
@@ -296,20 +335,35 @@ class FakeAfricasTalking:
                     ok = code in SENT_CODES
                     if ok:
                         self._sent[number] += 1
-                    replied.append({
-                        "statusCode": code, "number": number,
-                        "cost": f"{CURRENCY} {COST_PER_MESSAGE}" if ok else "0",
-                        "status": STATUS_NAMES.get(code, "Unknown"),
-                        "messageId": f"ATXid_{next(self._ids):08d}" if ok else "None"})
+                    replied.append(
+                        {
+                            "statusCode": code,
+                            "number": number,
+                            "cost": f"{CURRENCY} {COST_PER_MESSAGE}" if ok else "0",
+                            "status": STATUS_NAMES.get(code, "Unknown"),
+                            "messageId": f"ATXid_{next(self._ids):08d}" if ok else "None",
+                        }
+                    )
             else:
                 self._failed_calls += 1
             if self.record:
-                self._calls.append(Call(
-                    method=method, path=path, username=form.get("username"), api_key=api_key,
-                    recipients=recipients, message=form.get("message"), sender=form.get("from"),
-                    bulk_sms_mode=form.get("bulkSMSMode"), enqueue=form.get("enqueue"),
-                    content_type=request_type, form=form, reply_status=status,
-                    replied=replied))
+                self._calls.append(
+                    Call(
+                        method=method,
+                        path=path,
+                        username=form.get("username"),
+                        api_key=api_key,
+                        recipients=recipients,
+                        message=form.get("message"),
+                        sender=form.get("from"),
+                        bulk_sms_mode=form.get("bulkSMSMode"),
+                        enqueue=form.get("enqueue"),
+                        content_type=request_type,
+                        form=form,
+                        reply_status=status,
+                        replied=replied,
+                    )
+                )
         if status != 201:
             return status, "text/plain", HTTP_BODIES.get(status, "Error").encode()
         if self.reply_body is not None:
@@ -318,9 +372,13 @@ class FakeAfricasTalking:
             return 201, self.content_type, b'{"SMSMessageData": {"Message": "Sent to'
         accepted = sum(1 for r in replied if r["statusCode"] in SENT_CODES)
         cost = accepted * float(COST_PER_MESSAGE)
-        reply = {"SMSMessageData": {
-            "Message": f"Sent to {accepted}/{len(recipients)} Total Cost: {CURRENCY} {cost:.4f}",
-            "Recipients": replied}}
+        reply = {
+            "SMSMessageData": {
+                "Message": f"Sent to {accepted}/{len(recipients)} "
+                f"Total Cost: {CURRENCY} {cost:.4f}",
+                "Recipients": replied,
+            }
+        }
         return 201, self.content_type, json.dumps(reply).encode()
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
@@ -357,8 +415,12 @@ class _Server(socketserver.ThreadingMixIn, HTTPServer):
     request_queue_size = 256  # a benchmark opens many connections at once
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 fake: FakeAfricasTalking) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        fake: FakeAfricasTalking,
+    ) -> None:
         self.fake = fake
         super().__init__(address, handler)
 
@@ -427,12 +489,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="if set, other keys get 401")
     parser.add_argument("--username", default=None, help="if set (with --api-key), others 401")
     parser.add_argument("--content-type", default="application/json")
-    parser.add_argument("--no-record", action="store_true",
-                        help="keep counts only, not every request (long runs)")
+    parser.add_argument(
+        "--no-record", action="store_true", help="keep counts only, not every request (long runs)"
+    )
     args = parser.parse_args(argv)
-    fake = FakeAfricasTalking(args.host, args.port, api_key=args.api_key,
-                              username=args.username, delay=args.delay,
-                              content_type=args.content_type, record=not args.no_record)
+    fake = FakeAfricasTalking(
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        username=args.username,
+        delay=args.delay,
+        content_type=args.content_type,
+        record=not args.no_record,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

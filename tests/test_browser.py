@@ -26,8 +26,7 @@ ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)",
-                allow_module_level=True)
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
@@ -37,8 +36,9 @@ def server(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """The embedded default in a real HTTP server, sending through the console provider."""
     path = tmp_path / "gateway.sqlite3"
     shutil.copy(sqlite_template, path)
-    app = create_app({"DATABASE_URL": f"sqlite:///{path}", "SMS_QUIET_HOURS": [],
-                      "SWEEP_INTERVAL_SECONDS": 1})
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{path}", "SMS_QUIET_HOURS": [], "SWEEP_INTERVAL_SECONDS": 1}
+    )
     result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     http = make_server("127.0.0.1", 0, app, threaded=True)
@@ -55,9 +55,18 @@ def server(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
 def page() -> Iterator[Page]:
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         yield context.new_page()
         context.close()
@@ -128,8 +137,9 @@ def test_publish_a_visit_and_dial_the_simulator(server: str, page: Page) -> None
     # Texting the service works from the same page.
     page.fill("#sms", "JADWAL Tembok")
     page.click("#sms-send")
-    expect(inbox.locator("li").first).to_contain_text("Adminduk: petugas ke Desa Tembok",
-                                                      timeout=15_000)
+    expect(inbox.locator("li").first).to_contain_text(
+        "Adminduk: petugas ke Desa Tembok", timeout=15_000
+    )
     shot(page, "09-simulator-sms")
 
 
@@ -147,10 +157,14 @@ def test_every_page_renders_for_an_admin(server: str, page: Page) -> None:
     page.click("main button[type=submit]")
     expect(page.locator("h1")).to_have_text("Dashboard")
     pages: dict[str, Any] = {
-        "10-broadcast-compose": "/staff/broadcasts/new", "11-requests": "/staff/requests",
-        "12-bookings": "/staff/bookings", "13-outbox": "/staff/outbox",
-        "14-residents": "/staff/residents", "15-users": "/staff/users",
-        "16-audit": "/staff/audit"}
+        "10-broadcast-compose": "/staff/broadcasts/new",
+        "11-requests": "/staff/requests",
+        "12-bookings": "/staff/bookings",
+        "13-outbox": "/staff/outbox",
+        "14-residents": "/staff/residents",
+        "15-users": "/staff/users",
+        "16-audit": "/staff/audit",
+    }
     for name, path in pages.items():
         response = page.goto(server + path)
         assert response is not None and response.status == 200, path

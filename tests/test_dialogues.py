@@ -57,13 +57,34 @@ def seeded(db) -> None:  # type: ignore[no-untyped-def]
     """Me: a resident of Tembok with two requests. My neighbour: one request."""
     with db.begin() as session:
         queries.upsert_resident(session, ME, village_code=TEMBOK, language="id")
-        queries.add_request(session, doc_type="ktp", phone=ME, birth_year=1950,
-                            village_code=TEMBOK, status="ready", number=MY_KTP,
-                            pickup_place="Kantor Desa Tembok")
-        queries.add_request(session, doc_type="kk", phone=ME, birth_year=1950,
-                            village_code=TEMBOK, status="processing", number=MY_KK)
-        queries.add_request(session, doc_type="birth_cert", phone=NEIGHBOUR, birth_year=1961,
-                            village_code=TEMBOK, status="submitted", number=NEIGHBOURS_ACTA)
+        queries.add_request(
+            session,
+            doc_type="ktp",
+            phone=ME,
+            birth_year=1950,
+            village_code=TEMBOK,
+            status="ready",
+            number=MY_KTP,
+            pickup_place="Kantor Desa Tembok",
+        )
+        queries.add_request(
+            session,
+            doc_type="kk",
+            phone=ME,
+            birth_year=1950,
+            village_code=TEMBOK,
+            status="processing",
+            number=MY_KK,
+        )
+        queries.add_request(
+            session,
+            doc_type="birth_cert",
+            phone=NEIGHBOUR,
+            birth_year=1961,
+            village_code=TEMBOK,
+            status="submitted",
+            number=NEIGHBOURS_ACTA,
+        )
 
 
 def today_id(db) -> str:  # type: ignore[no-untyped-def]
@@ -73,6 +94,7 @@ def today_id(db) -> str:  # type: ignore[no-untyped-def]
 
 
 # --- main menu and navigation ----------------------------------------------------------------
+
 
 def test_first_screen_is_the_main_menu(phone: Phone) -> None:
     assert phone.dial() == MAIN_ID
@@ -88,10 +110,12 @@ def test_invalid_choice_reshows_the_screen_with_an_error_line(phone: Phone) -> N
 
 def test_back_and_home(phone: Phone) -> None:
     phone.dial()
-    assert phone.press("2") == ("CON Petugas datang untuk siapa?\n1 Saya sendiri\n"
-                                "2 Anggota keluarga\n0 Kembali 00 Menu")
-    assert phone.press("1") == ("CON Alasannya?\n1 Sakit\n2 Disabilitas\n3 Lansia\n"
-                                "4 Lainnya\n0 Kembali 00 Menu")
+    assert phone.press("2") == (
+        "CON Petugas datang untuk siapa?\n1 Saya sendiri\n2 Anggota keluarga\n0 Kembali 00 Menu"
+    )
+    assert phone.press("1") == (
+        "CON Alasannya?\n1 Sakit\n2 Disabilitas\n3 Lansia\n4 Lainnya\n0 Kembali 00 Menu"
+    )
     assert phone.press("0").startswith("CON Petugas datang untuk siapa?")
     assert phone.press("1").startswith("CON Alasannya?")
     assert phone.press("00") == MAIN_ID
@@ -99,6 +123,7 @@ def test_back_and_home(phone: Phone) -> None:
 
 
 # --- 1. Document status ----------------------------------------------------------------------
+
 
 @pytest.mark.usefixtures("seeded")
 def test_status_lists_my_requests_and_shows_one(phone: Phone, db) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +137,8 @@ def test_status_lists_my_requests_and_shows_one(phone: Phone, db) -> None:  # ty
     position = next(line.split(" ")[0] for line in listing.split("\n") if "KTP-el" in line)
     assert phone.press(position) == (
         f"CON KTP-el ..{MY_KTP[-4:]}\nStatus: Siap diambil\nTgl: {today_id(db)}\n"
-        "Ambil di: Kantor Desa Tembok\n0 Kembali 00 Menu")
+        "Ambil di: Kantor Desa Tembok\n0 Kembali 00 Menu"
+    )
     assert phone.press("0") == listing  # back to the list without a second look-up
 
 
@@ -131,7 +157,7 @@ def test_mistyped_request_number_is_caught_before_any_lookup(phone: Phone, app: 
     ask = "Ketik nomor permohonan (8 angka di tanda terima):\n0 Kembali 00 Menu"
     assert phone.press("1") == "CON " + ask
     i = next(i for i in range(7) if MY_KTP[i] != MY_KTP[i + 1])
-    swapped = MY_KTP[:i] + MY_KTP[i + 1] + MY_KTP[i] + MY_KTP[i + 2:]
+    swapped = MY_KTP[:i] + MY_KTP[i + 1] + MY_KTP[i] + MY_KTP[i + 2 :]
     for typo in (swapped, MY_KTP[:-1], "12345678"):
         assert phone.press(typo) == "CON Nomor salah, periksa lagi.\n" + ask
     # Typos are not failed look-ups: the guard has not been touched.
@@ -146,8 +172,10 @@ def test_own_request_by_number(phone: Phone, db) -> None:  # type: ignore[no-unt
     phone.dial()
     phone.press("1")
     phone.press("9")
-    assert phone.press(MY_KK) == (f"CON Kartu Keluarga ..{MY_KK[-4:]}\nStatus: Sedang diproses\n"
-                                  f"Tgl: {today_id(db)}\n0 Kembali 00 Menu")
+    assert phone.press(MY_KK) == (
+        f"CON Kartu Keluarga ..{MY_KK[-4:]}\nStatus: Sedang diproses\n"
+        f"Tgl: {today_id(db)}\n0 Kembali 00 Menu"
+    )
 
 
 @pytest.mark.usefixtures("seeded")
@@ -156,14 +184,16 @@ def test_another_phones_request_needs_the_birth_year(phone: Phone, db) -> None: 
     phone.dial()
     phone.press("1")
     phone.press("9")
-    ask_year = ("CON Nomor ini milik HP lain. Ketik tahun lahir pemohon (4 angka):\n"
-                "0 Kembali 00 Menu")
+    ask_year = (
+        "CON Nomor ini milik HP lain. Ketik tahun lahir pemohon (4 angka):\n0 Kembali 00 Menu"
+    )
     assert phone.press(NEIGHBOURS_ACTA) == ask_year
     assert phone.press("61") == ask_year.replace("CON ", "CON Ketik 4 angka, mis. 1956.\n")
     assert phone.press("1960") == ask_year.replace("CON ", "CON Tahun lahir tidak cocok.\n")
     assert phone.press("1961") == (
         f"CON Akta Kelahiran ..{NEIGHBOURS_ACTA[-4:]}\nStatus: Diterima\n"
-        f"Tgl: {today_id(db)}\n0 Kembali 00 Menu")
+        f"Tgl: {today_id(db)}\n0 Kembali 00 Menu"
+    )
 
 
 @pytest.mark.usefixtures("seeded")
@@ -174,7 +204,7 @@ def test_enumeration_guard_after_five_failed_lookups(phone: Phone, client) -> No
     unknown = [number(str(3000000 + i)) for i in range(6)]
     for n in unknown[:4]:
         assert phone.press(n).startswith("CON Nomor tidak ditemukan.\n")
-    blocked = ("END Terlalu banyak nomor salah. Coba lagi 1 jam lagi, atau tanya kantor desa.")
+    blocked = "END Terlalu banyak nomor salah. Coba lagi 1 jam lagi, atau tanya kantor desa."
     assert phone.press(unknown[4]) == blocked
     # A new session cannot get around it, not even with a real number.
     other = Phone(client, phone.number)
@@ -196,6 +226,7 @@ def test_wrong_birth_years_count_towards_the_guard(phone: Phone) -> None:
 
 # --- 2. Home visit (Sidakep) -----------------------------------------------------------------
 
+
 def _count(db, model, **where) -> int:  # type: ignore[no-untyped-def]
     with db.begin() as session:
         query = select(func.count()).select_from(model)
@@ -211,29 +242,42 @@ def test_home_visit_for_a_new_caller_picks_district_and_village(phone: Phone, db
     phone.press("2")  # a family member
     phone.press("1")  # sick
     districts = phone.press("1")  # KTP-el recording
-    assert districts == ("CON Pilih kecamatan:\n1 Gerokgak\n2 Seririt\n3 Busungbiu\n4 Banjar\n"
-                         "5 Sukasada\n6 Buleleng\n7 Sawan\n8 Kubutambahan\n9 Tejakula\n"
-                         "0 Kembali 00 Menu")
+    assert districts == (
+        "CON Pilih kecamatan:\n1 Gerokgak\n2 Seririt\n3 Busungbiu\n4 Banjar\n"
+        "5 Sukasada\n6 Buleleng\n7 Sawan\n8 Kubutambahan\n9 Tejakula\n"
+        "0 Kembali 00 Menu"
+    )
     villages = phone.press("9")  # Tejakula: 10 villages, one page
-    assert villages == ("CON Pilih desa:\n1 Bondalem\n2 Julah\n3 Les\n4 Madenan\n5 Pacung\n"
-                        "6 Penuktukan\n7 Sambirenteng\n8 Sembiran\n9 Tejakula\n10 Tembok\n"
-                        "0 Kembali 00 Menu")
+    assert villages == (
+        "CON Pilih desa:\n1 Bondalem\n2 Julah\n3 Les\n4 Madenan\n5 Pacung\n"
+        "6 Penuktukan\n7 Sambirenteng\n8 Sembiran\n9 Tejakula\n10 Tembok\n"
+        "0 Kembali 00 Menu"
+    )
     assert phone.press("11") == villages.replace("CON ", "CON Pilihan salah.\n")
     assert phone.press("10") == "CON Ketik nama banjar/dusun:\n1 Lewati\n0 Kembali 00 Menu"
     assert phone.press("Banjar Kaja") == (
         "CON Kirim?\nRekam KTP-el, keluarga, Sakit\nDesa Tembok\nBanjar Banjar Kaja\n"
-        "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu")
+        "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu"
+    )
     done = phone.press("1")
     with db.begin() as session:
         booking = session.scalars(select(HomeVisitBooking)).one()
         sms = session.scalars(select(OutboxMessage)).one()
         resident = queries.get_resident(session, phone.number)
-    assert done == (f"END Diterima. Nomor: {booking.number}. Petugas akan menelepon Anda untuk "
-                    "jadwalnya. SMS menyusul.")
+    assert done == (
+        f"END Diterima. Nomor: {booking.number}. Petugas akan menelepon Anda untuk "
+        "jadwalnya. SMS menyusul."
+    )
     assert numbers.is_well_formed(booking.number)
-    assert (booking.phone, booking.for_whom, booking.reason, booking.service,
-            booking.village_code, booking.hamlet, booking.status) == (
-        phone.number, "family", "sick", "ktp", TEMBOK, "Banjar Kaja", "requested")
+    assert (
+        booking.phone,
+        booking.for_whom,
+        booking.reason,
+        booking.service,
+        booking.village_code,
+        booking.hamlet,
+        booking.status,
+    ) == (phone.number, "family", "sick", "ktp", TEMBOK, "Banjar Kaja", "requested")
     assert sms.recipient == phone.number and booking.number in sms.body
     assert sms.status == "queued" and sms.kind == "notification"
     assert resident is not None and resident.village_code == TEMBOK  # remembered
@@ -247,12 +291,16 @@ def test_returning_caller_skips_the_village_and_cannot_book_twice(phone: Phone, 
         for key in ("2", "1", "3", "2"):  # myself, elderly, family card
             phone.press(key)
         confirm = phone.press("1")  # skip the hamlet: village remembered, no picker
-        assert confirm == ("CON Kirim?\nKartu Keluarga, diri sendiri, Lansia\nDesa Tembok\n"
-                           "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu")
+        assert confirm == (
+            "CON Kirim?\nKartu Keluarga, diri sendiri, Lansia\nDesa Tembok\n"
+            "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu"
+        )
         result = phone.press("1")
     booking_number = result.split("nomor ")[1].split(",")[0]
-    assert result == (f"END Anda sudah minta Kartu Keluarga, nomor {booking_number}, menunggu "
-                      "jadwal. Petugas akan menghubungi Anda.")
+    assert result == (
+        f"END Anda sudah minta Kartu Keluarga, nomor {booking_number}, menunggu "
+        "jadwal. Petugas akan menghubungi Anda."
+    )
     assert _count(db, HomeVisitBooking) == 1
     assert _count(db, OutboxMessage) == 1  # one confirmation, not two
 
@@ -273,12 +321,18 @@ def test_change_village_on_the_confirm_screen(phone: Phone) -> None:
 
 # --- 3. Next village visit (Si Melik) --------------------------------------------------------
 
+
 def _add_visit(db, days: int = 5, bring: str | None = "KK asli dan KTP lama") -> int:  # type: ignore[no-untyped-def]
     with db.begin() as session:
-        visit = queries.add_visit(session, village_code=TEMBOK,
-                                  visit_date=local_today() + dt.timedelta(days=days),
-                                  start_time=dt.time(9), end_time=dt.time(14),
-                                  place="Balai Desa", bring=bring)
+        visit = queries.add_visit(
+            session,
+            village_code=TEMBOK,
+            visit_date=local_today() + dt.timedelta(days=days),
+            start_time=dt.time(9),
+            end_time=dt.time(14),
+            place="Balai Desa",
+            bring=bring,
+        )
         return visit.id
 
 
@@ -290,14 +344,21 @@ def test_next_visit_for_my_village_and_remind_me(phone: Phone, db) -> None:  # t
     day = format_date(local_today() + dt.timedelta(days=5), format="EEEE, d MMM y", locale="id")
     phone.number = ME
     phone.dial()
-    assert phone.press("3") == (f"CON Petugas ke Desa Tembok:\n{day}\nJam 09:00-14:00\n"
-                                "Di Balai Desa\nBawa: KK asli dan KTP lama\n"
-                                "1 Ingatkan saya lewat SMS\n2 Desa lain\n0 Kembali 00 Menu")
+    assert phone.press("3") == (
+        f"CON Petugas ke Desa Tembok:\n{day}\nJam 09:00-14:00\n"
+        "Di Balai Desa\nBawa: KK asli dan KTP lama\n"
+        "1 Ingatkan saya lewat SMS\n2 Desa lain\n0 Kembali 00 Menu"
+    )
     assert phone.press("1") == f"END Baik. Kami kirim SMS pengingat sebelum {day}."
     with db.begin() as session:
         sub = session.scalars(select(ReminderSubscription)).one()
     assert (sub.phone, sub.kind, sub.visit_id, sub.village_code, sub.language) == (
-        ME, "visit_reminder", visit_id, TEMBOK, "id")
+        ME,
+        "visit_reminder",
+        visit_id,
+        TEMBOK,
+        "id",
+    )
 
 
 def test_no_visit_scheduled_offers_notify_me(phone: Phone, db) -> None:  # type: ignore[no-untyped-def]
@@ -305,23 +366,36 @@ def test_no_visit_scheduled_offers_notify_me(phone: Phone, db) -> None:  # type:
     phone.dial()
     phone.press("3")
     phone.press("9")  # Tejakula
-    assert phone.press("10") == ("CON Belum ada jadwal petugas ke Desa Tembok.\n"
-                                 "1 Kabari saya lewat SMS\n2 Desa lain\n0 Kembali 00 Menu")
-    assert phone.press("1") == ("END Baik. Anda dikabari lewat SMS saat jadwal ke Desa Tembok "
-                                "terbit.")
+    assert phone.press("10") == (
+        "CON Belum ada jadwal petugas ke Desa Tembok.\n"
+        "1 Kabari saya lewat SMS\n2 Desa lain\n0 Kembali 00 Menu"
+    )
+    assert phone.press("1") == (
+        "END Baik. Anda dikabari lewat SMS saat jadwal ke Desa Tembok terbit."
+    )
     assert _count(db, ReminderSubscription, kind="visit_published", visit_id=None) == 1
 
 
 @pytest.mark.usefixtures("seeded")
 def test_past_and_draft_visits_are_not_shown(phone: Phone, db) -> None:  # type: ignore[no-untyped-def]
     with db.begin() as session:
-        queries.add_visit(session, village_code=TEMBOK,
-                          visit_date=local_today() - dt.timedelta(days=1),
-                          start_time=dt.time(9), end_time=dt.time(12), place="Lama")
-        queries.add_visit(session, village_code=TEMBOK,
-                          visit_date=local_today() + dt.timedelta(days=2),
-                          start_time=dt.time(9), end_time=dt.time(12), place="Draf",
-                          published=False)
+        queries.add_visit(
+            session,
+            village_code=TEMBOK,
+            visit_date=local_today() - dt.timedelta(days=1),
+            start_time=dt.time(9),
+            end_time=dt.time(12),
+            place="Lama",
+        )
+        queries.add_visit(
+            session,
+            village_code=TEMBOK,
+            visit_date=local_today() + dt.timedelta(days=2),
+            start_time=dt.time(9),
+            end_time=dt.time(12),
+            place="Draf",
+            published=False,
+        )
     phone.number = ME
     phone.dial()
     assert phone.press("3").startswith("CON Belum ada jadwal petugas ke Desa Tembok.")
@@ -329,20 +403,26 @@ def test_past_and_draft_visits_are_not_shown(phone: Phone, db) -> None:  # type:
 
 # --- 4. Priority service ---------------------------------------------------------------------
 
+
 def test_priority_service_checklist_by_sms(phone: Phone, db) -> None:  # type: ignore[no-untyped-def]
     phone.dial()
-    assert phone.press("4") == ("CON Layanan prioritas: lansia, difabel, pemuka agama, pembawa "
-                                "balita. Dokumen harus lengkap.\n1 Dokumen yang dibawa\n"
-                                "0 Kembali 00 Menu")
+    assert phone.press("4") == (
+        "CON Layanan prioritas: lansia, difabel, pemuka agama, pembawa "
+        "balita. Dokumen harus lengkap.\n1 Dokumen yang dibawa\n"
+        "0 Kembali 00 Menu"
+    )
     phone.press("1")
-    assert phone.press("1") == ("CON KTP-el: KK asli. Datang sendiri untuk foto dan sidik jari."
-                                "\n1 Kirim daftar lewat SMS\n0 Kembali 00 Menu")
+    assert phone.press("1") == (
+        "CON KTP-el: KK asli. Datang sendiri untuk foto dan sidik jari."
+        "\n1 Kirim daftar lewat SMS\n0 Kembali 00 Menu"
+    )
     assert phone.press("1") == "END Daftar dokumen dikirim lewat SMS. Terima kasih."
     with db.begin() as session:
         sms = session.scalars(select(OutboxMessage)).one()
     assert sms.recipient == phone.number
-    assert sms.body == ("Adminduk Buleleng. KTP-el, bawa: KK asli. Datang sendiri untuk foto "
-                        "dan sidik jari.")
+    assert sms.body == (
+        "Adminduk Buleleng. KTP-el, bawa: KK asli. Datang sendiri untuk foto dan sidik jari."
+    )
     # Asking again the same day does not send a second SMS.
     phone.dial()
     for key in ("4", "1", "1", "1"):
@@ -352,13 +432,16 @@ def test_priority_service_checklist_by_sms(phone: Phone, db) -> None:  # type: i
 
 # --- 5. Language -----------------------------------------------------------------------------
 
+
 def test_language_switch_is_remembered(phone: Phone, db) -> None:  # type: ignore[no-untyped-def]
     phone.dial()
-    assert phone.press("5") == ("CON Pilih bahasa / Choose language:\n1 Bahasa Indonesia\n"
-                                "2 English\n0 Kembali 00 Menu")
+    assert phone.press("5") == (
+        "CON Pilih bahasa / Choose language:\n1 Bahasa Indonesia\n2 English\n0 Kembali 00 Menu"
+    )
     assert phone.press("2") == MAIN_EN
-    assert phone.press("2") == ("CON Who is the visit for?\n1 Myself\n2 A family member\n"
-                                "0 Back 00 Menu")
+    assert phone.press("2") == (
+        "CON Who is the visit for?\n1 Myself\n2 A family member\n0 Back 00 Menu"
+    )
     assert phone.press("00") == MAIN_EN
     assert phone.dial() == MAIN_EN  # a new session: remembered
     with db.begin() as session:
@@ -368,6 +451,7 @@ def test_language_switch_is_remembered(phone: Phone, db) -> None:  # type: ignor
 
 
 # --- dropped sessions ------------------------------------------------------------------------
+
 
 def test_dropped_session_can_be_resumed(phone: Phone) -> None:
     phone.dial()
@@ -413,6 +497,7 @@ def test_resume_offer_expires_after_ten_minutes(phone: Phone, app: Flask, backen
 
 # --- idempotency -----------------------------------------------------------------------------
 
+
 def test_a_repeated_callback_gets_the_same_reply(phone: Phone) -> None:
     phone.dial()
     first = phone.press("2")
@@ -429,5 +514,6 @@ def test_input_containing_a_star_is_taken_whole(phone: Phone) -> None:
     phone.press("1")  # village unknown: district list
     phone.press("9")
     phone.press("10")
-    assert phone.press("Br*Kaja").startswith("CON Kirim?\nRekam KTP-el, diri sendiri, Sakit\n"
-                                             "Desa Tembok\nBanjar Br*Kaja\n")
+    assert phone.press("Br*Kaja").startswith(
+        "CON Kirim?\nRekam KTP-el, diri sendiri, Sakit\nDesa Tembok\nBanjar Br*Kaja\n"
+    )

@@ -20,14 +20,16 @@ def test_test_config_is_used_as_given(tmp_path: Path) -> None:
     assert isinstance(app.extensions["gateway"].store, MemoryStore)
 
 
-def test_embedded_default_needs_no_configuration(monkeypatch: pytest.MonkeyPatch,
-                                                 tmp_path: Path) -> None:
+def test_embedded_default_needs_no_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("GATEWAY_CONFIG", "DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     app = create_app()
     assert app.config["EMBEDDED"] is True
     assert app.config["DATABASE_URL"] == (
-        f"sqlite:///{Path(app.instance_path) / 'gateway.sqlite3'}")
+        f"sqlite:///{Path(app.instance_path) / 'gateway.sqlite3'}"
+    )
     assert isinstance(app.extensions["gateway"].store, MemoryStore)
 
 
@@ -56,8 +58,12 @@ def test_file_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_a_bad_allow_list_fails_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
-                    "WEBHOOK_ALLOWED_IPS": ["not-an-address"]})
+        create_app(
+            {
+                "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
+                "WEBHOOK_ALLOWED_IPS": ["not-an-address"],
+            }
+        )
 
 
 def test_postgres_url_spellings_are_accepted() -> None:
@@ -74,8 +80,9 @@ def test_healthz(client: Flask) -> None:
 
 
 def test_healthz_reports_a_dead_database(tmp_path: Path) -> None:
-    app = create_app({"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
-                      "TESTING": True})
+    app = create_app(
+        {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "TESTING": True}
+    )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_data(as_text=True).startswith("database: OperationalError")

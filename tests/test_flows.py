@@ -33,8 +33,10 @@ def test_validator_catches_a_missing_target() -> None:
     flow = load_flow()
     main = flow.screens["main"]
     broken_option = dataclasses.replace(main.options[0], goto="nowhere")
-    screens = {**flow.screens,
-               "main": dataclasses.replace(main, options=(broken_option, *main.options[1:]))}
+    screens = {
+        **flow.screens,
+        "main": dataclasses.replace(main, options=(broken_option, *main.options[1:])),
+    }
     problems = check_structure(dataclasses.replace(flow, screens=screens))
     assert problems == ["screen 'main': target 'nowhere' does not exist"]
 
@@ -66,8 +68,9 @@ def test_a_new_language_is_a_file_not_code(tmp_path: Path) -> None:
     source = Path(__file__).parents[1] / "flows" / "catalogs"
     for path in source.glob("*.toml"):
         (tmp_path / path.name).write_bytes(path.read_bytes())
-    bali = (source / "id.toml").read_text().replace('name = "Bahasa Indonesia"',
-                                                    'name = "Basa Bali"')
+    bali = (
+        (source / "id.toml").read_text().replace('name = "Bahasa Indonesia"', 'name = "Basa Bali"')
+    )
     bali = bali.replace("order = 1", "order = 3").replace('locale = "id"', 'locale = "id"')
     (tmp_path / "ban.toml").write_text(bali)
     catalogs = load_catalogs(tmp_path)
@@ -119,8 +122,12 @@ def test_long_lists_are_paged_and_numbered_across_pages(engine: Engine) -> None:
     pages = engine.pages(Context(_NoServices(), engine.catalogs, state), screen)  # type: ignore[arg-type]
     assert len(pages) >= 3
     assert all(len(p) <= 156 for p in pages)
-    numbered = [line for p in pages for line in p.split("\n") if line.split(" ")[0].isdigit()
-                and line.split(" ")[0] not in ("0", "98")]
+    numbered = [
+        line
+        for p in pages
+        for line in p.split("\n")
+        if line.split(" ")[0].isdigit() and line.split(" ")[0] not in ("0", "98")
+    ]
     assert [int(line.split(" ")[0]) for line in numbered] == list(range(1, 30))
     assert all(p.endswith("98 Lanjut\n0 Kembali 00 Menu") for p in pages[:-1])
     assert pages[-1].endswith("29 Desa Nomor 29\n0 Kembali 00 Menu")

@@ -34,6 +34,7 @@ NEIGHBOUR = "+6281299990002"
 
 # --- the kept Redis connection ---------------------------------------------------------------
 
+
 def test_hop_connection_reconnects_after_the_server_drops_it(redis_client: redis.Redis) -> None:
     store = RedisStore(redis.Redis.from_url(_url(redis_client)), 600, 3600)
     store.save(ME, {"sid": "a"}, [])
@@ -43,8 +44,7 @@ def test_hop_connection_reconnects_after_the_server_drops_it(redis_client: redis
     assert store.hop.execute(("CLIENT", "ID"))[0] != first_id
 
 
-def test_hop_connection_raises_a_command_error_and_stays_in_step(
-        redis_client: redis.Redis) -> None:
+def test_hop_connection_raises_a_command_error_and_stays_in_step(redis_client: redis.Redis) -> None:
     store = RedisStore(redis.Redis.from_url(_url(redis_client)), 600, 3600)
     redis_client.set("a-string", "x")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
@@ -54,7 +54,8 @@ def test_hop_connection_raises_a_command_error_and_stays_in_step(
 
 
 def test_a_write_sent_now_is_settled_later_and_keeps_the_connection_in_step(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = RedisStore(redis.Redis.from_url(_url(redis_client)), 600, 3600)
     store.save(ME, {"sid": "a"}, [{"n": 1}], settle_later=True)
     store.settle()
@@ -67,7 +68,8 @@ def test_a_write_sent_now_is_settled_later_and_keeps_the_connection_in_step(
 
 
 def test_a_write_whose_connection_dropped_before_the_settle_is_sent_again(
-        redis_client: redis.Redis) -> None:
+    redis_client: redis.Redis,
+) -> None:
     store = RedisStore(redis.Redis.from_url(_url(redis_client)), 600, 3600)
     store.save(ME, {"sid": "a"}, [], settle_later=True)
     key = f"ussd:call:{ME}"
@@ -83,7 +85,8 @@ def test_a_write_whose_connection_dropped_before_the_settle_is_sent_again(
 
 @pytest.mark.parametrize("backend", ["production"])
 def test_a_hop_whose_state_was_not_saved_answers_with_the_failure_reply(
-        app: Flask, phone: Phone, redis_client: redis.Redis) -> None:
+    app: Flask, phone: Phone, redis_client: redis.Redis
+) -> None:
     """The webhook sends the state write and confirms it after Flask built the reply: if Redis
     refused it (here: out of memory, which still allows reads), the caller must not see the
     next screen, whose state is lost -- they get the polite END."""
@@ -112,6 +115,7 @@ def _url(client: redis.Redis) -> str:
 
 
 # --- the kept database reader ----------------------------------------------------------------
+
 
 @pytest.fixture
 def db(app: Flask) -> Database:
@@ -164,10 +168,16 @@ def test_reader_raises_what_is_not_a_lost_connection(db: Database) -> None:
 
 # --- watching committed changes --------------------------------------------------------------
 
+
 def _visit(session: Any, village: str = TEMBOK, days: int = 5) -> VillageVisit:
-    return queries.add_visit(session, village_code=village,
-                             visit_date=local_today() + dt.timedelta(days=days),
-                             start_time=dt.time(9), end_time=dt.time(13), place="Balai Desa")
+    return queries.add_visit(
+        session,
+        village_code=village,
+        visit_date=local_today() + dt.timedelta(days=days),
+        start_time=dt.time(9),
+        end_time=dt.time(13),
+        place="Balai Desa",
+    )
 
 
 def test_watch_reports_committed_changes_only(db: Database) -> None:
@@ -202,8 +212,9 @@ def test_watch_keeps_changes_flushed_before_a_rolled_back_savepoint(db: Database
     assert seen == [{TEMBOK}]
 
 
-def test_a_failing_watcher_does_not_fail_the_commit(db: Database,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_watcher_does_not_fail_the_commit(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(_keys: set[Any]) -> None:
         raise redis.ConnectionError("Redis went away")
 
@@ -216,6 +227,7 @@ def test_a_failing_watcher_does_not_fail_the_commit(db: Database,
 
 
 # --- the next-visit cache --------------------------------------------------------------------
+
 
 @pytest.fixture
 def visit_id(db: Database) -> int:
@@ -233,8 +245,9 @@ def _next_visit_screen(phone: Phone, caller: str) -> str:
     return phone.press("3")
 
 
-def test_callers_of_a_village_share_one_look_up(app: Flask, phone: Phone, visit_id: int,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_callers_of_a_village_share_one_look_up(
+    app: Flask, phone: Phone, visit_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = runtime(app).db
     reads: list[Any] = []
     real_read = db.read
@@ -251,8 +264,9 @@ def test_callers_of_a_village_share_one_look_up(app: Flask, phone: Phone, visit_
 
 
 @pytest.mark.parametrize("change", ["edit", "cancel", "earlier visit", "unpublish"])
-def test_a_changed_visit_is_shown_at_once(app: Flask, phone: Phone, visit_id: int,
-                                          change: str) -> None:
+def test_a_changed_visit_is_shown_at_once(
+    app: Flask, phone: Phone, visit_id: int, change: str
+) -> None:
     rt = runtime(app)
     assert "Jam 09:00-13:00" in _next_visit_screen(phone, ME)  # now cached (production)
     with rt.db.begin() as session:
@@ -261,20 +275,28 @@ def test_a_changed_visit_is_shown_at_once(app: Flask, phone: Phone, visit_id: in
         elif change == "cancel":
             actions.cancel_visit(session, rt.notifier, "test", visit_id)
         elif change == "earlier visit":
-            queries.add_visit(session, village_code=TEMBOK,
-                              visit_date=local_today() + dt.timedelta(days=1),
-                              start_time=dt.time(8), end_time=dt.time(11), place="Pura Desa")
+            queries.add_visit(
+                session,
+                village_code=TEMBOK,
+                visit_date=local_today() + dt.timedelta(days=1),
+                start_time=dt.time(8),
+                end_time=dt.time(11),
+                place="Pura Desa",
+            )
         else:
             session.get(VillageVisit, visit_id).published = False  # type: ignore[union-attr]
     screen = _next_visit_screen(phone, NEIGHBOUR)
-    expected = {"edit": "Jam 10:00-13:00", "cancel": "Belum ada jadwal",
-                "earlier visit": "Jam 08:00-11:00", "unpublish": "Belum ada jadwal"}[change]
+    expected = {
+        "edit": "Jam 10:00-13:00",
+        "cancel": "Belum ada jadwal",
+        "earlier visit": "Jam 08:00-11:00",
+        "unpublish": "Belum ada jadwal",
+    }[change]
     assert expected in screen
 
 
 @pytest.mark.parametrize("backend", ["production"])  # the embedded default keeps no cache
-def test_a_cache_entry_from_yesterday_is_not_used(app: Flask, phone: Phone,
-                                                  visit_id: int) -> None:
+def test_a_cache_entry_from_yesterday_is_not_used(app: Flask, phone: Phone, visit_id: int) -> None:
     rt = runtime(app)
     yesterday = (local_today() - dt.timedelta(days=1)).isoformat()
     rt.store.cache(next_visit_cache_key(TEMBOK), {"day": yesterday, "visit": None}, 600)
@@ -283,6 +305,7 @@ def test_a_cache_entry_from_yesterday_is_not_used(app: Flask, phone: Phone,
 
 
 # --- one sweep for a burst of written messages -----------------------------------------------
+
 
 def test_a_burst_of_written_messages_asks_for_one_sweep(redis_client: redis.Redis) -> None:
     from storage.settings import DEFAULTS

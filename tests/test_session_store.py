@@ -28,8 +28,10 @@ def test_call_and_profile_round_trip(store: CallStore) -> None:
     assert store.load("+6281200000001") == (None, None)
     store.save("+6281200000001", {"sid": "a", "state": {"screen": "main"}}, [])
     store.save_profile("+6281200000001", {"lang": "en", "village": None})
-    assert store.load("+6281200000001") == ({"sid": "a", "state": {"screen": "main"}},
-                                            {"lang": "en", "village": None})
+    assert store.load("+6281200000001") == (
+        {"sid": "a", "state": {"screen": "main"}},
+        {"lang": "en", "village": None},
+    )
     assert store.load("+6281200000002") == (None, None)
     store.forget_profile("+6281200000001")
     assert store.load("+6281200000001")[1] is None
@@ -76,14 +78,24 @@ def test_sessions_reach_the_log(app: Flask, phone: Phone) -> None:
     assert set(rows) == {first, phone.session_id}
     dropped, done = rows[first], rows[phone.session_id]
     assert (dropped.phone, dropped.outcome, dropped.journey, dropped.hops) == (
-        phone.number, "dropped", "home_visit", 2)
+        phone.number,
+        "dropped",
+        "home_visit",
+        2,
+    )
     assert (done.outcome, done.journey, done.hops, done.service_code, done.network_code) == (
-        "completed", "priority", 6, "*123#", "51010")
+        "completed",
+        "priority",
+        6,
+        "*123#",
+        "51010",
+    )
     assert rt.flush_session_logs(force=True) == 0
 
 
-def test_the_profile_cache_spares_the_database(app: Flask, phone: Phone,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_profile_cache_spares_the_database(
+    app: Flask, phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
     phone.dial()
     phone.press("00")
     rt = app.extensions["gateway"]

@@ -59,28 +59,96 @@ def db(app: Flask) -> Database:
 # --- property: arbitrary and hostile payloads ------------------------------------------------
 
 HOSTILE = [
-    "", " ", "*", "**", "*" * 300, "#", "*123#", "0", "00", "98", "99", "-1", "1.5", "01",
-    "1*", "*1", "1**2", "1*2*3*4*5*6*7*8*9", "9" * 40, "2*1*1*1*1*1", "1" * 8,
-    "'; DROP TABLE residents; --", "1' OR '1'='1", "1); DELETE FROM outbox_messages; --",
-    "<script>alert(1)</script>", "<b>END</b>", "&amp;&lt;", "%00", "%s%s%s%n", "{0}{lang}",
-    "{number}", "${jndi:ldap://x}", "../../etc/passwd", "\x00", "a\x00b", "\r\n", "\n\nEND ",
-    "CON ", "END ", "\u202e1\u202d", "ẞ" * 50, "🙂" * 80, "\ufeff1", "\t1\t",
-    "\u0661\u0662\u0663", "\uff11\uff12\uff13",  # Arabic-Indic and full-width digits
-    "null", "None", "undefined", "NaN", "true", "[]", "{}",
+    "",
+    " ",
+    "*",
+    "**",
+    "*" * 300,
+    "#",
+    "*123#",
+    "0",
+    "00",
+    "98",
+    "99",
+    "-1",
+    "1.5",
+    "01",
+    "1*",
+    "*1",
+    "1**2",
+    "1*2*3*4*5*6*7*8*9",
+    "9" * 40,
+    "2*1*1*1*1*1",
+    "1" * 8,
+    "'; DROP TABLE residents; --",
+    "1' OR '1'='1",
+    "1); DELETE FROM outbox_messages; --",
+    "<script>alert(1)</script>",
+    "<b>END</b>",
+    "&amp;&lt;",
+    "%00",
+    "%s%s%s%n",
+    "{0}{lang}",
+    "{number}",
+    "${jndi:ldap://x}",
+    "../../etc/passwd",
+    "\x00",
+    "a\x00b",
+    "\r\n",
+    "\n\nEND ",
+    "CON ",
+    "END ",
+    "\u202e1\u202d",
+    "ẞ" * 50,
+    "🙂" * 80,
+    "\ufeff1",
+    "\t1\t",
+    "\u0661\u0662\u0663",
+    "\uff11\uff12\uff13",  # Arabic-Indic and full-width digits
+    "null",
+    "None",
+    "undefined",
+    "NaN",
+    "true",
+    "[]",
+    "{}",
 ]
-PHONES = [ME, "+6281299990002", "081299990003", "6281299990004", "+62 812-9999-0005",
-          "+62 (812) 9999 0006", "+14155552671"]
-BAD_PHONES = ["", "0", "12", "+62", "+999999999999999999", "phone", "0812-ABCD-EFGH", "+62 1",
-              "081299990001" * 3]
+PHONES = [
+    ME,
+    "+6281299990002",
+    "081299990003",
+    "6281299990004",
+    "+62 812-9999-0005",
+    "+62 (812) 9999 0006",
+    "+14155552671",
+]
+BAD_PHONES = [
+    "",
+    "0",
+    "12",
+    "+62",
+    "+999999999999999999",
+    "phone",
+    "0812-ABCD-EFGH",
+    "+62 1",
+    "081299990001" * 3,
+]
 
-field = st.one_of(st.none(), st.sampled_from(HOSTILE), st.text(max_size=60),
-                  st.text(alphabet="0123456789*#", max_size=40))
-session_ids = st.one_of(st.none(), st.sampled_from(["s1", "s2", "ATUid_1"]), field,
-                        st.text(min_size=120, max_size=140))
+field = st.one_of(
+    st.none(),
+    st.sampled_from(HOSTILE),
+    st.text(max_size=60),
+    st.text(alphabet="0123456789*#", max_size=40),
+)
+session_ids = st.one_of(
+    st.none(), st.sampled_from(["s1", "s2", "ATUid_1"]), field, st.text(min_size=120, max_size=140)
+)
 phones = st.one_of(st.none(), st.sampled_from(PHONES), st.sampled_from(BAD_PHONES), field)
-texts = st.one_of(field, st.text(min_size=1900, max_size=2100, alphabet="1*9"),
-                  st.lists(st.sampled_from([*HOSTILE, "1", "2", "3"]), max_size=8)
-                  .map("*".join))
+texts = st.one_of(
+    field,
+    st.text(min_size=1900, max_size=2100, alphabet="1*9"),
+    st.lists(st.sampled_from([*HOSTILE, "1", "2", "3"]), max_size=8).map("*".join),
+)
 
 
 SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -88,28 +156,57 @@ SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 @settings(max_examples=150, deadline=None, suppress_health_check=SLOW_OK)
 @given(session_id=session_ids, phone=phones, text=texts, service_code=field, network_code=field)
-def test_any_payload_gets_a_valid_answer(client: FlaskClient, session_id: str | None,
-                                         phone: str | None, text: str | None,
-                                         service_code: str | None,
-                                         network_code: str | None) -> None:
-    form = {name: value for name, value in (
-        ("sessionId", session_id), ("phoneNumber", phone), ("text", text),
-        ("serviceCode", service_code), ("networkCode", network_code)) if value is not None}
+def test_any_payload_gets_a_valid_answer(
+    client: FlaskClient,
+    session_id: str | None,
+    phone: str | None,
+    text: str | None,
+    service_code: str | None,
+    network_code: str | None,
+) -> None:
+    form = {
+        name: value
+        for name, value in (
+            ("sessionId", session_id),
+            ("phoneNumber", phone),
+            ("text", text),
+            ("serviceCode", service_code),
+            ("networkCode", network_code),
+        )
+        if value is not None
+    }
     response = client.post("/ussd", data=form)
     event(f"HTTP {response.status_code}")
     check_reply(response)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
-@given(session_id=st.sampled_from(["s1", "s2", "ATUid_1"]) | st.text(min_size=1, max_size=128),
-       phone=st.sampled_from(PHONES), text=texts, service_code=field, network_code=field)
-def test_a_valid_caller_typing_anything_gets_a_screen(client: FlaskClient, session_id: str,
-                                                      phone: str, text: str | None,
-                                                      service_code: str | None,
-                                                      network_code: str | None) -> None:
-    form = {name: value for name, value in (
-        ("sessionId", session_id), ("phoneNumber", phone), ("text", text),
-        ("serviceCode", service_code), ("networkCode", network_code)) if value is not None}
+@given(
+    session_id=st.sampled_from(["s1", "s2", "ATUid_1"]) | st.text(min_size=1, max_size=128),
+    phone=st.sampled_from(PHONES),
+    text=texts,
+    service_code=field,
+    network_code=field,
+)
+def test_a_valid_caller_typing_anything_gets_a_screen(
+    client: FlaskClient,
+    session_id: str,
+    phone: str,
+    text: str | None,
+    service_code: str | None,
+    network_code: str | None,
+) -> None:
+    form = {
+        name: value
+        for name, value in (
+            ("sessionId", session_id),
+            ("phoneNumber", phone),
+            ("text", text),
+            ("serviceCode", service_code),
+            ("networkCode", network_code),
+        )
+        if value is not None
+    }
     response = client.post("/ussd", data=form)
     event(f"HTTP {response.status_code}")
     body = check_reply(response)
@@ -119,21 +216,40 @@ def test_a_valid_caller_typing_anything_gets_a_screen(client: FlaskClient, sessi
 
 keypad = st.one_of(
     st.sampled_from(["1", "2", "3", "4", "5", "9", "0", "00", "98", "1956", "12345678"]),
-    st.sampled_from(HOSTILE), st.text(max_size=12))
+    st.sampled_from(HOSTILE),
+    st.text(max_size=12),
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=SLOW_OK)
-@given(number=st.sampled_from(PHONES), session=st.sampled_from(["a", "b", "c"]),
-       inputs=st.lists(keypad, max_size=12))
-def test_any_key_sequence_gets_valid_screens(app: Flask, client: FlaskClient, number: str,
-                                             session: str, inputs: list[str]) -> None:
+@given(
+    number=st.sampled_from(PHONES),
+    session=st.sampled_from(["a", "b", "c"]),
+    inputs=st.lists(keypad, max_size=12),
+)
+def test_any_key_sequence_gets_valid_screens(
+    app: Flask, client: FlaskClient, number: str, session: str, inputs: list[str]
+) -> None:
     phone = Phone(client, number)
-    check_reply(phone.client.post("/ussd", data={
-        "sessionId": session, "phoneNumber": number, "serviceCode": "*123#", "text": ""}))
+    check_reply(
+        phone.client.post(
+            "/ussd",
+            data={"sessionId": session, "phoneNumber": number, "serviceCode": "*123#", "text": ""},
+        )
+    )
     for i in range(1, len(inputs) + 1):
-        body = check_reply(client.post("/ussd", data={
-            "sessionId": session, "phoneNumber": number, "serviceCode": "*123#",
-            "networkCode": "51010", "text": "*".join(inputs[:i])}))
+        body = check_reply(
+            client.post(
+                "/ussd",
+                data={
+                    "sessionId": session,
+                    "phoneNumber": number,
+                    "serviceCode": "*123#",
+                    "networkCode": "51010",
+                    "text": "*".join(inputs[:i]),
+                },
+            )
+        )
         if body.startswith("END "):
             break
     # whatever was typed, the session log can still be written
@@ -142,25 +258,33 @@ def test_any_key_sequence_gets_valid_screens(app: Flask, client: FlaskClient, nu
 
 # --- malformed requests: 400 with a reason ---------------------------------------------------
 
-GOOD = {"sessionId": "ATUid_x", "serviceCode": "*123#", "phoneNumber": ME, "networkCode": "51010",
-        "text": ""}
+GOOD = {
+    "sessionId": "ATUid_x",
+    "serviceCode": "*123#",
+    "phoneNumber": ME,
+    "networkCode": "51010",
+    "text": "",
+}
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"sessionId": None}, "sessionId is missing\n"),
-    ({"sessionId": ""}, "sessionId is missing\n"),
-    ({"sessionId": "   "}, "sessionId is missing\n"),
-    ({"sessionId": "s" * 129}, "sessionId is too long\n"),
-    ({"phoneNumber": None}, "phoneNumber is missing or not a valid phone number\n"),
-    ({"phoneNumber": ""}, "phoneNumber is missing or not a valid phone number\n"),
-    ({"phoneNumber": "12345"}, "phoneNumber is missing or not a valid phone number\n"),
-    ({"phoneNumber": "+62 1"}, "phoneNumber is missing or not a valid phone number\n"),
-    ({"phoneNumber": "not a phone"}, "phoneNumber is missing or not a valid phone number\n"),
-    ({"text": "1*" * 1000 + "1"}, "text is too long\n"),
-])
-def test_malformed_requests_get_400_with_one_line(client: FlaskClient, db: Database,
-                                                  changes: dict[str, str | None],
-                                                  reason: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"sessionId": None}, "sessionId is missing\n"),
+        ({"sessionId": ""}, "sessionId is missing\n"),
+        ({"sessionId": "   "}, "sessionId is missing\n"),
+        ({"sessionId": "s" * 129}, "sessionId is too long\n"),
+        ({"phoneNumber": None}, "phoneNumber is missing or not a valid phone number\n"),
+        ({"phoneNumber": ""}, "phoneNumber is missing or not a valid phone number\n"),
+        ({"phoneNumber": "12345"}, "phoneNumber is missing or not a valid phone number\n"),
+        ({"phoneNumber": "+62 1"}, "phoneNumber is missing or not a valid phone number\n"),
+        ({"phoneNumber": "not a phone"}, "phoneNumber is missing or not a valid phone number\n"),
+        ({"text": "1*" * 1000 + "1"}, "text is too long\n"),
+    ],
+)
+def test_malformed_requests_get_400_with_one_line(
+    client: FlaskClient, db: Database, changes: dict[str, str | None], reason: str
+) -> None:
     form = {k: v for k, v in {**GOOD, **changes}.items() if v is not None}
     response = client.post("/ussd", data=form)
     assert response.status_code == 400
@@ -173,24 +297,26 @@ def test_form_fields_are_read_as_werkzeug_reads_them(client: FlaskClient) -> Non
     # spelling of the same form gets the same answer
     repeated = "&".join(f"{k}={v}" for k, v in GOOD.items() if k != "phoneNumber")
     body = f"{repeated}&phoneNumber=%2B6281299990001&phoneNumber=junk&sessionId=ATUid_y"
-    first = client.post("/ussd", data=body,
-                        content_type="application/x-www-form-urlencoded")
+    first = client.post("/ussd", data=body, content_type="application/x-www-form-urlencoded")
     assert check_reply(first).startswith("CON Adminduk Buleleng\n")
-    multipart = client.post("/ussd", data={**GOOD, "text": "2"},
-                            content_type="multipart/form-data")
+    multipart = client.post("/ussd", data={**GOOD, "text": "2"}, content_type="multipart/form-data")
     assert check_reply(multipart) != check_reply(first)  # the same session, one step on
-    spaced = client.post("/ussd", data="sessionId=ATUid+z&phoneNumber=%2B6281299990001&text=",
-                         content_type="application/x-www-form-urlencoded")
+    spaced = client.post(
+        "/ussd",
+        data="sessionId=ATUid+z&phoneNumber=%2B6281299990001&text=",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert check_reply(spaced).startswith("CON ")
 
 
 def test_too_many_form_fields_get_a_one_line_refusal(client: FlaskClient) -> None:
     body = "&".join(f"f{i}=x" for i in range(30)) + "&sessionId=s&phoneNumber=%2B6281299990001"
     for path in ("/ussd", "/ussd/events"):
-        response = client.post(path, data=body,
-                               content_type="application/x-www-form-urlencoded")
+        response = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
         assert (response.status_code, response.get_data(as_text=True)) == (
-            400, "too many form fields\n")
+            400,
+            "too many form fields\n",
+        )
 
 
 def test_limits_are_inclusive(client: FlaskClient) -> None:
@@ -219,6 +345,7 @@ def test_an_oversized_body_gets_a_one_line_refusal(client: FlaskClient) -> None:
 
 
 # --- idempotency: a retried callback changes nothing ----------------------------------------
+
 
 @pytest.fixture
 def resident(db: Database) -> str:
@@ -261,8 +388,9 @@ def test_a_retried_hop_does_not_advance_twice(phone: Phone) -> None:
     assert phone.press("1") not in (main, who, reason)  # the flow carried on from "reason"
 
 
-def test_a_retried_first_hop_is_not_a_dropped_session(phone: Phone, app: Flask,
-                                                      db: Database) -> None:
+def test_a_retried_first_hop_is_not_a_dropped_session(
+    phone: Phone, app: Flask, db: Database
+) -> None:
     first = phone.dial()
     assert phone.post("") == first
     assert phone.post("") == first
@@ -271,6 +399,7 @@ def test_a_retried_first_hop_is_not_a_dropped_session(phone: Phone, app: Flask,
 
 
 # --- webhook authentication ------------------------------------------------------------------
+
 
 @pytest.fixture
 def secured(app_config: dict[str, Any]) -> Iterator[Flask]:
@@ -294,12 +423,17 @@ def test_webhook_token(secured: Flask) -> None:
     by_query = client.post("/ussd?token=s3cret-t0ken", data=GOOD)
     assert by_query.status_code == 200
     assert by_query.get_data(as_text=True).startswith("CON Adminduk Buleleng\n")
-    by_header = client.post("/ussd", data={**GOOD, "text": "2"},
-                            headers={"X-Webhook-Token": "s3cret-t0ken"})
+    by_header = client.post(
+        "/ussd", data={**GOOD, "text": "2"}, headers={"X-Webhook-Token": "s3cret-t0ken"}
+    )
     assert by_header.status_code == 200
     assert check_reply(by_header).startswith("CON ")
-    assert client.post("/ussd/events?token=s3cret-t0ken",
-                       data={**GOOD, "status": "Success"}).status_code == 200
+    assert (
+        client.post(
+            "/ussd/events?token=s3cret-t0ken", data={**GOOD, "status": "Success"}
+        ).status_code
+        == 200
+    )
     assert client.get("/healthz").status_code == 200  # the load balancer has no token
 
 
@@ -322,23 +456,34 @@ def test_webhook_ip_allow_list(app_config: dict[str, Any]) -> None:
 
 
 def test_webhook_ip_allow_list_behind_a_trusted_proxy(app_config: dict[str, Any]) -> None:
-    app = create_app({"TESTING": True, **app_config, "WEBHOOK_ALLOWED_IPS": ["10.9.0.0/16"],
-                      "TRUSTED_PROXIES": 1})
+    app = create_app(
+        {
+            "TESTING": True,
+            **app_config,
+            "WEBHOOK_ALLOWED_IPS": ["10.9.0.0/16"],
+            "TRUSTED_PROXIES": 1,
+        }
+    )
     try:
         client = app.test_client()
         via_proxy = client.post("/ussd", data=GOOD, headers={"X-Forwarded-For": "10.9.1.2"})
         assert via_proxy.status_code == 200
         # only the proxy's own entry counts: a forged earlier hop does not get in
-        forged = client.post("/ussd", data=GOOD,
-                             headers={"X-Forwarded-For": "10.9.1.2, 192.0.2.7"})
+        forged = client.post("/ussd", data=GOOD, headers={"X-Forwarded-For": "10.9.1.2, 192.0.2.7"})
         assert forged.status_code == 403
     finally:
         runtime(app).db.dispose()
 
 
 def test_token_and_allow_list_together(app_config: dict[str, Any]) -> None:
-    app = create_app({"TESTING": True, **app_config, "WEBHOOK_TOKEN": "tok",
-                      "WEBHOOK_ALLOWED_IPS": ["10.9.0.0/16"]})
+    app = create_app(
+        {
+            "TESTING": True,
+            **app_config,
+            "WEBHOOK_TOKEN": "tok",
+            "WEBHOOK_ALLOWED_IPS": ["10.9.0.0/16"],
+        }
+    )
     try:
         client = app.test_client()
         inside = {"REMOTE_ADDR": "10.9.1.2"}
@@ -351,6 +496,7 @@ def test_token_and_allow_list_together(app_config: dict[str, Any]) -> None:
 
 # --- an unexpected failure still answers the phone ------------------------------------------
 
+
 class BrokenEngine:
     def begin(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("engine exploded")
@@ -359,9 +505,9 @@ class BrokenEngine:
         raise RuntimeError("engine exploded")
 
 
-def test_an_exception_in_a_hop_ends_politely(app: Flask, phone: Phone,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_an_exception_in_a_hop_ends_politely(
+    app: Flask, phone: Phone, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     rt = runtime(app)
     main = phone.dial()
     with monkeypatch.context() as patch:
@@ -378,8 +524,9 @@ def test_an_exception_in_a_hop_ends_politely(app: Flask, phone: Phone,
     assert phone.post("2") not in (main, FAILURE_REPLY)
 
 
-def test_a_broken_session_store_ends_politely(app: Flask, phone: Phone,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_session_store_ends_politely(
+    app: Flask, phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def down(*args: Any, **kwargs: Any) -> Any:
         raise redis.ConnectionError("Redis went away")
 
@@ -388,8 +535,9 @@ def test_a_broken_session_store_ends_politely(app: Flask, phone: Phone,
     assert phone.last_status == 200
 
 
-def test_a_broken_database_ends_politely(app: Flask, phone: Phone, resident: str,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_database_ends_politely(
+    app: Flask, phone: Phone, resident: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     phone.dial()
 
     def down(*args: Any, **kwargs: Any) -> Any:
@@ -401,8 +549,9 @@ def test_a_broken_database_ends_politely(app: Flask, phone: Phone, resident: str
     assert (phone.last_status, reply) == (200, FAILURE_REPLY)
 
 
-def test_a_hamlet_with_control_characters_is_refused_or_cleaned(phone: Phone, db: Database,
-                                                                resident: str) -> None:
+def test_a_hamlet_with_control_characters_is_refused_or_cleaned(
+    phone: Phone, db: Database, resident: str
+) -> None:
     phone.dial()
     for key in ("2", "1", "1", "1"):
         phone.press(key)
@@ -413,62 +562,104 @@ def test_a_hamlet_with_control_characters_is_refused_or_cleaned(phone: Phone, db
 
 # --- /ussd/events, /healthz ------------------------------------------------------------------
 
+
 def _logs(db: Database) -> list[UssdSessionLog]:
     with db.begin() as session:
         return list(session.scalars(select(UssdSessionLog).order_by(UssdSessionLog.id)))
 
 
-def test_events_record_a_session_log_row(client: FlaskClient, phone: Phone,
-                                         db: Database) -> None:
+def test_events_record_a_session_log_row(client: FlaskClient, phone: Phone, db: Database) -> None:
     phone.dial()
     phone.press("2")
-    event = {"sessionId": phone.session_id, "phoneNumber": "081299990001",
-             "serviceCode": "*123#", "networkCode": "51010", "status": "Success",
-             "hopsCount": "2", "durationInMillis": "5000", "cost": "KES 0.00"}
+    event = {
+        "sessionId": phone.session_id,
+        "phoneNumber": "081299990001",
+        "serviceCode": "*123#",
+        "networkCode": "51010",
+        "status": "Success",
+        "hopsCount": "2",
+        "durationInMillis": "5000",
+        "cost": "KES 0.00",
+    }
     for _ in range(2):  # a repeated notification updates the same row
         response = client.post("/ussd/events", data=event)
         assert (response.status_code, response.get_data(as_text=True)) == (200, "OK")
     [row] = _logs(db)
-    assert (row.session_id, row.phone, row.service_code, row.network_code, row.journey,
-            row.hops, row.outcome, row.provider_status) == (
-        phone.session_id, ME, "*123#", "51010", "home_visit", 2, "completed", "Success")
+    assert (
+        row.session_id,
+        row.phone,
+        row.service_code,
+        row.network_code,
+        row.journey,
+        row.hops,
+        row.outcome,
+        row.provider_status,
+    ) == (phone.session_id, ME, "*123#", "51010", "home_visit", 2, "completed", "Success")
     assert row.ended_at is not None
 
 
 def test_events_for_an_unknown_session(client: FlaskClient, db: Database) -> None:
-    response = client.post("/ussd/events", data={
-        "sessionId": "ATUid_gone", "phoneNumber": ME, "status": "Incomplete", "hopsCount": "x"})
+    response = client.post(
+        "/ussd/events",
+        data={
+            "sessionId": "ATUid_gone",
+            "phoneNumber": ME,
+            "status": "Incomplete",
+            "hopsCount": "x",
+        },
+    )
     assert response.status_code == 200
     [row] = _logs(db)
     assert (row.session_id, row.phone, row.outcome, row.provider_status, row.hops) == (
-        "ATUid_gone", ME, "dropped", "Incomplete", 0)
+        "ATUid_gone",
+        ME,
+        "dropped",
+        "Incomplete",
+        0,
+    )
 
 
-@pytest.mark.parametrize("form", [
-    {}, {"sessionId": "x"}, {"phoneNumber": ME}, {"sessionId": "x", "phoneNumber": "12"},
-    {"sessionId": "x" * 129, "phoneNumber": ME},
-])
-def test_events_reject_malformed_notifications(client: FlaskClient, db: Database,
-                                               form: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"sessionId": "x"},
+        {"phoneNumber": ME},
+        {"sessionId": "x", "phoneNumber": "12"},
+        {"sessionId": "x" * 129, "phoneNumber": ME},
+    ],
+)
+def test_events_reject_malformed_notifications(
+    client: FlaskClient, db: Database, form: dict[str, str]
+) -> None:
     response = client.post("/ussd/events", data=form)
     assert response.status_code == 400
-    assert response.get_data(as_text=True) == (
-        "sessionId and a valid phoneNumber are required\n")
+    assert response.get_data(as_text=True) == ("sessionId and a valid phoneNumber are required\n")
     assert _logs(db) == []
 
 
-def test_a_nul_in_a_session_id_does_not_poison_the_session_log(app: Flask, client: FlaskClient,
-                                                               db: Database) -> None:
+def test_a_nul_in_a_session_id_does_not_poison_the_session_log(
+    app: Flask, client: FlaskClient, db: Database
+) -> None:
     """PostgreSQL refuses NUL in text: one bad callback must not lose everyone's log rows."""
     for session_id, number in (("bad\x00id", ME), ("good", "+6281299990002")):
-        client.post("/ussd", data={**GOOD, "sessionId": session_id, "phoneNumber": number,
-                                   "serviceCode": "*1\x0023#"})
-        client.post("/ussd", data={**GOOD, "sessionId": session_id + "-next",
-                                   "phoneNumber": number})  # the first is dropped → queued
+        client.post(
+            "/ussd",
+            data={
+                **GOOD,
+                "sessionId": session_id,
+                "phoneNumber": number,
+                "serviceCode": "*1\x0023#",
+            },
+        )
+        client.post(
+            "/ussd", data={**GOOD, "sessionId": session_id + "-next", "phoneNumber": number}
+        )  # the first is dropped → queued
     assert runtime(app).flush_session_logs(force=True) == 2
     assert sorted(row.session_id for row in _logs(db)) == ["badid", "good"]
-    response = client.post("/ussd/events", data={"sessionId": "ev\x00", "phoneNumber": ME,
-                                                  "status": "Success"})
+    response = client.post(
+        "/ussd/events", data={"sessionId": "ev\x00", "phoneNumber": ME, "status": "Success"}
+    )
     assert (response.status_code, response.get_data(as_text=True)) == (200, "OK")
 
 

@@ -44,6 +44,7 @@ PER_CALL = 50
 
 # --- fixtures ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fake() -> Iterator[FakeAfricasTalking]:
     with FakeAfricasTalking(api_key="test-key", username="adminduk") as server:
@@ -61,17 +62,28 @@ def pg_url(pg_schema_url: str) -> str:
 
 
 @pytest.fixture
-def settings(pg_url: str, fake: FakeAfricasTalking, redis_client: redis.Redis,
-             tmp_path: Path) -> dict[str, Any]:
+def settings(
+    pg_url: str, fake: FakeAfricasTalking, redis_client: redis.Redis, tmp_path: Path
+) -> dict[str, Any]:
     """Settings shared by this test's app and its worker processes (as a GATEWAY_CONFIG file).
     Short timers so recovery happens in seconds; no quiet hours, so the time of day CI runs at
     does not matter (quiet hours have their own tests below)."""
     values: dict[str, Any] = {
-        "DATABASE_URL": pg_url, "REDIS_URL": REDIS_URL, "RQ_QUEUE": f"test-{secrets.token_hex(4)}",
-        "SMS_PROVIDER": "africastalking", "AT_USERNAME": "adminduk", "AT_API_KEY": "test-key",
-        "AT_BASE_URL": fake.url, "SMS_BATCH_SIZE": 200, "SMS_MAX_RECIPIENTS_PER_CALL": PER_CALL,
-        "SMS_QUIET_HOURS": [], "SMS_RETRY_INTERVALS": [1, 1, 2], "SMS_MAX_ATTEMPTS": 20,
-        "SMS_STUCK_AFTER_SECONDS": 3, "SMS_REQUEUE_AFTER_SECONDS": 4, "SWEEP_INTERVAL_SECONDS": 1,
+        "DATABASE_URL": pg_url,
+        "REDIS_URL": REDIS_URL,
+        "RQ_QUEUE": f"test-{secrets.token_hex(4)}",
+        "SMS_PROVIDER": "africastalking",
+        "AT_USERNAME": "adminduk",
+        "AT_API_KEY": "test-key",
+        "AT_BASE_URL": fake.url,
+        "SMS_BATCH_SIZE": 200,
+        "SMS_MAX_RECIPIENTS_PER_CALL": PER_CALL,
+        "SMS_QUIET_HOURS": [],
+        "SMS_RETRY_INTERVALS": [1, 1, 2],
+        "SMS_MAX_ATTEMPTS": 20,
+        "SMS_STUCK_AFTER_SECONDS": 3,
+        "SMS_REQUEUE_AFTER_SECONDS": 4,
+        "SWEEP_INTERVAL_SECONDS": 1,
     }
     config = tmp_path / "gateway.toml"
     config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in values.items()))
@@ -97,16 +109,31 @@ class Workers:
         self.logs: list[Any] = []
 
     def start(self) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
+        }
         env["GATEWAY_CONFIG"] = self.settings["_config_path"]
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         self.logs.append(log)
         process = subprocess.Popen(
-            [str(RQ), "worker", "--with-scheduler", "--worker-class",
-             "workers.worker.OutboxWorker", "--url", REDIS_URL, self.settings["RQ_QUEUE"]],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1],
-            start_new_session=True)  # its own process group: the scheduler child goes with it
+            [
+                str(RQ),
+                "worker",
+                "--with-scheduler",
+                "--worker-class",
+                "workers.worker.OutboxWorker",
+                "--url",
+                REDIS_URL,
+                self.settings["RQ_QUEUE"],
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[1],
+            start_new_session=True,
+        )  # its own process group: the scheduler child goes with it
         self.processes.append(process)
         return process
 
@@ -148,9 +175,13 @@ def app_rt(settings: dict[str, Any]) -> Iterator[Any]:
 def add_residents(db: Database, count: int, start: int = 0) -> list[str]:
     phones = [f"+62812{70000000 + start + i:08d}" for i in range(count)]
     with db.begin() as session:
-        session.execute(insert(Resident), [
-            {"phone": p, "village_code": TEMBOK, "language": "id", "opted_out": False}
-            for p in phones])
+        session.execute(
+            insert(Resident),
+            [
+                {"phone": p, "village_code": TEMBOK, "language": "id", "opted_out": False}
+                for p in phones
+            ],
+        )
     return phones
 
 
@@ -182,8 +213,10 @@ def all_sent(db: Database, total: int) -> Callable[[], bool]:
 
 # --- real workers ------------------------------------------------------------------------------
 
-def test_a_broadcast_arrives_exactly_once(app_rt: Any, workers: Workers,
-                                          fake: FakeAfricasTalking) -> None:
+
+def test_a_broadcast_arrives_exactly_once(
+    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+) -> None:
     phones = add_residents(app_rt.db, 3000)
     assert plan_broadcast(app_rt) == 3000
     workers.start()
@@ -199,8 +232,9 @@ def test_a_broadcast_arrives_exactly_once(app_rt: Any, workers: Workers,
     assert len(set(ids)) == 3000 and all(i and i.startswith("ATXid_") for i in ids)
 
 
-def test_a_killed_worker_loses_nothing(app_rt: Any, workers: Workers,
-                                       fake: FakeAfricasTalking) -> None:
+def test_a_killed_worker_loses_nothing(
+    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+) -> None:
     phones = add_residents(app_rt.db, 2000)
     fake.delay = 0.05  # slow enough to kill the worker mid-broadcast
     plan_broadcast(app_rt)
@@ -215,9 +249,9 @@ def test_a_killed_worker_loses_nothing(app_rt: Any, workers: Workers,
     assert sum(n - 1 for n in fake.duplicates().values()) <= PER_CALL
 
 
-def test_a_flushed_redis_loses_nothing(app_rt: Any, workers: Workers,
-                                       fake: FakeAfricasTalking,
-                                       redis_client: redis.Redis) -> None:
+def test_a_flushed_redis_loses_nothing(
+    app_rt: Any, workers: Workers, fake: FakeAfricasTalking, redis_client: redis.Redis
+) -> None:
     phones = add_residents(app_rt.db, 2000)
     fake.delay = 0.05
     plan_broadcast(app_rt)
@@ -229,8 +263,9 @@ def test_a_flushed_redis_loses_nothing(app_rt: Any, workers: Workers,
     assert fake.duplicates() == {}
 
 
-def test_a_provider_outage_delays_and_then_sends(app_rt: Any, workers: Workers,
-                                                 fake: FakeAfricasTalking) -> None:
+def test_a_provider_outage_delays_and_then_sends(
+    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+) -> None:
     phones = add_residents(app_rt.db, 300)
     fake.outage(503)
     plan_broadcast(app_rt)
@@ -238,34 +273,36 @@ def test_a_provider_outage_delays_and_then_sends(app_rt: Any, workers: Workers,
     wait_until(lambda: fake.call_count >= 3, 30, "the worker trying")
     time.sleep(1)
     with app_rt.db.begin() as session:
-        waiting = session.scalars(select(OutboxMessage).where(
-            OutboxMessage.attempts > 0)).all()
+        waiting = session.scalars(select(OutboxMessage).where(OutboxMessage.attempts > 0)).all()
         assert waiting, "messages were tried"
         assert all(m.status in ("queued", "sending") for m in waiting)
         assert {m.last_error for m in waiting} == {
-            "provider refused the request: Service Unavailable"}
+            "provider refused the request: Service Unavailable"
+        }
     assert fake.total_messages() == 0
     fake.recover()
     wait_until(all_sent(app_rt.db, 300), 60, "messages sent after the outage")
     assert all(fake.sent_to(p) == 1 for p in phones)
 
 
-def test_opted_out_numbers_get_nothing(app_rt: Any, workers: Workers,
-                                       fake: FakeAfricasTalking) -> None:
+def test_opted_out_numbers_get_nothing(
+    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+) -> None:
     phones = add_residents(app_rt.db, 100)
     plan_broadcast(app_rt)
     stopped = phones[:10]
     with app_rt.db.begin() as session:  # they texted STOP after the broadcast was planned
-        session.execute(update(Resident).where(Resident.phone.in_(stopped))
-                        .values(opted_out=True))
+        session.execute(update(Resident).where(Resident.phone.in_(stopped)).values(opted_out=True))
     workers.start()
-    wait_until(lambda: statuses(app_rt.db) == {"sent": 90, "cancelled": 10}, 60,
-               "the broadcast done")
+    wait_until(
+        lambda: statuses(app_rt.db) == {"sent": 90, "cancelled": 10}, 60, "the broadcast done"
+    )
     assert [fake.sent_to(p) for p in stopped] == [0] * 10
     assert all(fake.sent_to(p) == 1 for p in phones[10:])
 
 
 # --- the sender with an injectable clock ------------------------------------------------------
+
 
 class Clock:
     def __init__(self, start: dt.datetime) -> None:
@@ -291,26 +328,45 @@ def db(pg_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def queue_messages(db: Database, phones: list[str], *, kind: str = "broadcast",
-                   urgent: bool = False, body: str = "Halo") -> list[int]:
+def queue_messages(
+    db: Database,
+    phones: list[str],
+    *,
+    kind: str = "broadcast",
+    urgent: bool = False,
+    body: str = "Halo",
+) -> list[int]:
     with db.begin() as session:
-        outbox.add_many(session, [
-            {"recipient": p, "kind": kind, "body": body, "urgent": urgent,
-             "dedupe_key": f"{kind}:{p}:{body}", "due_at": wita(0)} for p in phones])
+        outbox.add_many(
+            session,
+            [
+                {
+                    "recipient": p,
+                    "kind": kind,
+                    "body": body,
+                    "urgent": urgent,
+                    "dedupe_key": f"{kind}:{p}:{body}",
+                    "due_at": wita(0),
+                }
+                for p in phones
+            ],
+        )
         return list(session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)))
 
 
-def sender(db: Database, fake: FakeAfricasTalking, clock: Clock, throttle: Any = None,
-           **overrides: Any) -> OutboxSender:
+def sender(
+    db: Database, fake: FakeAfricasTalking, clock: Clock, throttle: Any = None, **overrides: Any
+) -> OutboxSender:
     provider = AfricasTalkingProvider(username="adminduk", api_key="test-key", base_url=fake.url)
-    settings = SendSettings(**{"max_recipients_per_call": PER_CALL, "max_attempts": 3,
-                               **overrides})
-    return OutboxSender(db, provider, throttle or NoThrottle(), settings, clock=clock,
-                        sleep=clock.sleep)
+    settings = SendSettings(**{"max_recipients_per_call": PER_CALL, "max_attempts": 3, **overrides})
+    return OutboxSender(
+        db, provider, throttle or NoThrottle(), settings, clock=clock, sleep=clock.sleep
+    )
 
 
-def test_quiet_hours_hold_non_urgent_messages_until_seven(db: Database,
-                                                          fake: FakeAfricasTalking) -> None:
+def test_quiet_hours_hold_non_urgent_messages_until_seven(
+    db: Database, fake: FakeAfricasTalking
+) -> None:
     broadcast_ids = queue_messages(db, ["+6281270000001", "+6281270000002"])
     reply_ids = queue_messages(db, ["+6281270000003"], kind="reply", urgent=True, body="Balasan")
     clock = Clock(wita(22, 30))
@@ -318,10 +374,10 @@ def test_quiet_hours_hold_non_urgent_messages_until_seven(db: Database,
     assert (report.sent, report.postponed) == (1, 2)
     assert fake.sent_to("+6281270000003") == 1 and fake.total_messages() == 1
     with db.begin() as session:
-        held = session.scalars(select(OutboxMessage).where(
-            OutboxMessage.kind == "broadcast")).all()
+        held = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")).all()
     assert {(m.status, m.due_at.astimezone(dt.UTC)) for m in held} == {
-        ("queued", dt.datetime(2026, 12, 1, 23, 0, tzinfo=dt.UTC))}  # 07:00 WITA on the 2nd
+        ("queued", dt.datetime(2026, 12, 1, 23, 0, tzinfo=dt.UTC))
+    }  # 07:00 WITA on the 2nd
 
 
 class Recorder:
@@ -356,8 +412,9 @@ def test_the_throttle_holds_across_workers(redis_client: redis.Redis) -> None:
     assert second.reserve(10, 1003.0) == 0.0  # idle time is not saved up as a burst
 
 
-def test_a_throttled_sender_keeps_the_rate(db: Database, fake: FakeAfricasTalking,
-                                           redis_client: redis.Redis) -> None:
+def test_a_throttled_sender_keeps_the_rate(
+    db: Database, fake: FakeAfricasTalking, redis_client: redis.Redis
+) -> None:
     ids = queue_messages(db, [f"+62812700{i:05d}" for i in range(1000)])
     clock = Clock(wita(10))
     throttle = RedisThrottle(redis_client, 100, key="test:throttle:rate")
@@ -387,7 +444,10 @@ def test_per_recipient_results(db: Database, fake: FakeAfricasTalking) -> None:
     assert (rows[ok].status, rows[ok].provider_message_id is not None) == ("sent", True)
     assert (rows[invalid].status, rows[invalid].last_error) == ("failed", "403 InvalidPhoneNumber")
     assert (rows[busy].status, rows[busy].attempts, rows[busy].last_error) == (
-        "queued", 1, "502 RejectedByGateway")
+        "queued",
+        1,
+        "502 RejectedByGateway",
+    )
     # The job is retried (RQ Retry); after max_attempts the message fails, reason kept.
     with pytest.raises(TransientSendError):
         sender(db, fake, clock).send_batch(ids)  # attempt 2
@@ -395,8 +455,7 @@ def test_per_recipient_results(db: Database, fake: FakeAfricasTalking) -> None:
     assert (last.failed, last.retry, last.skipped) == (1, 0, 2)
     assert sender(db, fake, clock).send_batch(ids).skipped == 3  # nothing left to send
     with db.begin() as session:
-        failed = session.scalars(select(OutboxMessage).where(
-            OutboxMessage.recipient == busy)).one()
+        failed = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == busy)).one()
     assert failed.status == "failed" and failed.attempts == 3
     assert failed.last_error == "gave up after 3 attempts: 502 RejectedByGateway"
     assert fake.sent_to(ok) == 1
@@ -422,8 +481,9 @@ def test_stuck_messages_are_taken_back(db: Database) -> None:
 
 
 def test_the_worker_context_builds_from_settings(settings: dict[str, Any]) -> None:
-    context = build_context({**DEFAULTS, **{k: v for k, v in settings.items()
-                                            if not k.startswith("_")}})
+    context = build_context(
+        {**DEFAULTS, **{k: v for k, v in settings.items() if not k.startswith("_")}}
+    )
     assert isinstance(context.sender.provider, AfricasTalkingProvider)
     assert context.sender.settings.max_recipients_per_call == PER_CALL
     with context.db.begin() as session:
@@ -440,8 +500,9 @@ def test_the_embedded_default_sends_in_process(tmp_path: Path, sqlite_template: 
 
     path = tmp_path / "gateway.sqlite3"
     shutil.copy(sqlite_template, path)
-    app = create_app({"DATABASE_URL": f"sqlite:///{path}", "SMS_QUIET_HOURS": [],
-                      "SWEEP_INTERVAL_SECONDS": 60})
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{path}", "SMS_QUIET_HOURS": [], "SWEEP_INTERVAL_SECONDS": 60}
+    )
     rt = app.extensions["gateway"]
     try:
         phone = Phone(app.test_client())

@@ -41,8 +41,10 @@ def build_context(
 ) -> WorkerContext:
     if db is None:
         if not settings["DATABASE_URL"]:
-            raise RuntimeError("workers need DATABASE_URL (and REDIS_URL) in the environment "
-                               "or in the file named by GATEWAY_CONFIG")
+            raise RuntimeError(
+                "workers need DATABASE_URL (and REDIS_URL) in the environment "
+                "or in the file named by GATEWAY_CONFIG"
+            )
         db = Database(settings["DATABASE_URL"])
     if redis_client is None and settings["REDIS_URL"]:
         redis_client = redis.Redis.from_url(settings["REDIS_URL"])
@@ -54,8 +56,14 @@ def build_context(
         queue = RQJobQueue(redis_client, settings)
     send_settings = SendSettings.from_settings(settings)
     throttle = make_throttle(float(settings["SMS_RATE_PER_SECOND"]), redis_client)
-    sender = OutboxSender(db, provider or make_provider(settings), throttle, send_settings,
-                          clock=clock, **({"sleep": sleep} if sleep else {}))
+    sender = OutboxSender(
+        db,
+        provider or make_provider(settings),
+        throttle,
+        send_settings,
+        clock=clock,
+        **({"sleep": sleep} if sleep else {}),
+    )
     sweeper = Sweeper(db, queue, send_settings, clock=clock)
     return WorkerContext(db=db, sender=sender, sweeper=sweeper, queue=queue, settings=settings)
 

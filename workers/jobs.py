@@ -13,8 +13,14 @@ def send_batch(message_ids: list[int]) -> dict[str, Any]:
     """Send up to SMS_BATCH_SIZE outbox messages. Raises TransientSendError when some must be
     retried (RQ retries the job with back-off; the sweep is the backstop)."""
     report = get_context().sender.send_batch(message_ids)
-    return {"sent": report.sent, "failed": report.failed, "postponed": report.postponed,
-            "cancelled": report.cancelled, "skipped": report.skipped, "calls": report.calls}
+    return {
+        "sent": report.sent,
+        "failed": report.failed,
+        "postponed": report.postponed,
+        "cancelled": report.cancelled,
+        "skipped": report.skipped,
+        "calls": report.calls,
+    }
 
 
 def sweep_outbox() -> dict[str, int]:

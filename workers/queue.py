@@ -25,9 +25,15 @@ class RQJobQueue:
         self.retry = Retry(max=len(intervals), interval=intervals) if intervals else None
 
     def enqueue_send(self, ids: list[int]) -> None:
-        self.queue.enqueue("workers.jobs.send_batch", ids, retry=self.retry, job_timeout=900,
-                           result_ttl=300, failure_ttl=86400,
-                           description=f"send_batch({len(ids)} messages from #{ids[0]})")
+        self.queue.enqueue(
+            "workers.jobs.send_batch",
+            ids,
+            retry=self.retry,
+            job_timeout=900,
+            result_ttl=300,
+            failure_ttl=86400,
+            description=f"send_batch({len(ids)} messages from #{ids[0]})",
+        )
 
     def enqueue_sweep(self) -> None:
         """A sweep job, unless one is already waiting to start: a burst of USSD hops that each
@@ -45,8 +51,13 @@ class ThreadJobQueue:
     """The embedded default: one background thread runs send jobs and the periodic sweep, so
     a demo on one machine sends its SMS without Redis or a worker process."""
 
-    def __init__(self, send: Callable[[list[int]], Any], sweep: Callable[[], Any],
-                 sweep_interval: float, retry_intervals: list[int]) -> None:
+    def __init__(
+        self,
+        send: Callable[[list[int]], Any],
+        sweep: Callable[[], Any],
+        sweep_interval: float,
+        retry_intervals: list[int],
+    ) -> None:
         self._send = send
         self._sweep = sweep
         self.sweep_interval = sweep_interval
@@ -108,7 +119,8 @@ class ThreadJobQueue:
             self._send(ids)
         except TransientSendError:
             if attempt < len(self.retry_intervals):
-                timer = threading.Timer(self.retry_intervals[attempt],
-                                        lambda: self._jobs.put((ids, attempt + 1)))
+                timer = threading.Timer(
+                    self.retry_intervals[attempt], lambda: self._jobs.put((ids, attempt + 1))
+                )
                 timer.daemon = True
                 timer.start()

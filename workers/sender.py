@@ -81,9 +81,15 @@ class _Pending:
 
 
 class OutboxSender:
-    def __init__(self, db: Database, provider: Provider, throttle: Throttle,
-                 settings: SendSettings, clock: Clock = utc_clock,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        db: Database,
+        provider: Provider,
+        throttle: Throttle,
+        settings: SendSettings,
+        clock: Clock = utc_clock,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.db = db
         self.provider = provider
         self.throttle = throttle
@@ -95,7 +101,7 @@ class OutboxSender:
         report = BatchReport()
         step = self.settings.max_recipients_per_call
         for start in range(0, len(ids), step):
-            self._send_chunk(ids[start:start + step], report)
+            self._send_chunk(ids[start : start + step], report)
         if report.retry:
             raise TransientSendError(f"{report.retry} message(s) wait for a retry")
         return report
@@ -113,14 +119,19 @@ class OutboxSender:
                     report.postponed += len(held)
                 claimed = [m for m in claimed if m.urgent]
             blocked = outbox.opted_out(
-                session, [m.recipient for m in claimed if m.kind in outbox.OPT_OUT_KINDS])
-            stopped = [m.id for m in claimed
-                       if m.kind in outbox.OPT_OUT_KINDS and m.recipient in blocked]
+                session, [m.recipient for m in claimed if m.kind in outbox.OPT_OUT_KINDS]
+            )
+            stopped = [
+                m.id for m in claimed if m.kind in outbox.OPT_OUT_KINDS and m.recipient in blocked
+            ]
             if stopped:
                 outbox.mark_cancelled(session, stopped, "opted out", now)
                 report.cancelled += len(stopped)
-            pending = [_Pending(m.id, m.recipient, m.body, m.attempts) for m in claimed
-                       if m.id not in stopped]
+            pending = [
+                _Pending(m.id, m.recipient, m.body, m.attempts)
+                for m in claimed
+                if m.id not in stopped
+            ]
         by_body: dict[str, list[_Pending]] = defaultdict(list)
         for message in pending:
             by_body[message.body].append(message)
@@ -146,7 +157,8 @@ class OutboxSender:
         with self.db.begin() as session:
             for message in group:
                 result = outcome_of.get(message.recipient) or SendResult(
-                    message.recipient, "transient", reason="no result for this recipient")
+                    message.recipient, "transient", reason="no result for this recipient"
+                )
                 if result.outcome == "sent":
                     sent.append((message.id, result.message_id))
                     report.sent += 1
@@ -156,9 +168,12 @@ class OutboxSender:
                     outbox.mark_failed(session, message.id, result.reason or "refused", now)
                     report.failed += 1
                 elif message.attempts >= self.settings.max_attempts:
-                    outbox.mark_failed(session, message.id,
-                                       f"gave up after {message.attempts} attempts: "
-                                       f"{result.reason}", now)
+                    outbox.mark_failed(
+                        session,
+                        message.id,
+                        f"gave up after {message.attempts} attempts: {result.reason}",
+                        now,
+                    )
                     report.failed += 1
                 else:
                     outbox.requeue(session, message.id, result.reason or "try again", now)
@@ -183,8 +198,14 @@ class SweepReport:
 class Sweeper:
     """Finds what is due and not moving, and hands it to the job queue."""
 
-    def __init__(self, db: Database, queue: JobQueue, settings: SendSettings,
-                 clock: Clock = utc_clock, max_per_run: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        queue: JobQueue,
+        settings: SendSettings,
+        clock: Clock = utc_clock,
+        max_per_run: int = 1_000_000,
+    ) -> None:
         self.db = db
         self.queue = queue
         self.settings = settings
@@ -200,14 +221,18 @@ class Sweeper:
         size = self.settings.batch_size
         while report.enqueued < self.max_per_run:
             with self.db.begin() as session:
-                ids = outbox.due_for_dispatch(session, now, quiet=quiet,
-                                              requeue_before=now - self.settings.requeue_after,
-                                              limit=size * 20)
+                ids = outbox.due_for_dispatch(
+                    session,
+                    now,
+                    quiet=quiet,
+                    requeue_before=now - self.settings.requeue_after,
+                    limit=size * 20,
+                )
                 outbox.mark_enqueued(session, ids, now)
             # Marked first, then enqueued: a crash in between only delays these messages
             # until ``requeue_after``; it cannot lose them.
             for start in range(0, len(ids), size):
-                self.queue.enqueue_send(list(ids[start:start + size]))
+                self.queue.enqueue_send(list(ids[start : start + size]))
                 report.jobs += 1
             report.enqueued += len(ids)
             if len(ids) < size * 20:

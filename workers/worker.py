@@ -43,4 +43,5 @@ class OutboxWorker(Worker):
     def schedule_sweep(self) -> None:
         if self.connection.set(SWEEP_LOCK, self.name, nx=True, ex=self.sweep_interval):
             Queue(self.queues[0].name, connection=self.connection).enqueue(
-                "workers.jobs.sweep_outbox", job_timeout=900, result_ttl=60)
+                "workers.jobs.sweep_outbox", job_timeout=900, result_ttl=60
+            )

@@ -56,6 +56,7 @@ def load_user(user_id: str) -> StaffUser | None:
 
 def roles(*allowed: str) -> Callable[[F], F]:
     """Only these roles may open the page; others get 403 (not a redirect: they are logged in)."""
+
     def decorate(view: F) -> F:
         @functools.wraps(view)
         @login_required
@@ -63,7 +64,9 @@ def roles(*allowed: str) -> Callable[[F], F]:
             if current_user.role not in allowed:
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapper  # type: ignore[return-value]
+
     return decorate
 
 

@@ -54,8 +54,11 @@ def login() -> str | Response:
             with rt.db.begin() as session:
                 user = session.scalar(select(User).where(User.username == username))
                 # An unknown name costs the same hash check, so timing does not tell names.
-                valid = (check_password(user.password_hash if user else _dummy_hash(), password)
-                         and user is not None and user.active)
+                valid = (
+                    check_password(user.password_hash if user else _dummy_hash(), password)
+                    and user is not None
+                    and user.active
+                )
                 staff_user = StaffUser(user) if valid and user is not None else None
             if staff_user is not None:
                 login_user(staff_user)

@@ -88,11 +88,13 @@ def _parse_local_moment(date: str, time: str) -> dt.datetime:
     try:
         return dt.datetime.strptime(f"{date} {time}", "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL_TZ)
     except ValueError:
-        raise ActionError(translate("Not a date and time: {value}",
-                                    value=f"{date} {time}".strip())) from None
+        raise ActionError(
+            translate("Not a date and time: {value}", value=f"{date} {time}".strip())
+        ) from None
 
 
 # --- dashboard ------------------------------------------------------------------------------------
+
 
 @bp.get("/")
 @roles(*ALL)
@@ -102,48 +104,96 @@ def dashboard() -> str:
     since = dt.datetime.combine(today - dt.timedelta(days=13), dt.time(), LOCAL_TZ)
     scope = village_scope()
     with rt.db.begin() as session:
-        messages = _by_day(session, OutboxMessage.created_at, OutboxMessage.status, since,
-                           None if not scope else OutboxMessage.recipient.in_(
-                               select(Resident.phone).where(Resident.village_code == scope)))
-        journeys = _by_day(session, UssdSessionLog.started_at, UssdSessionLog.journey, since,
-                           None if not scope else UssdSessionLog.phone.in_(
-                               select(Resident.phone).where(Resident.village_code == scope)))
+        messages = _by_day(
+            session,
+            OutboxMessage.created_at,
+            OutboxMessage.status,
+            since,
+            None
+            if not scope
+            else OutboxMessage.recipient.in_(
+                select(Resident.phone).where(Resident.village_code == scope)
+            ),
+        )
+        journeys = _by_day(
+            session,
+            UssdSessionLog.started_at,
+            UssdSessionLog.journey,
+            since,
+            None
+            if not scope
+            else UssdSessionLog.phone.in_(
+                select(Resident.phone).where(Resident.village_code == scope)
+            ),
+        )
         open_by_district: dict[str, int] = defaultdict(int)
-        query = _scoped(select(HomeVisitBooking.village_code, func.count())
-                        .where(HomeVisitBooking.status.in_(("requested", "scheduled")))
-                        .group_by(HomeVisitBooking.village_code), HomeVisitBooking.village_code)
+        query = _scoped(
+            select(HomeVisitBooking.village_code, func.count())
+            .where(HomeVisitBooking.status.in_(("requested", "scheduled")))
+            .group_by(HomeVisitBooking.village_code),
+            HomeVisitBooking.village_code,
+        )
         for code, n in session.execute(query):
             district = rt.regions.by_code.get(code)
             open_by_district[rt.regions.name(district.parent_code if district else None)] += n
-        visits = session.scalars(_scoped(
-            select(VillageVisit).where(VillageVisit.visit_date >= today,
-                                       VillageVisit.cancelled.is_(False))
-            .order_by(VillageVisit.visit_date).limit(10), VillageVisit.village_code)).all()
-        requests_open = session.scalar(_scoped(
-            select(func.count()).select_from(DocumentRequest).where(
-                DocumentRequest.status.in_(("submitted", "processing", "ready"))),
-            DocumentRequest.village_code)) or 0
+        visits = session.scalars(
+            _scoped(
+                select(VillageVisit)
+                .where(VillageVisit.visit_date >= today, VillageVisit.cancelled.is_(False))
+                .order_by(VillageVisit.visit_date)
+                .limit(10),
+                VillageVisit.village_code,
+            )
+        ).all()
+        requests_open = (
+            session.scalar(
+                _scoped(
+                    select(func.count())
+                    .select_from(DocumentRequest)
+                    .where(DocumentRequest.status.in_(("submitted", "processing", "ready"))),
+                    DocumentRequest.village_code,
+                )
+            )
+            or 0
+        )
     days = [today - dt.timedelta(days=13 - i) for i in range(14)]
     today_counts = {k: v.get(today, 0) for k, v in _pivot(messages).items()}
     return render_template(
-        "staff/dashboard.html", visits=visits, rt=rt, requests_open=requests_open,
+        "staff/dashboard.html",
+        visits=visits,
+        rt=rt,
+        requests_open=requests_open,
         sent_today=sum(today_counts.get(s, 0) for s in ("sent", "delivered")),
         failed_today=today_counts.get("failed", 0),
         sessions_today=sum(n for (d, _), n in journeys.items() if d == today),
         open_bookings=sum(open_by_district.values()),
         messages_chart=_bar_chart(days, _pivot(messages), STATUS_COLOURS),
         journeys_chart=_bar_chart(days, _pivot(journeys), JOURNEY_COLOURS),
-        bookings_chart=_hbar_chart(dict(open_by_district)))
+        bookings_chart=_hbar_chart(dict(open_by_district)),
+    )
 
 
-STATUS_COLOURS = {"delivered": "#1b7f3b", "sent": "#6cbf84", "queued": "#9aa5b1",
-                  "sending": "#c9d1d9", "failed": "#c0392b", "cancelled": "#6b4f2a"}
-JOURNEY_COLOURS = {"status": "#1f5f99", "home_visit": "#b35c00", "next_visit": "#1b7f3b",
-                   "priority": "#7a3e9d", "language": "#6b7280", "None": "#c9d1d9"}
+STATUS_COLOURS = {
+    "delivered": "#1b7f3b",
+    "sent": "#6cbf84",
+    "queued": "#9aa5b1",
+    "sending": "#c9d1d9",
+    "failed": "#c0392b",
+    "cancelled": "#6b4f2a",
+}
+JOURNEY_COLOURS = {
+    "status": "#1f5f99",
+    "home_visit": "#b35c00",
+    "next_visit": "#1b7f3b",
+    "priority": "#7a3e9d",
+    "language": "#6b7280",
+    "None": "#c9d1d9",
+}
 
 
-def _by_day(session: Session, stamp: Any, category: Any, since: dt.datetime,
-            where: Any) -> dict[tuple[dt.date, str], int]:
+def _by_day(
+    session: Session, stamp: Any, category: Any, since: dt.datetime, where: Any
+) -> dict[tuple[dt.date, str], int]:
     query = select(stamp, category).where(stamp >= since.astimezone(dt.UTC))
     if where is not None:
         query = query.where(where)
@@ -162,13 +212,14 @@ def _pivot(counts: dict[tuple[dt.date, str], int]) -> dict[str, dict[dt.date, in
     return series
 
 
-def _bar_chart(days: list[dt.date], series: dict[str, dict[dt.date, int]],
-               colours: dict[str, str]) -> Markup:
+def _bar_chart(
+    days: list[dt.date], series: dict[str, dict[dt.date, int]], colours: dict[str, str]
+) -> Markup:
     """A stacked bar chart as inline SVG: no JavaScript, fast on an old PC, prints well."""
     width, height, bar = 560, 160, 28
     totals = [sum(s.get(d, 0) for s in series.values()) for d in days]
     if not any(totals):
-        return Markup(f"<p class=\"muted\">{escape(translate('No data yet.'))}</p>")
+        return Markup(f'<p class="muted">{escape(translate("No data yet."))}</p>')
     top = max([*totals, 1])
     parts = [f'<svg viewBox="0 0 {width} {height + 40}" role="img" class="chart">']
     for i, day in enumerate(days):
@@ -179,20 +230,27 @@ def _bar_chart(days: list[dt.date], series: dict[str, dict[dt.date, int]],
                 continue
             h = n / top * (height - 10)
             y -= h
-            parts.append(f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
-                         f'fill="{colours[name]}"><title>{day:%d %b} {escape(translate(name))}: '
-                         f'{n}</title></rect>')
-        parts.append(f'<text x="{x + bar / 2}" y="{height + 14}" text-anchor="middle">'
-                     f'{day:%d}</text>')
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
+                f'fill="{colours[name]}"><title>{day:%d %b} {escape(translate(name))}: '
+                f"{n}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{x + bar / 2}" y="{height + 14}" text-anchor="middle">{day:%d}</text>'
+        )
         if totals[i]:
-            parts.append(f'<text x="{x + bar / 2}" y="{y - 3:.1f}" text-anchor="middle" '
-                         f'class="total">{totals[i]}</text>')
+            parts.append(
+                f'<text x="{x + bar / 2}" y="{y - 3:.1f}" text-anchor="middle" '
+                f'class="total">{totals[i]}</text>'
+            )
     legend_x = 10
     for name, colour in colours.items():
         if name in series:
-            parts.append(f'<rect x="{legend_x}" y="{height + 24}" width="10" height="10" '
-                         f'fill="{colour}"/><text x="{legend_x + 14}" y="{height + 33}">'
-                         f'{escape(translate(name))}</text>')
+            parts.append(
+                f'<rect x="{legend_x}" y="{height + 24}" width="10" height="10" '
+                f'fill="{colour}"/><text x="{legend_x + 14}" y="{height + 33}">'
+                f"{escape(translate(name))}</text>"
+            )
             legend_x += 24 + 8 * len(translate(name))
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -205,11 +263,13 @@ def _hbar_chart(values: dict[str, int]) -> Markup:
     rows = "".join(
         f'<tr><th scope="row">{escape(name)}</th><td><span class="hbar" '
         f'style="width:{max(4, int(n / top * 300))}px"></span> {n}</td></tr>'
-        for name, n in sorted(values.items(), key=lambda kv: -kv[1]))
+        for name, n in sorted(values.items(), key=lambda kv: -kv[1])
+    )
     return Markup(f'<table class="hbars">{rows}</table>')
 
 
 # --- village visits ---------------------------------------------------------------------------
+
 
 @bp.get("/visits")
 @roles(*ALL)
@@ -217,8 +277,9 @@ def visits() -> str:
     rt = runtime()
     show_past = request.args.get("past") == "1"
     with rt.db.begin() as session:
-        query = select(VillageVisit).order_by(VillageVisit.visit_date.desc() if show_past
-                                              else VillageVisit.visit_date)
+        query = select(VillageVisit).order_by(
+            VillageVisit.visit_date.desc() if show_past else VillageVisit.visit_date
+        )
         if not show_past:
             query = query.where(VillageVisit.visit_date >= local_today())
         rows = session.scalars(_scoped(query.limit(PAGE), VillageVisit.village_code)).all()
@@ -235,16 +296,25 @@ def visit_new() -> str | Response:
             village = rt.regions.find_village(form.get("village", ""))
             with rt.db.begin() as session:
                 visit, _ = actions.add_visit(
-                    session, rt.notifier, _actor(), village_code=village.code,
+                    session,
+                    rt.notifier,
+                    _actor(),
+                    village_code=village.code,
                     visit_date=_parse_date(form.get("date", "")),
                     start=_parse_time(form.get("start", "")),
-                    end=_parse_time(form.get("end", "")), place=form.get("place", ""),
-                    bring=form.get("bring"), publish=False)
+                    end=_parse_time(form.get("end", "")),
+                    place=form.get("place", ""),
+                    bring=form.get("bring"),
+                    publish=False,
+                )
         except (ActionError, ValueError) as error:
             flash(str(error), "error")
             return render_template("staff/visit_form.html", visit=None, form=form, rt=rt)
-        return _done(translate("Visit saved as a draft. Check it, then publish it."),
-                     "staff.visit_publish", visit_id=visit.id)
+        return _done(
+            translate("Visit saved as a draft. Check it, then publish it."),
+            "staff.visit_publish",
+            visit_id=visit.id,
+        )
     return render_template("staff/visit_form.html", visit=None, form={}, rt=rt)
 
 
@@ -255,9 +325,13 @@ def visit_edit(visit_id: int) -> str | Response:
     with rt.db.begin() as session:
         visit = session.get(VillageVisit, visit_id) or abort(404)
     form: dict[str, Any] = {
-        "village": visit.village_code, "date": visit.visit_date.isoformat(),
-        "start": f"{visit.start_time:%H:%M}", "end": f"{visit.end_time:%H:%M}",
-        "place": visit.place, "bring": visit.bring or ""}
+        "village": visit.village_code,
+        "date": visit.visit_date.isoformat(),
+        "start": f"{visit.start_time:%H:%M}",
+        "end": f"{visit.end_time:%H:%M}",
+        "place": visit.place,
+        "bring": visit.bring or "",
+    }
     if request.method == "GET":
         return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
     form = dict(request.form)
@@ -265,17 +339,24 @@ def visit_edit(visit_id: int) -> str | Response:
         # An error leaves the ``with`` block, which rolls the half-made change back.
         with rt.db.begin() as session:
             told = actions.edit_visit(
-                session, rt.notifier, _actor(), visit_id,
+                session,
+                rt.notifier,
+                _actor(),
+                visit_id,
                 visit_date=_parse_date(form.get("date", "")),
                 start=_parse_time(form.get("start", "")),
-                end=_parse_time(form.get("end", "")), place=form.get("place", ""),
-                bring=form.get("bring", ""))
+                end=_parse_time(form.get("end", "")),
+                place=form.get("place", ""),
+                bring=form.get("bring", ""),
+            )
     except ActionError as error:
         flash(str(error), "error")
         return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
     rt.dispatch()
-    return _done(translate("Visit changed; {n} resident(s) already told get the change.",
-                           n=told), "staff.visits")
+    return _done(
+        translate("Visit changed; {n} resident(s) already told get the change.", n=told),
+        "staff.visits",
+    )
 
 
 @bp.post("/visits/<int:visit_id>/cancel")
@@ -303,34 +384,45 @@ def visit_publish(visit_id: int) -> str | Response:
                 actions.publish_visit(session, rt.notifier, _actor(), visit_id)
             except ActionError as error:
                 return _failed(error, "staff.visits")
-            broadcast_id = session.scalar(select(func.max(Broadcast.id)).where(
-                Broadcast.visit_id == visit_id))
+            broadcast_id = session.scalar(
+                select(func.max(Broadcast.id)).where(Broadcast.visit_id == visit_id)
+            )
         else:
             # The same people notifier.visit_published writes to: the village's residents
             # (not opted out), and those who asked to be told of this village's visits.
             audience = rt.notifier.audience(village=visit.village_code)
             recipients = dict(rt.notifier.recipients(session, audience))
             for phone, language in session.execute(
-                    select(ReminderSubscription.phone, ReminderSubscription.language).where(
-                        ReminderSubscription.kind == "visit_published",
-                        ReminderSubscription.village_code == visit.village_code)):
+                select(ReminderSubscription.phone, ReminderSubscription.language).where(
+                    ReminderSubscription.kind == "visit_published",
+                    ReminderSubscription.village_code == visit.village_code,
+                )
+            ):
                 recipients.setdefault(phone, language)
             languages: dict[str, int] = defaultdict(int)
             for language in recipients.values():
                 languages[language] += 1
-            previews = {code: rt.notifier.visit_text("sms.visit_published", code, visit)
-                        for code in rt.catalogs}
+            previews = {
+                code: rt.notifier.visit_text("sms.visit_published", code, visit)
+                for code in rt.catalogs
+            }
             return render_template(
-                "staff/visit_publish.html", visit=visit, rt=rt, recipients=len(recipients),
-                languages=dict(languages), previews=previews,
+                "staff/visit_publish.html",
+                visit=visit,
+                rt=rt,
+                recipients=len(recipients),
+                languages=dict(languages),
+                previews=previews,
                 counts={code: count_segments(text) for code, text in previews.items()},
                 price=float(rt.config["SMS_PRICE_PER_SEGMENT"]),
-                currency=rt.config["SMS_CURRENCY"])
+                currency=rt.config["SMS_CURRENCY"],
+            )
     rt.dispatch(inline=True)
     return _done(translate("Visit published."), "staff.broadcast", broadcast_id=broadcast_id)
 
 
 # --- broadcasts -------------------------------------------------------------------------------
+
 
 @bp.get("/broadcasts")
 @roles(*OFFICE)
@@ -362,9 +454,13 @@ def _audience_from(form: Any, rt: Runtime) -> Any:
 def broadcast_new() -> str | Response:
     rt = runtime()
     form = request.form if request.method == "POST" else request.args
-    context: dict[str, Any] = {"form": form, "rt": rt, "statuses": REQUEST_STATUSES,
-                               "price": float(rt.config["SMS_PRICE_PER_SEGMENT"]),
-                               "currency": rt.config["SMS_CURRENCY"]}
+    context: dict[str, Any] = {
+        "form": form,
+        "rt": rt,
+        "statuses": REQUEST_STATUSES,
+        "price": float(rt.config["SMS_PRICE_PER_SEGMENT"]),
+        "currency": rt.config["SMS_CURRENCY"],
+    }
     if request.method == "GET":
         return render_template("staff/broadcast_form.html", preview=None, **context)
     text = form.get("text", "").strip()
@@ -383,16 +479,32 @@ def broadcast_new() -> str | Response:
                 in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
                 count, count_en = count_segments(text), count_segments(english or text)
                 return render_template(
-                    "staff/broadcast_form.html", preview={
-                        "audience": audience.label, "recipients": len(recipients),
-                        "count": count, "odd": non_gsm_characters(text + english),
-                        "english": english, "in_english": in_english, "count_en": count_en,
-                        "cost": ((len(recipients) - in_english) * count.segments
-                                 + in_english * count_en.segments) * context["price"]},
-                    **context)
-            planned = actions.plan_broadcast(session, rt.notifier, _actor(), audience, text,
-                                             send_at, translations={
-                                                 "en": form.get("text_en", "").strip()})
+                    "staff/broadcast_form.html",
+                    preview={
+                        "audience": audience.label,
+                        "recipients": len(recipients),
+                        "count": count,
+                        "odd": non_gsm_characters(text + english),
+                        "english": english,
+                        "in_english": in_english,
+                        "count_en": count_en,
+                        "cost": (
+                            (len(recipients) - in_english) * count.segments
+                            + in_english * count_en.segments
+                        )
+                        * context["price"],
+                    },
+                    **context,
+                )
+            planned = actions.plan_broadcast(
+                session,
+                rt.notifier,
+                _actor(),
+                audience,
+                text,
+                send_at,
+                translations={"en": form.get("text_en", "").strip()},
+            )
             broadcast_id = planned.id
     except ValueError as error:  # ActionError, an unknown village, a malformed date
         flash(str(error), "error")
@@ -405,9 +517,14 @@ def _progress(session: Session, broadcast: Broadcast) -> dict[str, Any]:
     counts = outbox.counts_by_status(session, broadcast.id)
     total = sum(counts.values())
     finished = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed", "cancelled"))
-    return {"id": broadcast.id, "status": broadcast.status, "total": total, "counts": counts,
-            "percent": round(100 * finished / total) if total else 100,
-            "done": finished == total}
+    return {
+        "id": broadcast.id,
+        "status": broadcast.status,
+        "total": total,
+        "counts": counts,
+        "percent": round(100 * finished / total) if total else 100,
+        "done": finished == total,
+    }
 
 
 @bp.get("/broadcasts/<int:broadcast_id>")
@@ -436,11 +553,15 @@ def broadcast_cancel(broadcast_id: int) -> Response:
             n = actions.cancel_broadcast(session, _actor(), broadcast_id)
     except ActionError as error:
         return _failed(error, "staff.broadcasts")
-    return _done(translate("{n} message(s) not yet sent were cancelled.", n=n),
-                 "staff.broadcast", broadcast_id=broadcast_id)
+    return _done(
+        translate("{n} message(s) not yet sent were cancelled.", n=n),
+        "staff.broadcast",
+        broadcast_id=broadcast_id,
+    )
 
 
 # --- document requests ------------------------------------------------------------------------
+
 
 @bp.get("/requests")
 @roles(*ALL)
@@ -452,13 +573,24 @@ def requests_page() -> str:
         query = select(DocumentRequest).order_by(DocumentRequest.updated_at.desc())
         if q:
             phone = to_e164(q)
-            query = query.where(or_(DocumentRequest.number == q.replace(" ", ""),
-                                    DocumentRequest.applicant_phone == (phone or q)))
+            query = query.where(
+                or_(
+                    DocumentRequest.number == q.replace(" ", ""),
+                    DocumentRequest.applicant_phone == (phone or q),
+                )
+            )
         if status in REQUEST_STATUSES:
             query = query.where(DocumentRequest.status == status)
         rows = session.scalars(_scoped(query.limit(PAGE), DocumentRequest.village_code)).all()
-    return render_template("staff/requests.html", requests=rows, rt=rt, q=q, status=status,
-                           statuses=REQUEST_STATUSES, doc_types=DOC_TYPES)
+    return render_template(
+        "staff/requests.html",
+        requests=rows,
+        rt=rt,
+        q=q,
+        status=status,
+        statuses=REQUEST_STATUSES,
+        doc_types=DOC_TYPES,
+    )
 
 
 @bp.post("/requests/status")
@@ -471,26 +603,42 @@ def requests_status() -> Response:
     if current_user.is_officer and status != "collected":
         abort(403)  # officers hand documents over; the office changes the rest
     if not chosen:
-        return _failed(ActionError(translate("Choose at least one request.")),
-                       "staff.requests_page")
+        return _failed(
+            ActionError(translate("Choose at least one request.")), "staff.requests_page"
+        )
     try:
         with rt.db.begin() as session:
             for number in chosen:
-                found = session.scalar(_scoped(select(DocumentRequest).where(
-                    DocumentRequest.number == number), DocumentRequest.village_code))
+                found = session.scalar(
+                    _scoped(
+                        select(DocumentRequest).where(DocumentRequest.number == number),
+                        DocumentRequest.village_code,
+                    )
+                )
                 if found is None:
                     abort(404)
                 if current_user.is_officer and found.status != "ready":
-                    raise ActionError(translate(
-                        "Only a document that is ready can be handed over: {number}",
-                        number=number))
-                actions.set_request_status(session, rt.notifier, _actor(), number, status,
-                                           request.form.get("pickup") or None)
+                    raise ActionError(
+                        translate(
+                            "Only a document that is ready can be handed over: {number}",
+                            number=number,
+                        )
+                    )
+                actions.set_request_status(
+                    session,
+                    rt.notifier,
+                    _actor(),
+                    number,
+                    status,
+                    request.form.get("pickup") or None,
+                )
     except ActionError as error:
         return _failed(error, "staff.requests_page")
     rt.dispatch()
-    return _done(translate("{n} request(s) changed; the residents are told by SMS.",
-                           n=len(chosen)), "staff.requests_page")
+    return _done(
+        translate("{n} request(s) changed; the residents are told by SMS.", n=len(chosen)),
+        "staff.requests_page",
+    )
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -503,23 +651,31 @@ def request_new() -> str | Response:
         try:
             phone = to_e164(form.get("phone", ""))
             if phone is None:
-                raise ActionError(translate("Not a phone number: {value}",
-                                            value=form.get("phone", "")))
+                raise ActionError(
+                    translate("Not a phone number: {value}", value=form.get("phone", ""))
+                )
             village = rt.regions.find_village(village_scope() or form.get("village", ""))
             birth_year = form.get("birth_year", "")
             if not birth_year.isdigit():
                 raise ActionError(translate("The birth year is 4 digits."))
             with rt.db.begin() as session:
                 created = actions.add_request(
-                    session, _actor(), doc_type=form.get("doc_type", ""), phone=phone,
-                    birth_year=int(birth_year), village_code=village.code)
+                    session,
+                    _actor(),
+                    doc_type=form.get("doc_type", ""),
+                    phone=phone,
+                    birth_year=int(birth_year),
+                    village_code=village.code,
+                )
                 number = created.number
         except ValueError as error:
             flash(str(error), "error")
-            return render_template("staff/request_form.html", form=form, rt=rt,
-                                   doc_types=DOC_TYPES)
-        return _done(translate("Request registered. Its number: {number}", number=number),
-                     "staff.requests_page", q=number)
+            return render_template("staff/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES)
+        return _done(
+            translate("Request registered. Its number: {number}", number=number),
+            "staff.requests_page",
+            q=number,
+        )
     return render_template("staff/request_form.html", form={}, rt=rt, doc_types=DOC_TYPES)
 
 
@@ -550,10 +706,16 @@ def requests_import() -> str:
                 village = rt.regions.find_village(row.get("village", ""))
                 with rt.db.begin() as session:
                     created = actions.add_request(
-                        session, _actor(), doc_type=row.get("type", ""), phone=phone,
-                        birth_year=int(row["birth_year"]), village_code=village.code,
+                        session,
+                        _actor(),
+                        doc_type=row.get("type", ""),
+                        phone=phone,
+                        birth_year=int(row["birth_year"]),
+                        village_code=village.code,
                         status=row.get("status") or "submitted",
-                        number=row.get("number") or None, pickup_place=row.get("pickup") or None)
+                        number=row.get("number") or None,
+                        pickup_place=row.get("pickup") or None,
+                    )
                     added.append(created.number)
             except ValueError as error:
                 rejected.append((line, str(error)))
@@ -562,6 +724,7 @@ def requests_import() -> str:
 
 
 # --- home-visit bookings ----------------------------------------------------------------------
+
 
 @bp.get("/bookings")
 @roles(*ALL)
@@ -576,11 +739,15 @@ def bookings() -> str:
         elif status:
             query = query.where(HomeVisitBooking.status == status)
         if district:
-            query = query.where(HomeVisitBooking.village_code.in_(
-                [v.code for v in rt.regions.villages_of(district)]))
+            query = query.where(
+                HomeVisitBooking.village_code.in_(
+                    [v.code for v in rt.regions.villages_of(district)]
+                )
+            )
         rows = session.scalars(_scoped(query.limit(PAGE), HomeVisitBooking.village_code)).all()
-    return render_template("staff/bookings.html", bookings=rows, rt=rt, status=status,
-                           district=district)
+    return render_template(
+        "staff/bookings.html", bookings=rows, rt=rt, status=status, district=district
+    )
 
 
 @bp.post("/bookings/<number>/<step>")
@@ -590,10 +757,12 @@ def booking_step(number: str, step: str) -> Response:
     try:
         with rt.db.begin() as session:
             if step == "schedule":
-                local = _parse_local_moment(request.form.get("date", ""),
-                                            request.form.get("time", ""))
-                actions.schedule_booking(session, rt.notifier, _actor(), number, local,
-                                         request.form.get("team"))
+                local = _parse_local_moment(
+                    request.form.get("date", ""), request.form.get("time", "")
+                )
+                actions.schedule_booking(
+                    session, rt.notifier, _actor(), number, local, request.form.get("team")
+                )
             elif step in ("done", "cancelled"):
                 actions.close_booking(session, rt.notifier, _actor(), number, step)
             else:
@@ -601,11 +770,14 @@ def booking_step(number: str, step: str) -> Response:
     except ValueError as error:
         return _failed(error, "staff.bookings")
     rt.dispatch()
-    return _done(translate("Booking {number} updated; the resident is told by SMS.",
-                           number=number), "staff.bookings")
+    return _done(
+        translate("Booking {number} updated; the resident is told by SMS.", number=number),
+        "staff.bookings",
+    )
 
 
 # --- outbox -----------------------------------------------------------------------------------
+
 
 @bp.get("/outbox")
 @roles(*OFFICE)
@@ -621,8 +793,13 @@ def outbox_page() -> str:
             query = query.where(OutboxMessage.recipient == phone)
         rows = session.scalars(query).all()
         counts = outbox.counts_by_status(session)
-    return render_template("staff/outbox.html", messages=rows, counts=counts, status=status,
-                           phone=request.args.get("phone", ""))
+    return render_template(
+        "staff/outbox.html",
+        messages=rows,
+        counts=counts,
+        status=status,
+        phone=request.args.get("phone", ""),
+    )
 
 
 @bp.post("/outbox/retry")
@@ -634,13 +811,20 @@ def outbox_retry() -> Response:
 
     with rt.db.begin() as session:
         n = outbox.retry_failed(session, ids or None, utcnow())
-        actions.audit(session, _actor(), "outbox.retry", "outbox", ",".join(map(str, ids)) or
-                      "all-failed", after={"requeued": n})
+        actions.audit(
+            session,
+            _actor(),
+            "outbox.retry",
+            "outbox",
+            ",".join(map(str, ids)) or "all-failed",
+            after={"requeued": n},
+        )
     rt.dispatch()
     return _done(translate("{n} message(s) queued again.", n=n), "staff.outbox_page")
 
 
 # --- residents --------------------------------------------------------------------------------
+
 
 @bp.get("/residents")
 @roles(*ALL)
@@ -651,9 +835,15 @@ def residents() -> str:
         query = select(Resident).order_by(Resident.id.desc())
         if q:
             phone = to_e164(q)
-            query = query.where(Resident.phone == phone) if phone else query.where(
-                Resident.village_code.in_([v.code for v in rt.regions.villages
-                                           if q.casefold() in v.name.casefold()]))
+            query = (
+                query.where(Resident.phone == phone)
+                if phone
+                else query.where(
+                    Resident.village_code.in_(
+                        [v.code for v in rt.regions.villages if q.casefold() in v.name.casefold()]
+                    )
+                )
+            )
         rows = session.scalars(_scoped(query.limit(PAGE), Resident.village_code)).all()
     return render_template("staff/residents.html", residents=rows, rt=rt, q=q)
 
@@ -669,14 +859,22 @@ def resident_update(resident_id: int) -> Response:
         language = request.form.get("language", resident.language)
         if language in rt.catalogs:
             resident.language = language
-        actions.audit(session, _actor(), "resident.update", "resident", resident.phone, before,
-                      {"opted_out": resident.opted_out, "language": resident.language})
+        actions.audit(
+            session,
+            _actor(),
+            "resident.update",
+            "resident",
+            resident.phone,
+            before,
+            {"opted_out": resident.opted_out, "language": resident.language},
+        )
         phone = resident.phone
     rt.store.forget_profile(phone)
     return _done(translate("Resident updated."), "staff.residents", q=phone)
 
 
 # --- users and audit (admin) ------------------------------------------------------------------
+
 
 @bp.route("/users", methods=["GET", "POST"])
 @roles("admin")
@@ -691,17 +889,35 @@ def users() -> str | Response:
             username = form.get("username", "").strip()
             password = form.get("password", "")
             if not username or len(password) < 10:
-                raise ActionError(translate("A user name, and a password of 10 characters "
-                                            "or more."))
-            village = (rt.regions.find_village(form.get("village", "")).code
-                       if role == "village_officer" else None)
+                raise ActionError(
+                    translate("A user name, and a password of 10 characters or more.")
+                )
+            village = (
+                rt.regions.find_village(form.get("village", "")).code
+                if role == "village_officer"
+                else None
+            )
             with rt.db.begin() as session:
                 if session.scalar(select(User.id).where(User.username == username)):
                     raise ActionError(translate("That user name is taken."))
-                session.add(User(username=username, password_hash=hash_password(password),
-                                 role=role, village_code=village, language="id", active=True))
-                actions.audit(session, _actor(), "user.create", "user", username,
-                              after={"role": role, "village_code": village})
+                session.add(
+                    User(
+                        username=username,
+                        password_hash=hash_password(password),
+                        role=role,
+                        village_code=village,
+                        language="id",
+                        active=True,
+                    )
+                )
+                actions.audit(
+                    session,
+                    _actor(),
+                    "user.create",
+                    "user",
+                    username,
+                    after={"role": role, "village_code": village},
+                )
         except ValueError as error:
             return _failed(error, "staff.users")
         return _done(translate("User created."), "staff.users")
@@ -732,8 +948,15 @@ def user_active(username: str) -> Response:
         with runtime().db.begin() as session:
             user = _user(session, username)
             before, user.active = user.active, active
-            actions.audit(session, _actor(), "user.active", "user", username,
-                          before={"active": before}, after={"active": active})
+            actions.audit(
+                session,
+                _actor(),
+                "user.active",
+                "user",
+                username,
+                before={"active": before},
+                after={"active": active},
+            )
     except ValueError as error:
         return _failed(error, "staff.users")
     return _done(translate("User {username} updated.", username=username), "staff.users")
@@ -783,6 +1006,5 @@ def own_password() -> str | Response:
 @roles("admin")
 def audit_log() -> str:
     with runtime().db.begin() as session:
-        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())
-                               .limit(200)).all()
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)).all()
     return render_template("staff/audit.html", entries=rows)

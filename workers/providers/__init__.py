@@ -69,6 +69,9 @@ def make_provider(settings: Mapping[str, Any]) -> Provider:
         from workers.providers.africastalking import AfricasTalkingProvider
 
         return AfricasTalkingProvider(
-            username=settings["AT_USERNAME"], api_key=settings["AT_API_KEY"],
-            sender_id=settings["AT_SENDER_ID"] or None, base_url=settings["AT_BASE_URL"] or None)
+            username=settings["AT_USERNAME"],
+            api_key=settings["AT_API_KEY"],
+            sender_id=settings["AT_SENDER_ID"] or None,
+            base_url=settings["AT_BASE_URL"] or None,
+        )
     raise ValueError(f"unknown SMS_PROVIDER '{name}' (console or africastalking)")

@@ -25,8 +25,15 @@ TRANSIENT_CODES = {500, 501, 502}  # InternalServerError, GatewayError, Rejected
 class AfricasTalkingProvider:
     name = "africastalking"
 
-    def __init__(self, *, username: str, api_key: str, sender_id: str | None = None,
-                 base_url: str | None = None, timeout: tuple[float, float] = (3.05, 9.05)) -> None:
+    def __init__(
+        self,
+        *,
+        username: str,
+        api_key: str,
+        sender_id: str | None = None,
+        base_url: str | None = None,
+        timeout: tuple[float, float] = (3.05, 9.05),
+    ) -> None:
         if not username or not api_key:
             raise ValueError("Africa's Talking needs AT_USERNAME and AT_API_KEY")
         self.service = SMSService(username, api_key)
@@ -38,13 +45,17 @@ class AfricasTalkingProvider:
     def send(self, message: str, recipients: list[str]) -> list[SendResult]:
         # The SDK refuses the whole call if one number is not +E.164: refuse that one alone.
         sendable = [r for r in recipients if validate_phone(r)]
-        refused = {r: SendResult(r, "permanent", reason="403 InvalidPhoneNumber (not E.164)")
-                   for r in recipients if r not in sendable}
+        refused = {
+            r: SendResult(r, "permanent", reason="403 InvalidPhoneNumber (not E.164)")
+            for r in recipients
+            if r not in sendable
+        }
         if not sendable:
             return [refused[r] for r in recipients]
         try:
-            reply = self.service.send(message, sendable, sender_id=self.sender_id,
-                                      timeout=self.timeout)
+            reply = self.service.send(
+                message, sendable, sender_id=self.sender_id, timeout=self.timeout
+            )
         except AfricasTalkingException as error:  # a non-2xx reply
             raise ProviderError(f"provider refused the request: {str(error)[:200]}") from error
         except requests.RequestException as error:  # network, timeout
@@ -64,9 +75,12 @@ def parse_delivery_report(form: Mapping[str, str]) -> DeliveryReport:
     message_id, status = form.get("id", "").strip(), form.get("status", "").strip()
     if not message_id or not status or len(message_id) > 64 or len(status) > 24:
         raise ValueError("a delivery report needs id and status")
-    return DeliveryReport(message_id=message_id, status=status,
-                          phone=form.get("phoneNumber") or None,
-                          failure_reason=(form.get("failureReason") or None))
+    return DeliveryReport(
+        message_id=message_id,
+        status=status,
+        phone=form.get("phoneNumber") or None,
+        failure_reason=(form.get("failureReason") or None),
+    )
 
 
 def parse_inbound(form: Mapping[str, str]) -> InboundSms:
@@ -74,8 +88,13 @@ def parse_inbound(form: Mapping[str, str]) -> InboundSms:
     message_id, sender = form.get("id", "").strip(), form.get("from", "").strip()
     if not message_id or not sender or len(message_id) > 64:
         raise ValueError("an inbound message needs id and from")
-    return InboundSms(message_id=message_id, sender=sender, to=form.get("to", ""),
-                      text=form.get("text", ""), link_id=form.get("linkId") or None)
+    return InboundSms(
+        message_id=message_id,
+        sender=sender,
+        to=form.get("to", ""),
+        text=form.get("text", ""),
+        link_id=form.get("linkId") or None,
+    )
 
 
 def _point_at(service: SMSService, base_url: str) -> None:
@@ -116,5 +135,7 @@ def _results(body: Any, recipients: list[str]) -> list[SendResult]:
             result = SendResult(number, "permanent", reason=reason)
         by_number[number] = result
     # A recipient the reply does not mention was not accepted: try again later.
-    return [by_number.get(r) or SendResult(r, "transient", reason="missing from provider reply")
-            for r in recipients]
+    return [
+        by_number.get(r) or SendResult(r, "transient", reason="missing from provider reply")
+        for r in recipients
+    ]
