@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import load_config
 from gateway.runtime import Runtime
+from storage.outages import outages
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         and one plain line — never a stack trace to a caller."""
         if isinstance(error, HTTPException):
             return plain_http_error(error)
-        log.exception("request failed")
+        if not outages.failed(error):  # Redis or the database down: counted, not a traceback
+            log.exception("request failed")
         return Response("temporarily unavailable, try again\n", status=503, mimetype="text/plain")
 
     app.register_blueprint(ussd.bp)

@@ -32,6 +32,19 @@ REQUEST_SECONDS = Histogram(
 QUEUE_DEPTH = Gauge(
     "gateway_send_jobs_queued", "Send jobs waiting in the RQ queue", registry=registry
 )
+DB_CHECKED_OUT = Gauge(
+    "gateway_db_connections_checked_out",
+    "Database connections in use by this process (returns to 0 between requests)",
+    registry=registry,
+)
+DB_POOL_SIZE = Gauge(
+    "gateway_db_pool_size", "Database connections this process keeps open", registry=registry
+)
+REDIS_IN_USE = Gauge(
+    "gateway_redis_connections_in_use",
+    "Redis connections in use by this process (returns to 0 between requests)",
+    registry=registry,
+)
 OUTBOX = Gauge(
     "gateway_outbox_messages", "Outbox messages by status", ["status"], registry=registry
 )
@@ -67,6 +80,12 @@ def _histogram(endpoint: str) -> Any:
 @bp.get("/metrics")
 def metrics() -> Response:
     rt = runtime()
+    pool = rt.db.engine.pool
+    DB_POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
+    DB_CHECKED_OUT.set(pool.checkedout())  # type: ignore[attr-defined]
+    if rt.redis is not None:
+        [_idle, (in_use, _)] = rt.redis.connection_pool.get_connection_count()
+        REDIS_IN_USE.set(in_use)
     if isinstance(rt.jobs, RQJobQueue):
         QUEUE_DEPTH.set(rt.jobs.queue.count)
     with rt.db.begin() as session:

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 from limits import parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
@@ -22,6 +22,8 @@ from gateway.session_store import CallStore, MemoryStore, RedisStore
 from storage import queries
 from storage.db import Database
 from storage.models import VillageVisit
+from storage.outages import outages
+from storage.redis_client import connect_redis
 from storage.regions import RegionDirectory
 from workers.context import WorkerContext, build_context
 from workers.queue import RQJobQueue, ThreadJobQueue
@@ -32,23 +34,30 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.db = Database(config["DATABASE_URL"])
+        self.db = Database(config["DATABASE_URL"], config)
+        outages.interval = float(config["OUTAGE_LOG_SECONDS"])
         call_ttl = int(config["USSD_RESUME_MINUTES"]) * 60
         profile_ttl = int(config["USSD_PROFILE_CACHE_DAYS"]) * 86400
         self.redis: redis.Redis | None = None
         self.store: CallStore
         sms_ttl = int(config["SMS_CONVERSATION_MINUTES"]) * 60
+        limits_storage: RedisStorage | MemoryStorage
         self.sms_store: CallStore
         if config["REDIS_URL"]:
-            self.redis = redis.Redis.from_url(config["REDIS_URL"])
+            # One pool for everything this process asks of Redis (see storage/redis_client.py).
+            self.redis = connect_redis(config["REDIS_URL"], config)
             self.store = RedisStore(self.redis, call_ttl, profile_ttl)
-            self.sms_store = RedisStore(self.redis, sms_ttl, profile_ttl, prefix="sms")
-            limits_storage = storage_from_string(config["REDIS_URL"])
+            self.sms_store = RedisStore(
+                self.redis, sms_ttl, profile_ttl, prefix="sms", hop=self.store.hop
+            )
+            limits_storage = RedisStorage(
+                config["REDIS_URL"], connection_pool=self.redis.connection_pool
+            )
         else:
             memory = MemoryStore(call_ttl, profile_ttl)
             self.store = memory
             self.sms_store = MemoryStore(sms_ttl, profile_ttl, prefix="sms", shared=memory)
-            limits_storage = storage_from_string("memory://")
+            limits_storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
         self.catalogs = load_catalogs()
@@ -154,11 +163,24 @@ class Runtime:
         self._last_log_flush = now
         written = 0
         while records := self.store.drain_logs(batch):
-            with self.db.begin() as session:
-                written += queries.record_sessions(session, records)
+            try:
+                with self.db.begin() as session:
+                    written += queries.record_sessions(session, records)
+            except Exception:
+                self.store.requeue_logs(records)  # the database is down: the next flush
+                raise
             if not force or len(records) < batch:
                 break
         return written
+
+    def flush_session_logs_after_reply(self) -> None:
+        """``flush_session_logs`` where nobody waits for it (after a reply has left): a
+        failure is logged, never raised into the server."""
+        try:
+            self.flush_session_logs()
+        except Exception as error:
+            if not outages.failed(error):
+                log.exception("writing the USSD session log failed")
 
 
 def runtime(app: Flask | None = None) -> Runtime:

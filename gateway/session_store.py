@@ -27,6 +27,8 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from storage.outages import REDIS, outages
+
 Record = dict[str, Any]
 
 
@@ -43,13 +45,24 @@ class CallStore(Protocol):
         caller must call before the caller of the USSD code sees anything."""
         ...
 
+    def hold(self) -> None:
+        """A request begins: keep one connection for it until ``settle()`` (one check-out per
+        request instead of one per command)."""
+        ...
+
     def settle(self) -> None:
-        """Read the replies of writes sent with ``settle_later``; raise if one failed."""
+        """The request ends: read the replies of writes sent with ``settle_later`` (raise if
+        one failed) and give the connection back."""
         ...
 
     def save_profile(self, phone: str, profile: Record) -> None: ...
     def forget_profile(self, phone: str) -> None: ...
     def drain_logs(self, limit: int) -> list[Record]: ...
+
+    def requeue_logs(self, records: list[Record]) -> None:
+        """Put drained records back (writing them failed), first in line."""
+        ...
+
     def ping(self) -> bool: ...
 
     def cached(self, key: str) -> Any:
@@ -75,84 +88,106 @@ Command = tuple[str | bytes | int, ...]
 
 
 class HopConnection:
-    """The hop's two round trips (read the call, write it back) on a connection this thread
-    keeps, instead of through ``redis.Redis``'s per-command pool check-out, retry wrapper and
-    response callbacks.
+    """The session store's round trips on connections of the client's own pool (redis-py's
+    ``ConnectionPool``, which ``redis.Redis`` uses too), without the client's per-command
+    machinery: its check-out per command, retry wrapper and response callbacks cost a menu hop
+    more CPU than the hop's own work (docs/benchmarks.md). It is still redis-py's connection,
+    protocol encoder and (hiredis) parser.
 
-    Why: measured on the 2-core machine, a command through the client costs 80-120 µs of CPU,
-    the same command on a kept ``redis.Connection`` 32-48 µs (docs/benchmarks.md) — at USSD
-    volumes that difference is a third of a menu hop. It is still redis-py's connection,
-    protocol encoder and (hiredis) parser; only the per-call machinery is skipped. A broken
-    connection is dropped and the command sent once more on a new one, as the client's default
-    retry does; a second failure propagates (the hop answers with the polite END)."""
+    A connection is held for one request at most. Inside a request (``hold()``, then
+    ``settle()`` when it ends: the WSGI wrapper in gateway/ussd.py) the first command checks
+    one out and ``settle()`` gives it back, whatever happened -- one check-out per hop.
+    Outside a request each ``execute`` checks one out and gives it back. The pool tests a
+    connection at check-out and reconnects a dead one; a connection that fails under a command
+    is disconnected and given back, and the command sent once more on another (as the client's
+    own retry does); a second failure propagates (the hop answers with the polite END)."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.pool = client.connection_pool
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
         self._local = threading.local()
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():  # forked (gunicorn): a new socket
-            conn = self.pool.make_connection()
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+    def hold(self) -> None:
+        """Until ``settle()``, keep the connection the next command checks out."""
+        self._local.holding = True
 
     def send(self, *commands: Command) -> None:
         """Send the commands now; ``settle()`` reads their replies. Why: the hop's final write
         then travels while Flask and the server finish the response, and its reply is usually
         waiting by the time ``settle()`` reads it -- a blocked read (two context switches, the
         costliest part of a round trip on a busy machine) saved per hop."""
-        self.settle()
+        self._replies()
         self._send(commands)
 
     def settle(self) -> None:
-        """Read the replies of the commands ``send`` sent, if any (errors raised)."""
-        self._replies()
+        """Read the replies of what ``send`` sent (the first failed command's error raised)
+        and give the connection back: the end of a request."""
+        try:
+            self._replies()
+        finally:
+            self._local.holding = False
+            self._give_back()
 
     def execute(self, *commands: Command) -> list[Any]:
         """Send the commands in one write, read their replies (errors raised, in order)."""
-        self.send(*commands)
-        return self._replies()
+        try:
+            self.send(*commands)
+            return self._replies()
+        finally:
+            if not getattr(self._local, "holding", False):
+                self._give_back()
+
+    def _take(self) -> Any:
+        """The connection this thread holds, or one checked out of the pool now (which raises
+        if Redis cannot be reached: the pool gave it back already)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = self.pool.get_connection()
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _give_back(self, disconnect: bool = False) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        self._local.unsettled = ()
+        if conn is None or self._local.pid != os.getpid():
+            return  # (forked: the pool of this process made new connections)
+        if disconnect:
+            conn.disconnect()  # the pool reconnects it at its next check-out
+        self.pool.release(conn)
 
     def _send(self, commands: tuple[Command, ...]) -> None:
         for attempt in (1, 2):
-            conn = self._connection()
+            conn = self._take()
             try:
                 conn.send_packed_command(conn.pack_commands(commands))
                 break
             except (RedisConnectionError, RedisTimeoutError, OSError):
-                self._drop(conn)
+                self._give_back(disconnect=True)
                 if attempt == 2:
                     raise
         self._local.unsettled = commands
 
     def _replies(self, resend: bool = True) -> list[Any]:
         """The replies of the commands sent last (every one, or the socket desyncs). A
-        connection lost before they came: the commands are sent once more on a new one."""
+        connection lost before they came: the commands are sent once more on another."""
         commands: tuple[Command, ...] = getattr(self._local, "unsettled", ())
         if not commands:
             return []
         self._local.unsettled = ()
         if self._local.pid != os.getpid():
             return []  # sent by the process this one was forked from: not ours to read
-        conn = getattr(self._local, "conn", None)
+        conn = self._local.conn
         try:
-            if conn is None:
-                raise RedisConnectionError("the connection the commands went out on is gone")
             replies = [_read(conn) for _ in commands]
         except (RedisConnectionError, RedisTimeoutError, OSError):
-            if conn is not None:
-                self._drop(conn)
+            self._give_back(disconnect=True)
             if not resend:
                 raise
             self._send(commands)
             return self._replies(resend=False)
+        outages.answered(REDIS)
         _raise_first_error(replies)
         return replies
-
-    def _drop(self, conn: Any) -> None:
-        conn.disconnect()
-        self._local.conn = None
 
 
 def _raise_first_error(replies: list[Any]) -> None:
@@ -179,13 +214,19 @@ def _loads(raw: bytes | str | None) -> Any:
 
 class RedisStore:
     def __init__(
-        self, client: redis.Redis, call_ttl: int, profile_ttl: int, prefix: str = "ussd"
+        self,
+        client: redis.Redis,
+        call_ttl: int,
+        profile_ttl: int,
+        prefix: str = "ussd",
+        hop: HopConnection | None = None,
     ) -> None:
         self.redis = client
         self.call_ttl = call_ttl
         self.profile_ttl = profile_ttl
         self.prefix = prefix  # "ussd" or "sms": one conversation per channel and phone
-        self.hop = HopConnection(client)
+        # (the SMS channel's store shares the USSD one's: one connection per request)
+        self.hop = hop or HopConnection(client.connection_pool)
 
     def load(self, phone: str) -> tuple[Record | None, Record | None]:
         [(call, profile)] = self.hop.execute(
@@ -206,6 +247,9 @@ class RedisStore:
         else:
             self.hop.execute(*commands)
 
+    def hold(self) -> None:
+        self.hop.hold()
+
     def settle(self) -> None:
         self.hop.settle()
 
@@ -221,6 +265,10 @@ class RedisStore:
         pipe.ltrim(LOG_KEY, limit, -1)
         raw, _ = pipe.execute()
         return [orjson.loads(r) for r in raw]
+
+    def requeue_logs(self, records: list[Record]) -> None:
+        if records:
+            self.redis.lpush(LOG_KEY, *(_dumps(r) for r in reversed(records)))
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -278,6 +326,9 @@ class MemoryStore:
             )
             self._logs.extend(logs)
 
+    def hold(self) -> None:
+        pass  # no connection
+
     def settle(self) -> None:
         pass  # written at once
 
@@ -293,6 +344,10 @@ class MemoryStore:
         with self._lock:
             taken, self._logs = self._logs[:limit], self._logs[limit:]
             return taken
+
+    def requeue_logs(self, records: list[Record]) -> None:
+        with self._lock:
+            self._logs[:0] = records
 
     def ping(self) -> bool:
         return True

@@ -22,6 +22,7 @@ from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.webhook_auth import require_webhook_auth
 from storage import queries
+from storage.outages import outages
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def ussd_hop() -> Response:
             settle_later=True,
         )
     )  # settled by settle_before_replying
-    response.call_on_close(rt.flush_session_logs)  # after the reply has left
+    response.call_on_close(rt.flush_session_logs_after_reply)
     return response
 
 
@@ -157,7 +158,10 @@ def settle_before_replying(app: Flask) -> None:
 
     Why not in the view: the write's reply then arrives while Flask finishes the response
     (hooks, headers, context teardown), and is usually waiting when it is read -- on a busy
-    2-core machine a blocked read costs a hop more than the rest of the Redis round trip."""
+    2-core machine a blocked read costs a hop more than the rest of the Redis round trip.
+
+    The same wrapper bounds the request's session-store connection: ``hold()`` before, and
+    ``settle()`` (which gives it back) after, on every path."""
     inner = app.wsgi_app
     store = runtime(app).store
 
@@ -168,6 +172,7 @@ def settle_before_replying(app: Flask) -> None:
             started[:] = [status, headers, exc_info]  # passed on once the write is settled
             return _no_write
 
+        store.hold()
         try:
             result = inner(environ, hold)
         except BaseException:
@@ -175,8 +180,9 @@ def settle_before_replying(app: Flask) -> None:
             raise
         try:
             store.settle()
-        except Exception:
-            log.exception("USSD hop state not saved: answering with the failure reply")
+        except Exception as error:
+            if not outages.failed(error):
+                log.exception("USSD hop state not saved: answering with the failure reply")
             body = FAILURE_REPLY.encode()
             start_response(
                 "200 OK",
@@ -194,8 +200,9 @@ def settle_before_replying(app: Flask) -> None:
 def _settle_quietly(store: Any) -> None:
     try:
         store.settle()
-    except Exception:
-        log.exception("USSD hop state write failed while the request failed too")
+    except Exception as error:
+        if not outages.failed(error):
+            log.exception("USSD hop state write failed while the request failed too")
 
 
 def _no_write(_data: bytes) -> None:
@@ -270,5 +277,6 @@ def answer_anyway(error: Exception) -> Response:
             if error.code == 400
             else Response(f"{error.name}\n", status=error.code, mimetype="text/plain")
         )
-    log.exception("USSD hop failed")
+    if not outages.failed(error):  # Redis or the database down: counted, not a traceback
+        log.exception("USSD hop failed")
     return _plain(FAILURE_REPLY)

@@ -1,13 +1,18 @@
 """Engine and session factory. Callers own transactions: ``with db.begin() as session:``.
 
+One engine per process, whose pool owns every connection: each use checks one out and gives it
+back when done, so no connection outlives its request or thread (``flask run`` and gunicorn's
+gthread workers start threads freely). A connection is checked at check-out by a poll of its
+socket, which costs no round trip: a server that restarted or terminated the backend has
+already closed the socket or sent its goodbye, so a dead connection is replaced before use.
+
 Three more things, for the USSD hop, whose budget is a millisecond of CPU:
-- ``read(statement, params)``: a Core ``SELECT`` on a connection the calling thread keeps open
-  in autocommit. A pool check-out, a transaction and an ORM session cost a hop ~1 ms of CPU
-  per look-up; this costs ~0.2 ms (docs/benchmarks.md). Reads only: no transaction is held.
-- ``write(work)``: ``work(connection)`` in one short Core transaction on a second kept
-  connection; ``write_alone(work)`` the same for a single statement, committed on its own (no
-  BEGIN and COMMIT round trips). ``work`` must be idempotent (it checks before it inserts, or
-  uses a dedupe key): if the connection turns out to be dead, it runs once more on a new one.
+- ``read(statement, params)``: a Core ``SELECT`` in autocommit (no BEGIN/COMMIT round trips,
+  no ORM session).
+- ``write(work)``: ``work(connection)`` in one short Core transaction; ``write_alone(work)``
+  the same for a single statement, committed on its own. ``work`` must be idempotent (it checks
+  before it inserts, or uses a dedupe key): if the connection dies under it, it runs once more
+  on a new one.
 - ``watch(model, key, callback)``: after a commit that added, changed or deleted rows of
   ``model`` through this database's ORM sessions, ``callback`` gets the set of ``key(row)``
   — how caches of those rows are told (the next visit of a village). ``write`` is not
@@ -17,8 +22,7 @@ Three more things, for the USSD hop, whose budget is a millisecond of CPU:
 from __future__ import annotations
 
 import logging
-import os
-import threading
+import select
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -26,9 +30,12 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
+
+from storage.outages import DATABASE, outages
+from storage.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +49,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _refuse_closed_socket(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """At check-out: a PostgreSQL connection whose socket has something to read while no
+    statement runs was closed or is being closed by the server (restart, terminated backend:
+    the server sends its FATAL message, then closes). Raising DisconnectionError makes the
+    pool discard it and check out another -- SQLAlchemy's documented pessimistic disconnect
+    handling, here without pre-ping's round trip."""
+    pgconn = dbapi_connection.pgconn
+    if pgconn.status != 0:  # libpq: not CONNECTION_OK
+        raise DisconnectionError("connection is not open")
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection")
+
+
+def make_engine(url: str, settings: Mapping[str, Any] | None = None) -> Engine:
+    values = {**DEFAULTS, **(settings or {})}
+    pool = {
+        "pool_size": int(values["DATABASE_POOL_SIZE"]),
+        "max_overflow": int(values["DATABASE_MAX_OVERFLOW"]),
+        "pool_timeout": float(values["DATABASE_POOL_TIMEOUT_SECONDS"]),
+    }
     if url.startswith("postgres://"):  # the Procfile/Heroku spelling
         url = "postgresql://" + url.removeprefix("postgres://")
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url)
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(url, **({} if in_memory else pool))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(
+        url,
+        connect_args={"connect_timeout": int(values["DATABASE_CONNECT_TIMEOUT_SECONDS"])},
+        **pool,
+    )
+    if engine.dialect.driver == "psycopg":
+        event.listen(engine, "checkout", _refuse_closed_socket)
+    return engine
 
 
 T = TypeVar("T")
@@ -61,13 +97,11 @@ Watcher = tuple[type, Callable[[Any], Hashable], Callable[[set[Any]], None]]
 class Database:
     """The one engine of a process and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, settings: Mapping[str, Any] | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, settings)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._local = threading.local()
-        self._kept: list[Connection] = []
-        self._kept_lock = threading.Lock()
         self._watchers: list[Watcher] = []
         # compiled reads run by the driver itself (see _read_with_driver): PostgreSQL only
         self._driver_sql: dict[Executable, Any] | None = (
@@ -82,24 +116,25 @@ class Database:
         return self.sessions()
 
     def read(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
-        """All rows of a read-only statement, on this thread's kept autocommit connection
-        (each with the columns as attributes and by index)."""
+        """All rows of a read-only statement, in autocommit (each row with the columns as
+        attributes and by index)."""
         if self._driver_sql is not None:
-            return self._on_kept(
-                "reader",
+            return self._on_connection(
+                self._autocommit,
                 lambda connection: self._read_with_driver(connection, statement, params or {}),
             )
-        return self._on_kept(
-            "reader", lambda connection: connection.execute(statement, params or {}).all()
+        return self._on_connection(
+            self._autocommit,
+            lambda connection: connection.execute(statement, params or {}).all(),
         )
 
     def _read_with_driver(
         self, connection: Connection, statement: Executable, params: Mapping[str, Any]
     ) -> Sequence[Any]:
         """PostgreSQL: the statement compiled once by SQLAlchemy, then run by psycopg itself.
-        SQLAlchemy's execution and result layers cost ~130 µs a statement (a look-up is
-        ~70 µs without them); for the plain types of these reads psycopg returns the same
-        values SQLAlchemy would. Rows are named tuples: ``row.number``, ``row[0]``."""
+        SQLAlchemy's execution and result layers cost more than the look-up itself; for the
+        plain types of these reads psycopg returns the same values SQLAlchemy would. Rows are
+        named tuples: ``row.number``, ``row[0]``."""
         cache = self._driver_sql
         assert cache is not None
         compiled = cache.get(statement)
@@ -113,66 +148,47 @@ class Database:
             return cursor.fetchall()
 
     def write(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` in one transaction on this thread's kept writer connection:
-        committed if it returns, rolled back if it raises."""
+        """``work(connection)`` in one transaction: committed if it returns, rolled back if it
+        raises."""
 
         def in_transaction(connection: Connection) -> T:
             with connection.begin():
                 return work(connection)
 
-        return self._on_kept("writer", in_transaction)
+        return self._on_connection(self.engine, in_transaction)
 
     def write_alone(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` on the kept autocommit connection: for one statement, which
-        commits as it runs."""
-        return self._on_kept("reader", work)
+        """``work(connection)`` in autocommit: for one statement, which commits as it runs."""
+        return self._on_connection(self._autocommit, work)
 
     def write_as_one(self, work: Callable[[Connection], T]) -> T:
         """``work`` that is one statement on PostgreSQL (data-modifying CTEs) and several
-        elsewhere: alone on the kept autocommit connection there, in a transaction elsewhere."""
+        elsewhere: alone in autocommit there, in a transaction elsewhere."""
         return (self.write_alone if self.engine.dialect.name == "postgresql" else self.write)(work)
 
-    def _on_kept(self, role: str, work: Callable[[Connection], T]) -> T:
-        """``work`` on this thread's kept connection for ``role``. A connection the server
-        dropped (restart, idle timeout) is replaced and ``work`` run once more, as the pool's
-        pre-ping would have done — which is why the hop's writes are idempotent. Any other
-        error is the statement's own: the connection stays."""
+    def _on_connection(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        """``work`` on a connection checked out for it and given back after. A connection
+        the server dropped under it (restart, terminated backend) is replaced and ``work``
+        run once more -- which is why the hop's writes are idempotent. Any other error is
+        the statement's own."""
         for attempt in (1, 2):
-            connection = self._kept_connection(role)
             try:
-                return work(connection)
-            except DBAPIError as error:  # through SQLAlchemy
-                if not error.connection_invalidated or attempt == 2:
+                with engine.connect() as connection:
+                    try:
+                        result = work(connection)
+                    except psycopg.OperationalError:  # from psycopg itself (_read_with_driver)
+                        driver: Any = connection.connection.driver_connection
+                        if attempt == 2 or not (driver is None or driver.broken):
+                            raise
+                        connection.invalidate()  # closed, not given back to the pool
+                        continue
+            except DBAPIError as error:  # through SQLAlchemy, which invalidated the pool
+                if attempt == 2 or not error.connection_invalidated:
                     raise
-            except psycopg.OperationalError:  # from psycopg itself (_read_with_driver)
-                driver = connection.connection.driver_connection
-                if not driver.broken or attempt == 2:  # type: ignore[union-attr]
-                    raise
-                connection.invalidate()
-            self._drop(role, connection)
+                continue
+            outages.answered(DATABASE)
+            return result
         raise AssertionError("unreachable")
-
-    def _kept_connection(self, role: str) -> Connection:
-        connection: Connection | None = getattr(self._local, role, None)
-        if connection is None or getattr(self._local, role + "_pid", None) != os.getpid():
-            connection = self.engine.connect()  # (after a fork the old socket is the parent's)
-            if role == "reader":
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            setattr(self._local, role, connection)
-            setattr(self._local, role + "_pid", os.getpid())
-            with self._kept_lock:
-                self._kept.append(connection)
-        return connection
-
-    def _drop(self, role: str, connection: Connection) -> None:
-        setattr(self._local, role, None)
-        with self._kept_lock:
-            if connection in self._kept:
-                self._kept.remove(connection)
-        try:
-            connection.close()
-        except Exception:  # already broken: nothing to give back
-            log.debug("closing a broken kept connection failed", exc_info=True)
 
     def watch(
         self, model: type, key: Callable[[Any], Hashable], callback: Callable[[set[Any]], None]
@@ -205,14 +221,6 @@ class Database:
             session.info.pop("watched_changes", None)
 
     def dispose(self) -> None:
-        with self._kept_lock:
-            kept, self._kept = self._kept, []
-        for connection in kept:
-            try:
-                connection.close()
-            except Exception:
-                log.debug("closing a reader connection failed", exc_info=True)
-        self._local = threading.local()
         self.engine.dispose()
 
 

@@ -17,6 +17,17 @@ DEFAULTS: dict[str, Any] = {
     # in-process session store and jobs, no Redis).
     "DATABASE_URL": "",
     "REDIS_URL": "",
+    # Connections: short timeouts so that while Redis or the database is down a caller gets
+    # the polite END at once instead of waiting; pools that give back what they hand out.
+    "REDIS_SOCKET_TIMEOUT_SECONDS": 0.5,  # a reply on the LAN takes well under a millisecond
+    "REDIS_CONNECT_TIMEOUT_SECONDS": 0.25,
+    "REDIS_HEALTH_CHECK_SECONDS": 10,  # a connection idle this long is PINGed before use
+    "REDIS_MAX_CONNECTIONS": 100,  # per process
+    "DATABASE_POOL_SIZE": 5,  # connections kept open per process
+    "DATABASE_MAX_OVERFLOW": 10,  # more opened under a burst, closed when given back
+    "DATABASE_POOL_TIMEOUT_SECONDS": 1.0,  # wait for a free connection, then fail the request
+    "DATABASE_CONNECT_TIMEOUT_SECONDS": 2,  # PostgreSQL only; libpq's smallest useful value
+    "OUTAGE_LOG_SECONDS": 10,  # while a dependency is down: one log line per interval
     # USSD
     "USSD_SERVICE_CODE": "*123#",
     "USSD_RESUME_MINUTES": 10,  # a dropped session can be resumed this long

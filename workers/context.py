@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from storage.db import Database
+from storage.redis_client import connect_redis
 from storage.settings import load_settings
 from workers.providers import Provider, make_provider
 from workers.sender import Clock, JobQueue, OutboxSender, SendSettings, Sweeper, utc_clock
@@ -45,9 +46,9 @@ def build_context(
                 "workers need DATABASE_URL (and REDIS_URL) in the environment "
                 "or in the file named by GATEWAY_CONFIG"
             )
-        db = Database(settings["DATABASE_URL"])
+        db = Database(settings["DATABASE_URL"], settings)
     if redis_client is None and settings["REDIS_URL"]:
-        redis_client = redis.Redis.from_url(settings["REDIS_URL"])
+        redis_client = connect_redis(settings["REDIS_URL"], settings)
     if queue is None:
         from workers.queue import RQJobQueue
 

@@ -1,0 +1,203 @@
+"""Real servers for the tests that fault them: a ``redis-server`` of the test's own, the gateway
+served over HTTP by gunicorn (sync or gthread workers) or ``flask run``, and a USSD hop over a
+real socket. Nothing here touches the shared Redis or PostgreSQL databases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import redis
+
+BIN = Path(sys.executable).parent  # the venv's bin: flask, gunicorn
+ROOT = Path(__file__).resolve().parent.parent
+FAILURE_REPLY = "END Maaf, layanan sedang gangguan. Silakan coba lagi nanti."
+
+# How each kind of server is started; all three must hold the same promises.
+SERVER_KINDS = {
+    "gunicorn-sync": shlex.split("gunicorn --workers 3 --worker-class sync"),
+    "gunicorn-gthread": shlex.split("gunicorn --workers 2 --worker-class gthread --threads 8"),
+    "flask-run": shlex.split("flask --app gateway run --no-reload --no-debugger"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+class RedisServer:
+    """A ``redis-server`` child on a port of its own, which a test may stop and start again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder), "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        self.wait_until_up()
+
+    def wait_until_up(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.admin() as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def admin(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=2)
+
+
+@dataclass
+class Reply:
+    sent_at: float  # time.monotonic()
+    seconds: float
+    status: int  # 0: no HTTP answer (socket error, timeout)
+    body: str
+
+    @property
+    def valid(self) -> bool:
+        """What Africa's Talking accepts: a 200 whose body starts CON or END."""
+        return self.status == 200 and self.body.startswith(("CON ", "END "))
+
+    @property
+    def normal(self) -> bool:
+        return self.valid and self.body != FAILURE_REPLY
+
+
+class GatewayServer:
+    """The gateway served over HTTP by one of ``SERVER_KINDS``, its log in a file."""
+
+    def __init__(self, kind: str, folder: Path, settings: dict[str, Any]) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = folder / f"{kind}.toml"
+        config.write_text("".join(f"{key} = {_toml(value)}\n" for key, value in settings.items()))
+        self.log_path = folder / f"{kind}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        program, *args = SERVER_KINDS[kind]
+        if program == "gunicorn":  # (no control socket: several may run at once)
+            args += ["--no-control-socket", "--bind", f"127.0.0.1:{self.port}"]
+            args.append("gateway:create_app()")
+        else:
+            args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        env = {**os.environ, "GATEWAY_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+        for name in ("DATABASE_URL", "REDIS_URL", "WEBHOOK_TOKEN", "SECRET_KEY"):
+            env.pop(name, None)  # the file says everything
+        self.proc = subprocess.Popen(
+            [str(BIN / program), *args], cwd=ROOT, env=env, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited:\n{self.log_text()}")
+            with contextlib.suppress(OSError):
+                if self.get("/livez")[0] == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.kind} did not answer in {timeout} s:\n{self.log_text()}")
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
+
+    def hop(self, session_id: str, phone: str, text: str, timeout: float = 5.0) -> Reply:
+        body = urllib.parse.urlencode({
+            "sessionId": session_id, "serviceCode": "*123#", "phoneNumber": phone,
+            "networkCode": "51010", "text": text,
+        })  # fmt: skip
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        started = time.monotonic()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("POST", "/ussd", body=body, headers=headers)
+            response = connection.getresponse()
+            status, answer = response.status, response.read().decode()
+        except (OSError, http.client.HTTPException) as error:
+            status, answer = 0, f"{type(error).__name__}: {error}"
+        finally:
+            connection.close()
+        return Reply(started, time.monotonic() - started, status, answer)
+
+    def log_size(self) -> int:
+        self._log.flush()
+        return self.log_path.stat().st_size
+
+    def log_text(self, start: int = 0, end: int | None = None) -> str:
+        self._log.flush()
+        data = self.log_path.read_bytes()
+        return data[start:end].decode(errors="replace")
+
+    def metric(self, name: str) -> float:
+        """A gauge of the process that answers this scrape (one of several, for gunicorn)."""
+        status, text = self.get("/metrics")
+        assert status == 200, text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"{name} not in /metrics")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self._log.close()
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
