@@ -6,8 +6,8 @@ Why: the load benchmark says *how fast*; this says *where*, repeatably, on one c
 before and after a change to the hop path; ``--profile`` adds a cProfile of the run.
 
 Usage: ``.venv/bin/python bench/hop_profile.py [--journeys N] [--profile] [--sort tottime]``.
-Needs PostgreSQL and Redis on 127.0.0.1 (a fresh schema ``bench_<random>`` of database
-``test``, dropped at the end; Redis database 14, flushed).
+Needs PostgreSQL on 127.0.0.1 (a fresh schema ``bench_<random>`` of database ``test``, dropped
+at the end) and ``redis-server`` (one of its own is started on a free port).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import os
 import pstats
 import random
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -80,9 +82,11 @@ class Counters:
 
         rt = runtime(gateway_app)
 
-        @event.listens_for(rt.db.engine, "before_cursor_execute")
         def _count_sql(*_args: Any) -> None:
             self.sql += 1
+
+        for engine in (rt.db.engine, rt.db.autocommit):
+            event.listen(engine, "before_cursor_execute", _count_sql)
 
         if getattr(rt.db, "_driver_sql", None) is not None:
             # PostgreSQL look-ups bypass SQLAlchemy's events (Database._read_with_driver)
@@ -185,10 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     opts = p.parse_args(argv)
 
     schema = f"bench_{secrets.token_hex(4)}"
-    env = load.app_env(schema)
+    redis_dir = Path(tempfile.mkdtemp(prefix="hop-profile-"))
+    own_redis = load.RedisServer(redis_dir)
+    env = load.app_env(schema, own_redis.url)
     try:
+        own_redis.start()
         load.create_schema(schema)
-        load.flush_redis()
         for command in (("db", "upgrade"), ("regions", "import"), ("demo",)):
             load.flask_cli(env, *command)
         rng = random.Random(opts.seed)
@@ -239,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         with suppress(Exception):
             load.drop_schema(schema)
-        with suppress(Exception):
-            load.flush_redis()
+        own_redis.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
     return 0
 
 

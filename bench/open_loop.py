@@ -153,6 +153,10 @@ class Generator:
         self.per_hop: dict[str, list[float]] = {}
         self.samples: list[str] = []
         self.missed = 0  # due hops with no caller free to send them (should stay 0)
+        # hops by the tenth of a second (wall clock) they were sent in: [normal, not normal],
+        # where not normal is an error, a bad reply or the gateway's failure reply
+        self.timeline: dict[int, list[int]] = {}
+        self.wall_offset = time.time() - time.perf_counter()
         self.in_flight: dict[int, Hop] = {}  # by file descriptor
         self.selector = selectors.DefaultSelector()
         self.address = ("127.0.0.1", args.port)
@@ -199,6 +203,7 @@ class Generator:
         if err not in (0, errno.EINPROGRESS):
             sock.close()
             self.errors["connect"] += 1
+            self.mark(sent, normal=False)
             return self.lost(c)
         hop = Hop(c, due, sent, sock, request)
         self.in_flight[sock.fileno()] = hop
@@ -233,7 +238,14 @@ class Generator:
             status = int(head.split(b" ", 2)[1])
         except (IndexError, ValueError):
             self.errors["read"] += 1
+            self.mark(hop.sent, normal=False)
             return self.lost(hop.caller)
+        self.mark(
+            hop.sent,
+            normal=status == 200
+            and payload[:4] in (b"CON ", b"END ")
+            and payload.decode("utf-8", "replace") != self.markers.failure,
+        )
         self.reply(
             hop.caller,
             status,
@@ -253,7 +265,13 @@ class Generator:
         self.selector.unregister(hop.sock)
         hop.sock.close()
 
+    def mark(self, sent: float, normal: bool) -> None:
+        tenth = int((self.wall_offset + sent) * 10)
+        counts = self.timeline.setdefault(tenth, [0, 0])
+        counts[0 if normal else 1] += 1
+
     def drop(self, hop: Hop) -> None:
+        self.mark(hop.sent, normal=False)
         self.close(hop)
         self.lost(hop.caller)
         self.release(hop.caller)
@@ -374,6 +392,7 @@ class Generator:
                 "max": max(self.hist, default=0),
             },
             "hist_late": self.hist_late,
+            "timeline": self.timeline,
             "threads": [
                 {
                     **self.counters,

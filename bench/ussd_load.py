@@ -5,21 +5,24 @@ Why: a USSD hop has a hard latency budget (the operator drops a session that ans
 and the gateway's design promise is that a hop costs about one session-store round trip, with
 the database touched only by the screens that need it. This measures that promise as a ratio
 to the cheapest possible Flask reply on the same machine, so the number means something on any
-hardware. Targets (issue): full-journey throughput >= 0.40x bare Flask, and p99 < 30 ms at
-1,000 hops/s.
+hardware. Targets (issues 2 and 15): full-journey throughput >= 0.35x bare Flask and >= 0.70x
+a reference handler doing one Redis GET and SET, p99 < 30 ms at 1,000 hops/s, and normal hops
+again within 3 s of Redis answering after a restart under load.
 
 What it does, start to end (two to three minutes; cleans up after itself, also on Ctrl-C):
-1. a fresh PostgreSQL schema ``bench_<random>`` in database ``test`` and Redis database 14
-   (flushed), filled through the operator CLI (db upgrade, regions import, demo) and
+1. a fresh PostgreSQL schema ``bench_<random>`` in database ``test`` and a ``redis-server`` of
+   its own on a free port, filled through the operator CLI (db upgrade, regions import, demo) and
    ``storage.queries`` (a few thousand returning callers with requests, village visits);
 2. gunicorn twice with the same settings: the bare app (``bench/bare_app.py``) and the gateway
-   (``gateway:create_app()`` on PostgreSQL + Redis); with ``--floor`` a third, the issue's
-   reference handler (``bench/floor_app.py``: one Redis GET and SET per request);
+   (``gateway:create_app()`` on PostgreSQL + Redis) and, unless ``--no-floor``, a third: the
+   issue's reference handler (``bench/floor_app.py``: one Redis GET and SET per request);
 3. a warm-up of each, in which every caller plays one journey (profiles get cached); then, in
    rounds that alternate the two servers, max throughput (wrk, ``bench/ussd_load.lua``: closed
    loop, one caller per connection) and a fixed rate of 1,000 hops/s (``bench/open_loop.py``:
    Poisson arrivals, a new connection per hop); last, a light load (200 hops/s) on the gateway
-   alone, whose latency by journey and hop is service time rather than queueing;
+   alone, whose latency by journey and hop is service time rather than queueing; last, Redis is
+   stopped for 5 s under 500 hops/s and started again (``--outage``), and the time until the
+   gateway answers normally again is measured;
 4. a table of hops/s, p50, p99 and errors, the full/bare ratio, PASS/FAIL against the targets,
    and a JSON copy in ``bench/results/``.
 
@@ -60,10 +63,14 @@ RESULTS = BENCH / "results"
 BIN = Path(sys.executable).parent  # the venv's bin: flask, gunicorn
 
 PG_BASE = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
-TARGET_RATIO = 0.40
+sys.path.insert(0, str(ROOT))
+from tests.live_servers import RedisServer  # noqa: E402  (the fault tests' own redis-server)
+
+TARGET_RATIO = 0.35  # full journeys / bare Flask
+TARGET_FLOOR_RATIO = 0.70  # full journeys / the one-Redis-round-trip reference (--floor)
 TARGET_P99_MS = 30.0
+TARGET_RECOVERY_S = 3.0  # from Redis answering again to 99 % normal hops
 
 # Journey mix, in journeys (not hops). Status checks dominate a civil registry's traffic.
 MIX = {
@@ -97,6 +104,8 @@ class Options:
     results: Path | None
     app: str
     floor: bool
+    outage: float
+    recovery_rate: float
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -169,11 +178,24 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "outside the tree (with PYTHONPATH) [gateway:create_app()]",
     )
     p.add_argument(
-        "--floor",
-        action="store_true",
-        help="also serve bench/floor_app.py (one Redis GET and SET per request, the "
-        "issue's reference handler) in the same rounds, and report the gateway "
-        "against it as well",
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="do not serve bench/floor_app.py (one Redis GET and SET per request, the "
+        "issue's reference handler) in the same rounds, nor report the gateway against it",
+    )
+    p.add_argument(
+        "--outage",
+        type=float,
+        default=5.0,
+        help="last, stop Redis this many seconds under a fixed load and measure how long "
+        "the gateway takes to answer normally once Redis is back (0: skip) [5]",
+    )
+    p.add_argument(
+        "--recovery-rate",
+        type=float,
+        default=500.0,
+        help="hops/s during the Redis restart [500]",
     )
     a = p.parse_args(argv)
     if a.quick:
@@ -197,6 +219,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         results=a.results,
         app=a.app,
         floor=a.floor,
+        outage=a.outage,
+        recovery_rate=a.recovery_rate,
     )
 
 
@@ -242,7 +266,7 @@ def drop_schema(schema: str) -> None:
     engine.dispose()
 
 
-def app_env(schema: str) -> dict[str, str]:
+def app_env(schema: str, redis_url: str) -> dict[str, str]:
     """The environment of every child: this run's database and Redis, nothing from a local
     config file or token that would change what the gateway does."""
     env = {
@@ -250,7 +274,7 @@ def app_env(schema: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in ("GATEWAY_CONFIG", "WEBHOOK_TOKEN", "FLASK_APP", "FLASK_DEBUG")
     }
-    env.update(DATABASE_URL=pg_url(schema), REDIS_URL=REDIS_URL, PYTHONUNBUFFERED="1")
+    env.update(DATABASE_URL=pg_url(schema), REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
     return env
 
 
@@ -792,6 +816,85 @@ def run_open_loop(
 
 
 @dataclass
+class Recovery:
+    """A Redis restart under a fixed load: how long the gateway took to answer normally."""
+
+    rate: float
+    outage_s: float
+    seconds: float | None  # from Redis answering to 99 % normal hops; None: never in the run
+    failed_during: int  # hops sent while Redis was down that got the failure reply or worse
+    hops_during: int
+    slowest_during_ms: float  # (the p99 of the whole run, which the outage dominates)
+
+
+def measure_recovery(
+    full: Server, own_redis: RedisServer, opts: Options, plan: Path, tmp: Path
+) -> Recovery:
+    """The fixed-rate generator against the gateway; after 3 s Redis is stopped, after
+    ``--outage`` more seconds started again. Recovery: from the moment Redis answers a PING
+    to the start of the first second-long window after which every second-long window
+    (in steps of 0.1 s) has at least 99 % normal hops -- a CON/END that is not the failure
+    reply. The gateway is never restarted."""
+    before, after = 3.0, 6.0
+    duration = before + opts.outage + after
+    out = tmp / "open-loop-recovery.json"
+    cmd = [
+        sys.executable, str(OPEN_LOOP), "--plan", str(plan), "--port", str(full.port),
+        "--rate", f"{opts.recovery_rate:g}", "--duration", f"{duration:g}", "--skip", "99",
+        "--check", "prefix", "--run", "recovery", "--seed", "99", "--out", str(out),
+    ]  # fmt: skip
+    say(
+        f"recovery: {opts.recovery_rate:,.0f} hops/s on the gateway; Redis stopped for "
+        f"{opts.outage:g} s, then started again ..."
+    )
+    generator = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(before)
+    down_at = time.time()
+    own_redis.stop()
+    time.sleep(opts.outage)
+    own_redis.start()  # returns once Redis answers a PING
+    back_at = time.time()
+    _, stderr = generator.communicate(timeout=duration + 60)
+    if generator.returncode != 0 or not out.exists():
+        raise RuntimeError(f"open_loop.py failed ({generator.returncode}):\n{stderr[-2000:]}")
+    data = json.loads(out.read_text())
+    timeline = {int(tenth): counts for tenth, counts in data["timeline"].items()}
+    during = [c for t, c in timeline.items() if down_at * 10 <= t < back_at * 10]
+    result = Recovery(
+        rate=opts.recovery_rate,
+        outage_s=back_at - down_at,
+        seconds=recovery_seconds(timeline, back_at),
+        failed_during=sum(c[1] for c in during),
+        hops_during=sum(c[0] + c[1] for c in during),
+        slowest_during_ms=data["latency_us"]["max"] / 1000,
+    )
+    shown = "never, within the run" if result.seconds is None else f"{result.seconds:.1f} s"
+    say(
+        f"  Redis down {result.outage_s:.1f} s: {result.failed_during:,} of "
+        f"{result.hops_during:,} hops answered with the failure reply meanwhile; normal "
+        f"again after {shown}"
+    )
+    return result
+
+
+def recovery_seconds(timeline: dict[int, list[int]], back_at: float) -> float | None:
+    """See ``measure_recovery``. ``timeline``: tenth of a second -> [normal, not normal]."""
+    first, last = int(back_at * 10), max(timeline)
+    windows = []
+    for start in range(first, last - 9):
+        counts = [timeline.get(t, [0, 0]) for t in range(start, start + 10)]
+        normal, total = sum(c[0] for c in counts), sum(c[0] + c[1] for c in counts)
+        windows.append((start, total == 0 or normal >= 0.99 * total))
+    settled = None
+    for start, good in windows:
+        if not good:
+            settled = None
+        elif settled is None:
+            settled = start
+    return None if settled is None else max(0.0, settled / 10 - back_at)
+
+
+@dataclass
 class Summary:
     """All measured rounds of one server in one mode, merged."""
 
@@ -967,7 +1070,7 @@ def measure(
 # --- report ------------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, str]:
+def machine_info(redis_url: str) -> dict[str, str]:
     info = {
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
@@ -1002,7 +1105,7 @@ def machine_info() -> dict[str, str]:
     with suppress(Exception):
         import redis
 
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         info["redis"] = str(client.info("server")["redis_version"])
         client.close()
     return info
@@ -1012,19 +1115,28 @@ def fmt_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def table(summaries: list[Summary]) -> str:
+def fmt_s(value: float | None) -> str:
+    return "never (within the run)" if value is None else f"{value:.1f} s"
+
+
+def table(summaries: list[Summary], recovery: Recovery | None = None) -> str:
     rows = [
         "| server | mode | hops/s | p50 ms | p99 ms | p99 from due time ms | errors "
-        "| off-script | journeys | CPU cores: generator / app / db / other |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| off-script | journeys | CPU cores: generator / app / db / other "
+        "| recovery after a Redis restart s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for s in summaries:
         mode = "max throughput" if s.mode == "max" else f"fixed {s.target_rate:,.0f}/s"
         cpu = " / ".join(f"{s.cpu[k]:.2f}" for k in ("gen", "app", "db", "other"))
+        recovered = "-"
+        if recovery is not None and (s.server, s.mode) == ("full", "rate"):
+            recovered = "never" if recovery.seconds is None else f"{recovery.seconds:.1f}"
         rows.append(
             f"| {s.server} | {mode} | {s.hops_per_s:,.0f} | {s.p50_ms:.1f} | "
             f"{s.p99_ms:.1f} | {fmt_ms(s.sched_p99_ms)} | {s.error_count} | "
-            f"{s.off_script if s.server == 'full' else '-'} | {s.journeys:,} | {cpu} |"
+            f"{s.off_script if s.server == 'full' else '-'} | {s.journeys:,} | {cpu} "
+            f"| {recovered} |"
         )
     return "\n".join(rows)
 
@@ -1037,7 +1149,9 @@ def per_hop_table(summary: Summary) -> str:
     return "\n".join(rows)
 
 
-def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]:
+def verdict(
+    summaries: list[Summary], runs: list[Run], recovery: Recovery | None
+) -> tuple[bool, list[str]]:
     def pick(server: str, mode: str) -> Summary:
         return next(s for s in summaries if s.server == server and s.mode == mode)
 
@@ -1051,8 +1165,9 @@ def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]
         f"full/bare max throughput: {full_max.hops_per_s:,.0f} / {bare_max.hops_per_s:,.0f} "
         f"hops/s = {ratio:.2f}x (by round: {', '.join(f'{x:.2f}' for x in rounds)})"
     ]
+    checks = []
     floor_max = next((s for s in summaries if s.server == "floor" and s.mode == "max"), None)
-    if floor_max is not None:  # --floor: the issue's reference handler, in the same rounds
+    if floor_max is not None:  # the issue's reference handler, in the same rounds
 
         def by_round(a: Summary, b: Summary) -> str:
             return ", ".join(
@@ -1064,11 +1179,25 @@ def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]
             f"{floor_max.hops_per_s / bare_max.hops_per_s:.2f}x "
             f"(by round: {by_round(floor_max, bare_max)})"
         )
-        lines.append(
-            f"full/floor: {full_max.hops_per_s / floor_max.hops_per_s:.2f}x "
-            f"(by round: {by_round(full_max, floor_max)})"
+        floor_ratio = full_max.hops_per_s / floor_max.hops_per_s
+        lines.append(f"full/floor: {floor_ratio:.2f}x (by round: {by_round(full_max, floor_max)})")
+        checks.append(
+            (
+                floor_ratio >= TARGET_FLOOR_RATIO,
+                f"throughput against the reference handler {floor_ratio:.2f} >= "
+                f"{TARGET_FLOOR_RATIO:.2f}",
+            )
         )
-    checks = [
+    if recovery is not None:
+        checks.append(
+            (
+                recovery.seconds is not None and recovery.seconds <= TARGET_RECOVERY_S,
+                f"normal hops again {fmt_s(recovery.seconds)} after Redis answered "
+                f"<= {TARGET_RECOVERY_S:g} s (down {recovery.outage_s:.1f} s at "
+                f"{recovery.rate:,.0f} hops/s)",
+            )
+        )
+    checks += [
         (ratio >= TARGET_RATIO, f"throughput ratio {ratio:.2f} >= {TARGET_RATIO:.2f}"),
         (
             full_rate.p99_ms < TARGET_P99_MS,
@@ -1096,10 +1225,17 @@ def verdict(summaries: list[Summary], runs: list[Run]) -> tuple[bool, list[str]]
     return ok, lines
 
 
-def report(opts: Options, summaries: list[Summary], runs: list[Run], elapsed: float) -> bool:
-    ok, lines = verdict(summaries, runs)
+def report(
+    opts: Options,
+    summaries: list[Summary],
+    runs: list[Run],
+    recovery: Recovery | None,
+    machine: dict[str, str],
+    elapsed: float,
+) -> bool:
+    ok, lines = verdict(summaries, runs, recovery)
     say("")
-    say(table(summaries))
+    say(table(summaries, recovery))
     say("")
     for line in lines:
         say(line)
@@ -1128,7 +1264,8 @@ def report(opts: Options, summaries: list[Summary], runs: list[Run], elapsed: fl
         json.dumps(
             {
                 "options": {k: str(v) for k, v in vars(opts).items()},
-                "machine": machine_info(),
+                "machine": machine,
+                "recovery": vars(recovery) if recovery else None,
                 "mix": MIX,
                 "verdict": lines,
                 "passed": ok,
@@ -1159,25 +1296,16 @@ def preflight() -> None:
             "LuaJIT scripting: cheap enough per request to leave the two cores to the "
             "servers).\nInstall it with:  sudo apt-get install -y wrk"
         )
-    for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except OSError:
-            sys.exit(
-                f"{name} does not answer on 127.0.0.1:{port}; start it first (.ci/run shows how)"
-            )
-
-
-def flush_redis() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    client.close()
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is not installed (the benchmark runs one of its own)")
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        sys.exit("PostgreSQL does not answer on 127.0.0.1:5432; start it (.ci/run shows how)")
 
 
 def interrupted(_signum: int, _frame: Any) -> None:
-    """SIGTERM cleans up like Ctrl-C: servers stopped, schema dropped, Redis flushed."""
+    """SIGTERM cleans up like Ctrl-C: servers stopped, schema dropped, Redis stopped."""
     raise KeyboardInterrupt
 
 
@@ -1187,14 +1315,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     tmp = Path(tempfile.mkdtemp(prefix="ussd-bench-"))
     schema = f"bench_{secrets.token_hex(4)}"
-    env = app_env(schema)
+    # A redis-server of the benchmark's own: the recovery run stops and starts it.
+    (tmp / "redis").mkdir()
+    own_redis = RedisServer(tmp / "redis")
+    env = app_env(schema, own_redis.url)
     started = time.monotonic()
     runs: list[Run] = []
     summaries: list[Summary] = []
+    recovery: Recovery | None = None
+    machine: dict[str, str] = {}
     try:
-        say(f"setup: schema {schema} in {PG_BASE.rsplit('@', 1)[-1]}, Redis {REDIS_URL}")
+        own_redis.start()
+        say(f"setup: schema {schema} in {PG_BASE.rsplit('@', 1)[-1]}, Redis {own_redis.url}")
         create_schema(schema)
-        flush_redis()
         for command in (("db", "upgrade"), ("regions", "import"), ("demo",)):
             flask_cli(env, *command)
         pop = seed_population(pg_url(schema), opts.callers, random.Random(opts.seed))
@@ -1227,19 +1360,21 @@ def main(argv: list[str] | None = None) -> int:
             )
             meter = CpuMeter({s.proc.pid for s in (bare, *floor, full)})
             runs, summaries = measure([bare, *floor, full], opts, plan, tmp, meter)
+            if opts.outage > 0:
+                recovery = measure_recovery(full, own_redis, opts, plan, tmp)
+            machine = machine_info(own_redis.url)
     except KeyboardInterrupt:
         say("interrupted: cleaning up")
         return 130
     finally:
         with suppress(Exception):
             drop_schema(schema)
-        with suppress(Exception):
-            flush_redis()
+        own_redis.stop()
         if opts.keep:
             say(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if report(opts, summaries, runs, time.monotonic() - started) else 1
+    return 0 if report(opts, summaries, runs, recovery, machine, time.monotonic() - started) else 1
 
 
 if __name__ == "__main__":

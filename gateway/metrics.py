@@ -38,7 +38,9 @@ DB_CHECKED_OUT = Gauge(
     registry=registry,
 )
 DB_POOL_SIZE = Gauge(
-    "gateway_db_pool_size", "Database connections this process keeps open", registry=registry
+    "gateway_db_pool_size",
+    "Database connections this process keeps open per pool (it has two)",
+    registry=registry,
 )
 REDIS_IN_USE = Gauge(
     "gateway_redis_connections_in_use",
@@ -80,9 +82,8 @@ def _histogram(endpoint: str) -> Any:
 @bp.get("/metrics")
 def metrics() -> Response:
     rt = runtime()
-    pool = rt.db.engine.pool
-    DB_POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
-    DB_CHECKED_OUT.set(pool.checkedout())  # type: ignore[attr-defined]
+    DB_POOL_SIZE.set(rt.db.engine.pool.size())  # type: ignore[attr-defined]
+    DB_CHECKED_OUT.set(rt.db.connections_checked_out())
     if rt.redis is not None:
         [_idle, (in_use, _)] = rt.redis.connection_pool.get_connection_count()
         REDIS_IN_USE.set(in_use)

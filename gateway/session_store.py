@@ -86,6 +86,9 @@ CACHE_PREFIX = "cache:"
 
 Command = tuple[str | bytes | int, ...]
 
+UNREACHABLE_AFTER = 3  # failed check-outs in a row: Redis is taken to be down...
+PROBE_SECONDS = 0.1  # ...and tried again by one hop per process this often
+
 
 class HopConnection:
     """The session store's round trips on connections of the client's own pool (redis-py's
@@ -105,6 +108,9 @@ class HopConnection:
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
         self._local = threading.local()
+        # Shared by the process's threads; a race between them only means one try more.
+        self._failures = 0  # failed check-outs in a row
+        self._next_probe = 0.0
 
     def hold(self) -> None:
         """Until ``settle()``, keep the connection the next command checks out."""
@@ -141,8 +147,25 @@ class HopConnection:
         if Redis cannot be reached: the pool gave it back already)."""
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
-            conn = self.pool.get_connection()
+            conn = self._check_out()
             self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _check_out(self) -> Any:
+        """A connection from the pool, failing at once while Redis is known to be unreachable:
+        after UNREACHABLE_AFTER check-outs in a row failed (each having tried to connect, with
+        the pool's retries), only one hop per process every PROBE_SECONDS tries again. Why: a
+        sync worker waiting out connect timeouts or retry back-off serves nobody, and the
+        callers queued behind it would be answered long after Redis came back."""
+        if self._failures >= UNREACHABLE_AFTER and time.monotonic() < self._next_probe:
+            raise RedisConnectionError("Redis is unreachable (not trying again for a moment)")
+        try:
+            conn = self.pool.get_connection()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._failures += 1
+            self._next_probe = time.monotonic() + PROBE_SECONDS
+            raise
+        self._failures = 0
         return conn
 
     def _give_back(self, disconnect: bool = False) -> None:

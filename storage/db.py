@@ -1,10 +1,14 @@
 """Engine and session factory. Callers own transactions: ``with db.begin() as session:``.
 
-One engine per process, whose pool owns every connection: each use checks one out and gives it
-back when done, so no connection outlives its request or thread (``flask run`` and gunicorn's
-gthread workers start threads freely). A connection is checked at check-out by a poll of its
-socket, which costs no round trip: a server that restarted or terminated the backend has
-already closed the socket or sent its goodbye, so a dead connection is replaced before use.
+Two engines per process, whose pools own every connection: each use checks one out and gives
+it back when done, so no connection outlives its request or thread (``flask run`` and
+gunicorn's gthread workers start threads freely). ``engine`` serves transactions (ORM sessions,
+``write``); ``autocommit`` the hop's single statements. Its connections stay in autocommit, so
+a check-out switches no isolation level and a check-in rolls nothing back: borrowing the first
+engine's connections in autocommit would cost each look-up more than the pool itself
+(docs/benchmarks.md). A connection is checked at check-out by a poll of its socket, which costs
+no round trip: a server that restarted or terminated the backend has already closed the socket
+or sent its goodbye, so a dead connection is replaced before use.
 
 Three more things, for the USSD hop, whose budget is a millisecond of CPU:
 - ``read(statement, params)``: a Core ``SELECT`` in autocommit (no BEGIN/COMMIT round trips,
@@ -64,13 +68,17 @@ def _refuse_closed_socket(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
         raise DisconnectionError("the server closed the connection")
 
 
-def make_engine(url: str, settings: Mapping[str, Any] | None = None) -> Engine:
+def make_engine(
+    url: str, settings: Mapping[str, Any] | None = None, autocommit: bool = False
+) -> Engine:
     values = {**DEFAULTS, **(settings or {})}
-    pool = {
+    pool: dict[str, Any] = {
         "pool_size": int(values["DATABASE_POOL_SIZE"]),
         "max_overflow": int(values["DATABASE_MAX_OVERFLOW"]),
         "pool_timeout": float(values["DATABASE_POOL_TIMEOUT_SECONDS"]),
     }
+    if autocommit:  # nothing to roll back when a connection is given back
+        pool.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
     if url.startswith("postgres://"):  # the Procfile/Heroku spelling
         url = "postgresql://" + url.removeprefix("postgres://")
     if url.startswith("postgresql://"):
@@ -100,7 +108,7 @@ class Database:
     def __init__(self, url: str, settings: Mapping[str, Any] | None = None) -> None:
         self.url = url
         self.engine = make_engine(url, settings)
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.autocommit = make_engine(url, settings, autocommit=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._watchers: list[Watcher] = []
         # compiled reads run by the driver itself (see _read_with_driver): PostgreSQL only
@@ -120,11 +128,11 @@ class Database:
         attributes and by index)."""
         if self._driver_sql is not None:
             return self._on_connection(
-                self._autocommit,
+                self.autocommit,
                 lambda connection: self._read_with_driver(connection, statement, params or {}),
             )
         return self._on_connection(
-            self._autocommit,
+            self.autocommit,
             lambda connection: connection.execute(statement, params or {}).all(),
         )
 
@@ -159,7 +167,7 @@ class Database:
 
     def write_alone(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in autocommit: for one statement, which commits as it runs."""
-        return self._on_connection(self._autocommit, work)
+        return self._on_connection(self.autocommit, work)
 
     def write_as_one(self, work: Callable[[Connection], T]) -> T:
         """``work`` that is one statement on PostgreSQL (data-modifying CTEs) and several
@@ -222,6 +230,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.autocommit.dispose()
+
+    def connections_checked_out(self) -> int:
+        return sum(e.pool.checkedout() for e in (self.engine, self.autocommit))  # type: ignore[attr-defined]
 
 
 def wrote_one(result: Any) -> bool:

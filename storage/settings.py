@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_CONNECT_TIMEOUT_SECONDS": 0.25,
     "REDIS_HEALTH_CHECK_SECONDS": 10,  # a connection idle this long is PINGed before use
     "REDIS_MAX_CONNECTIONS": 100,  # per process
-    "DATABASE_POOL_SIZE": 5,  # connections kept open per process
+    "DATABASE_POOL_SIZE": 5,  # connections kept open per process and pool (it has two)
     "DATABASE_MAX_OVERFLOW": 10,  # more opened under a burst, closed when given back
     "DATABASE_POOL_TIMEOUT_SECONDS": 1.0,  # wait for a free connection, then fail the request
     "DATABASE_CONNECT_TIMEOUT_SECONDS": 2,  # PostgreSQL only; libpq's smallest useful value

@@ -319,3 +319,34 @@ def test_a_burst_of_written_messages_asks_for_one_sweep(redis_client: redis.Redi
     jobs.enqueue_sweep()
     assert jobs.queue.count == 2
     assert 0 < redis_client.ttl("outbox:sweep-pending") <= 120  # a lost job cannot block it
+
+
+# --- Redis unreachable: fail fast, try again soon ----------------------------------------------
+
+
+def test_while_redis_is_unreachable_hops_fail_at_once_and_one_tries_again(
+    tmp_path: Any,
+) -> None:
+    from gateway.session_store import PROBE_SECONDS, UNREACHABLE_AFTER
+    from storage.redis_client import connect_redis
+    from tests.live_servers import RedisServer
+
+    server = RedisServer(tmp_path)  # not started yet: its port refuses connections
+    store = RedisStore(connect_redis(server.url), 600, 3600)
+    for _ in range(UNREACHABLE_AFTER):
+        with pytest.raises(redis.ConnectionError, match="connecting to"):
+            store.load(ME)
+    with pytest.raises(redis.ConnectionError, match="not trying again"):
+        store.load(ME)  # no connect attempt: a sync worker is not held up
+    time.sleep(PROBE_SECONDS)
+    with pytest.raises(redis.ConnectionError, match="connecting to"):
+        store.load(ME)  # tried again, still down
+    server.start()
+    try:
+        time.sleep(PROBE_SECONDS)
+        assert store.load(ME) == (None, None)  # back: the next try succeeds...
+        store.save(ME, {"sid": "a"}, [])
+        assert store.load(ME) == ({"sid": "a"}, None)  # ...and so does every hop after it
+    finally:
+        store.redis.close()
+        server.stop()
