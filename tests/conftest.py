@@ -25,6 +25,8 @@ from storage import migrate
 from storage.db import Database
 from storage.models import Base
 from storage.regions import import_regions
+from tests.fake_africastalking import FakeAfricasTalking
+from tests.live_servers import RQWorkers
 
 PG_BASE = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -67,6 +69,28 @@ def _truncate_pg(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_schema_url: str) -> str:
+    """This run's PostgreSQL schema, emptied (the regions kept), for code that takes a URL."""
+    _truncate_pg(pg_schema_url)
+    return pg_schema_url
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAfricasTalking]:
+    """A local server speaking Africa's Talking's SMS API (tests/fake_africastalking.py)."""
+    with FakeAfricasTalking(api_key="test-key", username="adminduk") as server:
+        yield server
+
+
+@pytest.fixture
+def workers(settings: dict[str, Any], tmp_path: Path) -> Iterator[RQWorkers]:
+    """Real ``rq worker`` processes on the test module's ``settings`` (started by the test)."""
+    pool = RQWorkers(settings, tmp_path)
+    yield pool
+    pool.stop()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -115,8 +116,7 @@ class GatewayServer:
         self.kind = kind
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        config = folder / f"{kind}.toml"
-        config.write_text("".join(f"{key} = {_toml(value)}\n" for key, value in settings.items()))
+        config = write_config(folder / f"{kind}.toml", settings)
         self.log_path = folder / f"{kind}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
         program, *args = SERVER_KINDS[kind]
@@ -195,9 +195,82 @@ class GatewayServer:
         self._log.close()
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` as TOML (strings, numbers, booleans, lists of them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(path: Path, settings: dict[str, Any]) -> Path:
+    """A GATEWAY_CONFIG file of ``settings`` (keys starting with ``_`` are the test's own)."""
+    path.write_text(
+        "".join(f"{k} = {toml_value(v)}\n" for k, v in settings.items() if not k.startswith("_"))
+    )
+    return path
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class RQWorkers:
+    """Real ``rq worker`` processes as the Procfile starts them, each in a process group of its
+    own (its scheduler child goes with it when the group is killed), logging to files.
+    ``settings``: ``REDIS_URL``, ``RQ_QUEUE`` and ``_config_path`` (the GATEWAY_CONFIG file)."""
+
+    def __init__(self, settings: dict[str, Any], log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
+        }
+        env["GATEWAY_CONFIG"] = self.settings["_config_path"]
+        with (self.log_dir / f"worker-{len(self.processes)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    *(str(BIN / "rq"), "worker", "--with-scheduler"),
+                    *("--worker-class", "workers.worker.OutboxWorker"),
+                    *("--url", self.settings["REDIS_URL"], self.settings["RQ_QUEUE"]),
+                ],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL, as a crash would: the worker, its scheduler (not a running work horse,
+        which RQ puts in a group of its own)."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            with contextlib.suppress(ProcessLookupError):  # a scheduler child left behind
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def output(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))

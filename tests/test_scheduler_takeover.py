@@ -15,9 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,19 +26,17 @@ import redis
 from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
 from storage import outbox
-from storage.models import Base, OutboxMessage
+from storage.models import OutboxMessage
 from storage.settings import DEFAULTS
-from tests.fake_africastalking import FakeAfricasTalking, free_port
-from tests.test_workers import _toml, wait_until
+from tests.fake_africastalking import FakeAfricasTalking
+from tests.live_servers import RedisServer, RQWorkers, wait_until, write_config
 from workers.context import build_context
 from workers.queue import RQJobQueue
 from workers.worker import SCHEDULER_LOCK_TTL
 
-RQ = Path(sys.executable).with_name("rq")
-ROOT = Path(__file__).parents[1]
 RETRY_INTERVAL = 2
 TAKEOVER_DEADLINE = 10.0  # seconds from the kill to the retry's send
 PHONE = "+6281270000001"
@@ -49,46 +45,10 @@ PHONE = "+6281270000001"
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """A Redis server of this test's own: the workers' locks and registries touch nobody's."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            *("--port", str(port), "--bind", "127.0.0.1"),
-            *("--save", "", "--appendonly", "no", "--dir", str(tmp_path)),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    try:
-        wait_until(answers, 10, "redis-server to start")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture
-def pg_url(pg_schema_url: str) -> str:
-    engine = create_engine(pg_schema_url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "regions")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return pg_schema_url
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAfricasTalking]:
-    with FakeAfricasTalking(api_key="test-key", username="adminduk") as server:
-        yield server
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
@@ -110,70 +70,8 @@ def settings(
         "SMS_REQUEUE_AFTER_SECONDS": 600,
         "SWEEP_INTERVAL_SECONDS": 30,
     }
-    config = tmp_path / "gateway.toml"
-    config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in values.items()))
-    values["_config_path"] = str(config)
+    values["_config_path"] = str(write_config(tmp_path / "gateway.toml", values))
     return values
-
-
-class WorkerProcesses:
-    """`rq worker` processes as the Procfile starts them, each in a process group of its own
-    (its scheduler child goes with it when the group is killed)."""
-
-    def __init__(self, settings: dict[str, Any], log_dir: Path) -> None:
-        self.settings = settings
-        self.log_dir = log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
-        }
-        env["GATEWAY_CONFIG"] = self.settings["_config_path"]
-        with (self.log_dir / f"worker-{len(self.processes)}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    *(str(RQ), "worker", "--with-scheduler"),
-                    *("--worker-class", "workers.worker.OutboxWorker"),
-                    *("--url", self.settings["REDIS_URL"], self.settings["RQ_QUEUE"]),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        self.processes.append(process)
-        return process
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            with contextlib.suppress(ProcessLookupError):  # a scheduler child left behind
-                os.killpg(process.pid, signal.SIGKILL)
-
-    def output(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
-
-
-@pytest.fixture
-def workers(settings: dict[str, Any], tmp_path: Path) -> Iterator[WorkerProcesses]:
-    pool = WorkerProcesses(settings, tmp_path)
-    yield pool
-    pool.stop()
 
 
 @pytest.fixture
@@ -183,7 +81,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
     connection.close()
 
 
-def lock_holder(queue: Queue, workers: WorkerProcesses) -> subprocess.Popen[bytes] | None:
+def lock_holder(queue: Queue, workers: RQWorkers) -> subprocess.Popen[bytes] | None:
     """The worker whose scheduler holds the queue's lock (its scheduler is in its group)."""
     pid = queue.scheduler_pid
     if pid is None:
@@ -222,7 +120,7 @@ def message_status(settings: dict[str, Any]) -> str:
 
 def fail_once_and_kill_the_holder(
     settings: dict[str, Any],
-    workers: WorkerProcesses,
+    workers: RQWorkers,
     fake: FakeAfricasTalking,
     client: redis.Redis,
 ) -> tuple[subprocess.Popen[bytes], float]:
@@ -244,7 +142,7 @@ def fail_once_and_kill_the_holder(
 
 
 def wait_for_the_retry(
-    settings: dict[str, Any], workers: WorkerProcesses, fake: FakeAfricasTalking, killed_at: float
+    settings: dict[str, Any], workers: RQWorkers, fake: FakeAfricasTalking, killed_at: float
 ) -> None:
     try:
         wait_until(lambda: fake.sent_to(PHONE) == 1, TAKEOVER_DEADLINE, "the retry sent")
@@ -258,7 +156,7 @@ def wait_for_the_retry(
 
 def test_another_worker_takes_over_the_scheduler_of_a_dead_one(
     settings: dict[str, Any],
-    workers: WorkerProcesses,
+    workers: RQWorkers,
     fake: FakeAfricasTalking,
     client: redis.Redis,
 ) -> None:
@@ -272,7 +170,7 @@ def test_another_worker_takes_over_the_scheduler_of_a_dead_one(
 
 def test_a_restarted_worker_takes_over_the_lock_of_the_one_it_replaces(
     settings: dict[str, Any],
-    workers: WorkerProcesses,
+    workers: RQWorkers,
     fake: FakeAfricasTalking,
     client: redis.Redis,
 ) -> None:

@@ -9,13 +9,8 @@ get nothing. Quiet hours and the throttle are tested with an injectable clock, n
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,42 +18,26 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 
 from gateway import create_app
 from storage import outbox
 from storage.db import Database
-from storage.models import Base, OutboxMessage, Resident
+from storage.models import OutboxMessage, Resident
 from storage.settings import DEFAULTS
 from tests.conftest import REDIS_URL
 from tests.fake_africastalking import FakeAfricasTalking
+from tests.live_servers import RQWorkers, wait_until, write_config
 from workers.context import build_context
 from workers.providers.africastalking import AfricasTalkingProvider
 from workers.sender import OutboxSender, SendSettings, Sweeper, TransientSendError
 from workers.throttle import MemoryThrottle, NoThrottle, RedisThrottle
 
 TEMBOK = "51.08.09.2010"
-RQ = Path(sys.executable).with_name("rq")
 PER_CALL = 50
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAfricasTalking]:
-    with FakeAfricasTalking(api_key="test-key", username="adminduk") as server:
-        yield server
-
-
-@pytest.fixture
-def pg_url(pg_schema_url: str) -> str:
-    engine = create_engine(pg_schema_url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "regions")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return pg_schema_url
 
 
 @pytest.fixture
@@ -85,83 +64,8 @@ def settings(
         "SMS_REQUEUE_AFTER_SECONDS": 4,
         "SWEEP_INTERVAL_SECONDS": 1,
     }
-    config = tmp_path / "gateway.toml"
-    config.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in values.items()))
-    values["_config_path"] = str(config)
+    values["_config_path"] = str(write_config(tmp_path / "gateway.toml", values))
     return values
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
-
-
-class Workers:
-    """Real `rq worker` processes, as the Procfile starts them."""
-
-    def __init__(self, settings: dict[str, Any], log_dir: Path) -> None:
-        self.settings = settings
-        self.log_dir = log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.logs: list[Any] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
-        }
-        env["GATEWAY_CONFIG"] = self.settings["_config_path"]
-        log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
-        self.logs.append(log)
-        process = subprocess.Popen(
-            [
-                str(RQ),
-                "worker",
-                "--with-scheduler",
-                "--worker-class",
-                "workers.worker.OutboxWorker",
-                "--url",
-                REDIS_URL,
-                self.settings["RQ_QUEUE"],
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).parents[1],
-            start_new_session=True,
-        )  # its own process group: the scheduler child goes with it
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            else:  # killed by the test: make sure nothing it forked is left behind
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in self.logs:
-            log.close()
-
-    def output(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
-
-
-@pytest.fixture
-def workers(settings: dict[str, Any], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(settings, tmp_path)
-    yield pool
-    pool.stop()
 
 
 @pytest.fixture
@@ -198,15 +102,6 @@ def statuses(db: Database) -> dict[str, int]:
         return outbox.counts_by_status(session)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def all_sent(db: Database, total: int) -> Callable[[], bool]:
     return lambda: statuses(db).get("sent", 0) == total
 
@@ -215,7 +110,7 @@ def all_sent(db: Database, total: int) -> Callable[[], bool]:
 
 
 def test_a_broadcast_arrives_exactly_once(
-    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+    app_rt: Any, workers: RQWorkers, fake: FakeAfricasTalking
 ) -> None:
     phones = add_residents(app_rt.db, 3000)
     assert plan_broadcast(app_rt) == 3000
@@ -233,15 +128,14 @@ def test_a_broadcast_arrives_exactly_once(
 
 
 def test_a_killed_worker_loses_nothing(
-    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+    app_rt: Any, workers: RQWorkers, fake: FakeAfricasTalking
 ) -> None:
     phones = add_residents(app_rt.db, 2000)
     fake.delay = 0.05  # slow enough to kill the worker mid-broadcast
     plan_broadcast(app_rt)
     victim = workers.start()
     wait_until(lambda: fake.total_messages() >= 300, 60, "the broadcast under way")
-    os.killpg(victim.pid, signal.SIGKILL)  # the worker and its scheduler, as a crash would
-    victim.wait()
+    workers.kill(victim)  # the worker and its scheduler, as a crash would
     workers.start()
     wait_until(all_sent(app_rt.db, 2000), 120, "the rest sent by the second worker")
     assert all(fake.sent_to(p) >= 1 for p in phones)  # none lost
@@ -250,7 +144,7 @@ def test_a_killed_worker_loses_nothing(
 
 
 def test_a_flushed_redis_loses_nothing(
-    app_rt: Any, workers: Workers, fake: FakeAfricasTalking, redis_client: redis.Redis
+    app_rt: Any, workers: RQWorkers, fake: FakeAfricasTalking, redis_client: redis.Redis
 ) -> None:
     phones = add_residents(app_rt.db, 2000)
     fake.delay = 0.05
@@ -264,7 +158,7 @@ def test_a_flushed_redis_loses_nothing(
 
 
 def test_a_provider_outage_delays_and_then_sends(
-    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+    app_rt: Any, workers: RQWorkers, fake: FakeAfricasTalking
 ) -> None:
     phones = add_residents(app_rt.db, 300)
     fake.outage(503)
@@ -286,7 +180,7 @@ def test_a_provider_outage_delays_and_then_sends(
 
 
 def test_opted_out_numbers_get_nothing(
-    app_rt: Any, workers: Workers, fake: FakeAfricasTalking
+    app_rt: Any, workers: RQWorkers, fake: FakeAfricasTalking
 ) -> None:
     phones = add_residents(app_rt.db, 100)
     plan_broadcast(app_rt)
