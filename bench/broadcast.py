@@ -65,12 +65,12 @@ import redis  # noqa: E402
 from rq import Queue, Worker  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
+from common.local_time import local_today  # noqa: E402
 from gateway import create_app  # noqa: E402
 from storage import migrate, outbox, queries  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import OutboxMessage  # noqa: E402
 from storage.regions import import_regions  # noqa: E402
-from storage.vocab import local_today  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 FAKE_SERVER = ROOT / "tests" / "fake_africastalking.py"

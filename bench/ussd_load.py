@@ -289,10 +289,11 @@ def flask_cli(env: dict[str, str], *args: str) -> None:
 def seed_population(url: str, n_callers: int, rng: random.Random) -> Population:
     """Returning callers: residents with a village and a language, most with requests on file;
     published visits for most villages. Written with ``storage.queries``, as the CLI does."""
+    from common.local_time import local_today
     from storage import queries
     from storage.db import Database
     from storage.regions import RegionDirectory
-    from storage.vocab import DOC_TYPES, REQUEST_STATUSES, local_today
+    from storage.vocab import DOC_TYPES, REQUEST_STATUSES
 
     db = Database(url)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common.local_time import LOCAL_TZ, local_today
 from gateway.notify import Audience, Notifier
 from storage import queries
 from storage.models import (
@@ -26,7 +27,6 @@ from storage.models import (
     VillageVisit,
     utcnow,
 )
-from storage.vocab import LOCAL_TZ, local_today
 
 
 class ActionError(ValueError):

@@ -17,13 +17,14 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect, select
 
+from common.local_time import local_today
 from gateway import actions
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage import migrate, numbers, queries
 from storage.models import DocumentRequest, Region
 from storage.regions import Place, import_regions
-from storage.vocab import DOC_TYPES, REQUEST_STATUSES, local_today
+from storage.vocab import DOC_TYPES, REQUEST_STATUSES
 
 
 def init_app(app: Flask) -> None:

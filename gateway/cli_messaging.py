@@ -12,6 +12,8 @@ import click
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from common.local_time import LOCAL_TZ, local_today
+from common.segments import count_segments, non_gsm_characters
 from gateway import actions
 from gateway.actions import ActionError
 from gateway.cli import _date, _ensure_schema, _time, visits_cli
@@ -19,8 +21,6 @@ from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage import outbox, queries
 from storage.models import HomeVisitBooking, OutboxMessage, VillageVisit, utcnow
-from storage.segments import count_segments, non_gsm_characters
-from storage.vocab import LOCAL_TZ, local_today
 
 # --- visits: publish, edit, cancel, list --------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Flask configuration from the shared settings (storage/settings.py), plus the embedded
+"""Flask configuration from the shared settings (common/settings.py), plus the embedded
 default's SQLite file in the instance folder."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from storage.settings import default_sqlite_url, load_settings
+from common.settings import default_sqlite_url, load_settings
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from common.local_time import LOCAL_TZ
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
 from storage import outbox
 from storage.models import (
@@ -29,7 +30,6 @@ from storage.models import (
     utcnow,
 )
 from storage.regions import RegionDirectory
-from storage.vocab import LOCAL_TZ
 
 
 class VisitFields(Protocol):

@@ -18,13 +18,13 @@ from limits import RateLimitItem
 from limits.strategies import RateLimiter
 from sqlalchemy import Connection
 
+from common.local_time import LOCAL_TZ, local_today
 from flows.services import BookingResult, RequestView, VisitView
 from gateway.notify import Notifier
 from gateway.session_store import CallStore
 from storage import numbers, outbox, queries
 from storage.db import Database
 from storage.regions import RegionDirectory
-from storage.vocab import LOCAL_TZ, local_today
 
 NEXT_VISIT_CACHE_SECONDS = 600  # bounds a stale entry if a change raced a look-up
 MY_REQUESTS_LISTED = 8  # the newest; the status menu pages through them

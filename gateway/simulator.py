@@ -15,11 +15,11 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from sqlalchemy import select
 
+from common.local_time import LOCAL_TZ
 from gateway import sms, ussd
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage.models import OutboxMessage
-from storage.vocab import LOCAL_TZ
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 

@@ -38,8 +38,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 
+from common.settings import DEFAULTS
 from storage.outages import DATABASE, outages
-from storage.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 

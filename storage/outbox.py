@@ -24,9 +24,9 @@ from sqlalchemy import Boolean, DateTime, and_, bindparam, func, or_, select, te
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from common.segments import count_segments
 from storage.db import wrote_one
 from storage.models import DeliveryReport, OutboxMessage, Resident, utcnow
-from storage.segments import count_segments
 
 OPT_OUT_KINDS = ("broadcast", "reminder")  # SPEC §4: opt-outs are honoured for these
 FINAL_FAILURE_REPORTS = {"Rejected", "Failed", "AbsentSubscriber", "Expired"}

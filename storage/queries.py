@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from common.segments import count_segments
 from storage import numbers, outbox
 from storage.db import wrote_one
 from storage.models import (
@@ -35,7 +36,6 @@ from storage.models import (
     VillageVisit,
     utcnow,
 )
-from storage.segments import count_segments
 from storage.vocab import DOC_TYPES, REQUEST_STATUSES
 
 # Column sizes (models.py) of the free-text fields staff type.

@@ -18,7 +18,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from storage.settings import DEFAULTS
+from common.settings import DEFAULTS
 
 
 def connect_redis(url: str, settings: Mapping[str, Any] | None = None) -> redis.Redis:

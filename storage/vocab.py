@@ -3,18 +3,9 @@ message catalogs (flows/catalogs/*.toml), keyed by these codes."""
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
-LOCAL_TZ = ZoneInfo("Asia/Makassar")  # WITA, UTC+8: what residents and staff read
-
 DOC_TYPES = ("ktp", "kk", "birth_cert", "death_cert", "kia", "move")
 REQUEST_STATUSES = ("submitted", "processing", "ready", "collected", "rejected")
 BOOKING_STATUSES = ("requested", "scheduled", "done", "cancelled")
 BOOKING_SERVICES = ("ktp", "kk", "birth_cert", "other")
 BOOKING_REASONS = ("sick", "disability", "elderly", "other")
 BOOKING_FOR = ("self", "family")
-
-
-def local_today() -> dt.date:
-    return dt.datetime.now(LOCAL_TZ).date()

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from common.local_time import local_today
 from gateway import create_app
-from storage.vocab import local_today
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"

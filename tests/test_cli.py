@@ -16,6 +16,7 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import func, select
 
+from common.local_time import local_today
 from gateway import create_app
 from gateway.runtime import runtime
 from storage import numbers, queries
@@ -32,7 +33,6 @@ from storage.models import (
     VillageVisit,
 )
 from storage.regions import import_regions
-from storage.vocab import local_today
 from tests.conftest import Phone, ok, run
 
 TEMBOK = "51.08.09.2010"

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from common.local_time import local_today
 from storage import numbers, queries
 from storage.models import HomeVisitBooking, OutboxMessage, ReminderSubscription, Resident
-from storage.vocab import local_today
 from tests.conftest import Phone
 
 TEMBOK = "51.08.09.2010"

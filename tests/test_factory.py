@@ -91,7 +91,7 @@ def test_healthz_reports_a_dead_database(tmp_path: Path) -> None:
 def test_config_example_documents_every_key_with_its_default() -> None:
     import tomllib
 
-    from storage.settings import DEFAULTS
+    from common.settings import DEFAULTS
 
     with (Path(__file__).parents[1] / "config.example.toml").open("rb") as f:
         example = tomllib.load(f)

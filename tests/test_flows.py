@@ -148,8 +148,8 @@ def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
 
 def test_every_sms_text_fits_one_gsm7_segment() -> None:
     """Routine messages cost one segment: each sms.* text, filled with worst-case values."""
+    from common.segments import count_segments
     from flows.validate import _sample_labels
-    from storage.segments import count_segments
 
     flow = load_flow()
     for code, catalog in load_catalogs().items():

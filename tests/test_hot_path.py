@@ -16,6 +16,7 @@ import redis
 from flask import Flask
 from sqlalchemy import create_engine, select, text
 
+from common.local_time import local_today
 from gateway import actions
 from gateway.runtime import runtime
 from gateway.services import next_visit_cache_key
@@ -23,7 +24,6 @@ from gateway.session_store import RedisStore
 from storage import queries
 from storage.db import Database
 from storage.models import Resident, VillageVisit
-from storage.vocab import local_today
 from tests.conftest import Phone
 
 TEMBOK = "51.08.09.2010"
@@ -308,7 +308,7 @@ def test_a_cache_entry_from_yesterday_is_not_used(app: Flask, phone: Phone, visi
 
 
 def test_a_burst_of_written_messages_asks_for_one_sweep(redis_client: redis.Redis) -> None:
-    from storage.settings import DEFAULTS
+    from common.settings import DEFAULTS
     from workers.queue import RQJobQueue
 
     jobs = RQJobQueue(redis_client, DEFAULTS)

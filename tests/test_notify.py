@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from common.local_time import LOCAL_TZ, local_today
 from storage import numbers, outbox, queries
 from storage.db import Database
 from storage.models import (
@@ -26,7 +27,6 @@ from storage.models import (
     VillageVisit,
     utcnow,
 )
-from storage.vocab import LOCAL_TZ, local_today
 from tests.conftest import Phone, ok, run
 
 TEMBOK = "51.08.09.2010"

@@ -17,7 +17,7 @@ import pytest
 import requests
 from africastalking.Service import AfricasTalkingException
 
-from storage.segments import GSM7_BASIC, SegmentCount, count_segments, non_gsm_characters
+from common.segments import GSM7_BASIC, SegmentCount, count_segments, non_gsm_characters
 from tests.fake_africastalking import FakeAfricasTalking, free_port
 from workers.providers import (
     DeliveryReport,

@@ -28,9 +28,9 @@ from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 from sqlalchemy import create_engine, select
 
+from common.settings import DEFAULTS
 from storage import outbox
 from storage.models import OutboxMessage
-from storage.settings import DEFAULTS
 from tests.fake_africastalking import FakeAfricasTalking
 from tests.live_servers import RedisServer, RQWorkers, wait_until, write_config
 from workers.context import build_context

@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from common.local_time import LOCAL_TZ, local_today
 from storage import numbers, outbox, queries
 from storage.db import Database
 from storage.models import (
@@ -30,7 +31,6 @@ from storage.models import (
     Resident,
     utcnow,
 )
-from storage.vocab import LOCAL_TZ, local_today
 from workers.providers import DeliveryReport as ParsedReport
 from workers.providers import InboundSms, SendResult
 from workers.providers.africastalking import parse_delivery_report, parse_inbound

@@ -36,6 +36,8 @@ from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 import gateway
+from common.local_time import LOCAL_TZ, local_today
+from common.segments import count_segments
 from gateway import create_app
 from gateway.runtime import runtime
 from gateway.staff import auth
@@ -55,15 +57,12 @@ from storage.models import (
     VillageVisit,
     utcnow,
 )
-from storage.segments import count_segments
 from storage.vocab import (
     BOOKING_REASONS,
     BOOKING_SERVICES,
     BOOKING_STATUSES,
     DOC_TYPES,
-    LOCAL_TZ,
     REQUEST_STATUSES,
-    local_today,
 )
 from tests.conftest import Phone
 

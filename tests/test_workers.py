@@ -20,11 +20,11 @@ import pytest
 import redis
 from sqlalchemy import func, insert, select, update
 
+from common.settings import DEFAULTS
 from gateway import create_app
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxMessage, Resident
-from storage.settings import DEFAULTS
 from tests.conftest import REDIS_URL
 from tests.fake_africastalking import FakeAfricasTalking
 from tests.live_servers import RQWorkers, wait_until, write_config

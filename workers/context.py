@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
+from common.settings import load_settings
 from storage.db import Database
 from storage.redis_client import connect_redis
-from storage.settings import load_settings
 from workers.providers import Provider, make_provider
 from workers.sender import Clock, JobQueue, OutboxSender, SendSettings, Sweeper, utc_clock
 from workers.throttle import make_throttle

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from storage.vocab import LOCAL_TZ
+from common.local_time import LOCAL_TZ
 
 
 def quiet_until(now: dt.datetime, window: Sequence[str]) -> dt.datetime | None:

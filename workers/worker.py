@@ -22,7 +22,7 @@ from rq.scripts import acquire_or_refresh_lock
 
 import workers.jobs
 import workers.providers.africastalking  # noqa: F401
-from storage.settings import load_settings
+from common.settings import load_settings
 
 SWEEP_LOCK = "sms:sweep-lock"
 

@@ -19,6 +19,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from common.local_time import LOCAL_TZ, local_today
+from common.segments import count_segments, non_gsm_characters
 from gateway import actions
 from gateway.actions import ActionError
 from gateway.phones import to_e164
@@ -39,8 +41,7 @@ from storage.models import (
     UssdSessionLog,
     VillageVisit,
 )
-from storage.segments import count_segments, non_gsm_characters
-from storage.vocab import DOC_TYPES, LOCAL_TZ, REQUEST_STATUSES, local_today
+from storage.vocab import DOC_TYPES, REQUEST_STATUSES
 
 ALL = ("admin", "staff", "village_officer")
 OFFICE = ("admin", "staff")

@@ -1,4 +1,4 @@
-"""Settings shared by the web app and the workers (both depend on storage; neither on the other).
+"""Settings shared by every part: the web app, the workers, the operator CLI.
 
 Sources, later wins: these defaults, the TOML file named by ``GATEWAY_CONFIG``, then the
 environment for secrets and the Procfile convention. Keys are flat and upper-case, as Flask keeps

@@ -1,0 +1,1 @@
+"""What every part may import: the settings, local time, SMS segment counting."""
