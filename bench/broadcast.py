@@ -15,7 +15,7 @@ What it does (about three minutes; cleans up after itself, also on Ctrl-C or an 
    100,000 residents of Tembok and 20,000 of Les written with COPY (not timed);
 2. the fake provider as a separate process (``tests/fake_africastalking.py --delay 0.05
    --no-record``) and, per scenario, two fresh workers started as the Procfile starts them;
-3. A: batched, no throttle — plan (``queries.add_visit`` + ``Notifier.visit_published`` in one
+3. A: batched, no throttle — plan (``queries.add_visit`` + ``ResidentSms.visit_published`` in one
    transaction), enqueue (``Sweeper.run``), then wait until the fake accepted every message and
    the database shows each one 'sent' (the planner is a process of its own, like the CLI);
    B: the same 100,000 as one ``send_batch([id])`` job each (``Queue.enqueue_many``), rate
@@ -968,7 +968,7 @@ def plan_main(argv: list[str]) -> int:
             place="Balai Desa",
             bring="KK dan KTP-el lama",
         )
-        broadcast = rt.notifier.visit_published(session, visit, created_by="bench")
+        broadcast = rt.resident_sms.visit_published(session, visit, created_by="bench")
         broadcast_id, planned = int(broadcast.id), int(broadcast.recipients)
     planned_at = time.time()
     cpu1 = sum(os.times()[:2])

@@ -419,7 +419,7 @@ def write_markers(folder: Path) -> None:
     """Texts that tell the Lua script a reply went off-script: an error line (a key the screen
     did not accept), the resume offer, the gateway's catch-all failure reply."""
     from flows.catalog import load_catalogs
-    from gateway.ussd import FAILURE_REPLY
+    from gateway.webhooks.ussd import FAILURE_REPLY
 
     lines = []
     for catalog in load_catalogs().values():

@@ -30,7 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
 
-    from gateway.webhook_auth import check_auth_config
+    from gateway.webhooks.auth import check_auth_config
 
     check_auth_config(list(app.config["WEBHOOK_ALLOWED_IPS"]))
     proxies = int(app.config["TRUSTED_PROXIES"])
@@ -39,7 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, health, metrics, simulator, sms, staff, ussd
+    from gateway import cli, health, metrics, simulator, staff, webhooks
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
@@ -56,15 +56,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             log.exception("request failed")
         return Response("temporarily unavailable, try again\n", status=503, mimetype="text/plain")
 
-    app.register_blueprint(ussd.bp)
-    app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(simulator.bp)
     metrics.init_app(app)
-    ussd.settle_before_replying(app)
+    webhooks.init_app(app)  # (its WSGI wrapper goes around the metrics timer)
     staff.init_app(app)
-    # Machines post to the webhooks: they authenticate with the webhook token, not a CSRF token.
-    staff.csrf.exempt(ussd.bp)
-    staff.csrf.exempt(sms.bp)
+    for blueprint in webhooks.BLUEPRINTS:  # machines authenticate with the webhook token
+        staff.csrf.exempt(blueprint)
     cli.init_app(app)
     return app

@@ -18,7 +18,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect, select
 
 from common.local_time import local_today
-from gateway import actions
+from gateway import staff_actions
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage import migrate, numbers, queries
@@ -182,7 +182,7 @@ def requests_add(
     place = _village(village)
     try:
         with runtime().db.begin() as session:
-            request = actions.add_request(
+            request = staff_actions.add_request(
                 session,
                 "cli",
                 doc_type=doc_type,
@@ -210,8 +210,8 @@ def requests_set_status(number: str, status: str, pickup: str | None) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            request = actions.set_request_status(
-                session, rt.notifier, "cli", number, status, pickup
+            request = staff_actions.set_request_status(
+                session, rt.resident_sms, "cli", number, status, pickup
             )
             click.echo(
                 f"{request.number}: {request.status}"
@@ -248,9 +248,9 @@ def visits_add(
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            visit, told = actions.add_visit(
+            visit, told = staff_actions.add_visit(
                 session,
-                rt.notifier,
+                rt.resident_sms,
                 "cli",
                 village_code=where.code,
                 visit_date=visit_date,
@@ -280,7 +280,7 @@ def sessions_flush() -> None:
     """Write all queued session records to the database now (web processes write batches
     every few seconds)."""
     _ensure_schema()
-    click.echo(f"{runtime().flush_session_logs(force=True)} session record(s) written")
+    click.echo(f"{runtime().session_log.flush(force=True)} session record(s) written")
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -300,8 +300,8 @@ users_cli = AppGroup("users", help="Staff console accounts.")
 def users_create(username: str, role: str, village: str | None, password: str | None) -> None:
     """Create a console account (the first admin, for instance)."""
     _ensure_schema()
-    from gateway.actions import audit
     from gateway.staff.auth import hash_password
+    from gateway.staff_actions import audit
     from storage.models import User
 
     if role == "village_officer" and not village:
@@ -531,7 +531,7 @@ Poster = Callable[[dict[str, str]], tuple[int, str]]
 
 def _local_poster(token: str) -> Poster:
     # In-process, the "webhooks are open" warning is about nobody: keep the terminal clean.
-    logging.getLogger("gateway.webhook_auth").setLevel(logging.ERROR)
+    logging.getLogger("gateway.webhooks.auth").setLevel(logging.ERROR)
     client = current_app.test_client()
     path = "/ussd" + (f"?token={token}" if token else "")
 

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from common.local_time import LOCAL_TZ, local_today
 from common.segments import count_segments, non_gsm_characters
-from gateway import actions
-from gateway.actions import ActionError
+from gateway import staff_actions
 from gateway.cli import _date, _ensure_schema, _time, visits_cli
 from gateway.phones import to_e164
 from gateway.runtime import runtime
+from gateway.staff_actions import ActionError
 from storage import outbox, queries
 from storage.models import HomeVisitBooking, OutboxMessage, VillageVisit, utcnow
 
@@ -53,7 +53,7 @@ def visits_publish(visit_id: int) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            told = actions.publish_visit(session, rt.notifier, "cli", visit_id)
+            told = staff_actions.publish_visit(session, rt.resident_sms, "cli", visit_id)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} published; {told} resident(s) will be told by SMS")
@@ -86,9 +86,9 @@ def visits_edit(
         raise click.BadParameter(f"{visit_date} is in the past", param_hint="--date")
     try:
         with rt.db.begin() as session:
-            told = actions.edit_visit(
+            told = staff_actions.edit_visit(
                 session,
-                rt.notifier,
+                rt.resident_sms,
                 "cli",
                 visit_id,
                 visit_date=visit_date,
@@ -112,7 +112,7 @@ def visits_cancel(visit_id: int) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            told = actions.cancel_visit(session, rt.notifier, "cli", visit_id)
+            told = staff_actions.cancel_visit(session, rt.resident_sms, "cli", visit_id)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} cancelled; {told} resident(s) are told")
@@ -162,7 +162,7 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            actions.schedule_booking(session, rt.notifier, "cli", number, local, team)
+            staff_actions.schedule_booking(session, rt.resident_sms, "cli", number, local, team)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} scheduled for {when}; the resident is told by SMS")
@@ -174,7 +174,7 @@ def _close_booking(number: str, status: str) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            actions.close_booking(session, rt.notifier, "cli", number, status)
+            staff_actions.close_booking(session, rt.resident_sms, "cli", number, status)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} {status}; the resident is told by SMS")
@@ -304,12 +304,12 @@ def broadcast(
             ) from None
     rt = runtime()
     try:
-        audience = rt.notifier.audience(village=village, district=district, everyone=everyone)
+        audience = rt.resident_sms.audience(village=village, district=district, everyone=everyone)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     count = count_segments(text)
     with rt.db.begin() as session:
-        recipients = len(rt.notifier.recipients(session, audience))
+        recipients = len(rt.resident_sms.recipients(session, audience))
     price = float(rt.config["SMS_PRICE_PER_SEGMENT"])
     click.echo(f"audience: {audience.label}, {recipients} recipient(s)")
     click.echo(f"text: {len(text)} characters, {count.encoding}, {count.segments} segment(s)")
@@ -323,8 +323,14 @@ def broadcast(
         click.echo("nothing sent: add --yes to send")
         return
     with rt.db.begin() as session:
-        planned = actions.plan_broadcast(
-            session, rt.notifier, "cli", audience, text, send_at, translations={"en": text_en or ""}
+        planned = staff_actions.plan_broadcast(
+            session,
+            rt.resident_sms,
+            "cli",
+            audience,
+            text,
+            send_at,
+            translations={"en": text_en or ""},
         )
     click.echo(f"broadcast {planned.id}: {planned.recipients} message(s) queued")
     rt.dispatch(inline=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import redis
@@ -16,10 +15,10 @@ from limits.strategies import MovingWindowRateLimiter
 
 from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
 from flows.catalog import load_catalogs
-from gateway.notify import Notifier
-from gateway.services import StorageServices, next_visit_cache_key
+from gateway.caller import CallerServices, next_visit_cache_key
+from gateway.resident_sms import ResidentSms
+from gateway.session_log import SessionLog
 from gateway.session_store import CallStore, MemoryStore, RedisStore
-from storage import queries
 from storage.db import Database
 from storage.models import VillageVisit
 from storage.outages import outages
@@ -79,6 +78,11 @@ class Runtime:
         self.worker: WorkerContext = build_context(
             config, db=self.db, queue=self.jobs, redis_client=self.redis
         )
+        self.sms_provider = self.worker.sender.provider  # parses delivery reports, inbound SMS
+        self.dispatch = self.worker.dispatch  # after a commit that wrote SMS to the outbox
+        self.session_log = SessionLog(
+            self.store, self.db, float(config["SESSION_LOG_FLUSH_SECONDS"])
+        )
         # A visit added, published, edited or cancelled anywhere (console, CLI, a job):
         # callers of its village must not be told the old next visit.
         self.db.watch(
@@ -90,7 +94,6 @@ class Runtime:
         )
         self._regions: RegionDirectory | None = None
         self._regions_lock = threading.Lock()
-        self._last_log_flush = time.monotonic()
 
     @property
     def regions(self) -> RegionDirectory:
@@ -104,40 +107,11 @@ class Runtime:
         self._regions = None
 
     @property
-    def notifier(self) -> Notifier:
-        return Notifier(self.catalogs, self.regions, self.config)
+    def resident_sms(self) -> ResidentSms:
+        return ResidentSms(self.catalogs, self.regions, self.config)
 
-    def dispatch(self, inline: bool = False) -> None:
-        """New messages were committed to the outbox: get them moving now rather than at the
-        next periodic sweep. ``inline`` sweeps in this process (a broadcast from the CLI);
-        otherwise a sweep job is queued (one Redis call: cheap enough for a USSD hop)."""
-        if isinstance(self.jobs, ThreadJobQueue):
-            if not self.config["RUN_JOBS_IN_PROCESS"]:
-                return
-            if inline:
-                self.jobs.run_now()
-            else:
-                self.jobs.start()
-                self.jobs.kick()
-        elif inline:
-            self.worker.sweeper.run()
-        else:
-            self.jobs.enqueue_sweep()
-
-    def profile(self, phone: str, cached: dict[str, Any] | None) -> dict[str, Any]:
-        """The caller's remembered language and village: from the cache, else the database."""
-        if cached is not None:
-            return cached
-        rows = self.db.read(queries.RESIDENT_PROFILE, {"phone": phone})
-        profile = {
-            "lang": rows[0].language if rows else None,
-            "village": rows[0].village_code if rows else None,
-        }
-        self.store.save_profile(phone, profile)
-        return profile
-
-    def services(self, phone: str, profile: dict[str, Any]) -> StorageServices:
-        return StorageServices(
+    def services(self, phone: str, profile: dict[str, Any]) -> CallerServices:
+        return CallerServices(
             phone=phone,
             profile=profile,
             db=self.db,
@@ -145,42 +119,9 @@ class Runtime:
             regions=self.regions,
             limiter=self.limiter,
             lookup_limit=self.lookup_limit,
-            notifier=self.notifier,
+            resident_sms=self.resident_sms,
             dispatch=self.dispatch,
         )
-
-    def flush_session_logs(self, force: bool = False, batch: int = 1000) -> int:
-        """Write queued USSD session records to the database.
-
-        Called after a reply has left (so no caller waits for it): at most one batch every
-        SESSION_LOG_FLUSH_SECONDS, so the work per call stays small and bounded; ``force``
-        (the CLI) writes everything queued."""
-        now = time.monotonic()
-        if not force and now - self._last_log_flush < float(
-            self.config["SESSION_LOG_FLUSH_SECONDS"]
-        ):
-            return 0
-        self._last_log_flush = now
-        written = 0
-        while records := self.store.drain_logs(batch):
-            try:
-                with self.db.begin() as session:
-                    written += queries.record_sessions(session, records)
-            except Exception:
-                self.store.requeue_logs(records)  # the database is down: the next flush
-                raise
-            if not force or len(records) < batch:
-                break
-        return written
-
-    def flush_session_logs_after_reply(self) -> None:
-        """``flush_session_logs`` where nobody waits for it (after a reply has left): a
-        failure is logged, never raised into the server."""
-        try:
-            self.flush_session_logs()
-        except Exception as error:
-            if not outages.failed(error):
-                log.exception("writing the USSD session log failed")
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -16,9 +16,9 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from common.local_time import LOCAL_TZ
-from gateway import sms, ussd
 from gateway.phones import to_e164
 from gateway.runtime import runtime
+from gateway.webhooks import sms, ussd
 from storage.models import OutboxMessage
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")

@@ -17,9 +17,9 @@ from flask import Flask
 from sqlalchemy import create_engine, select, text
 
 from common.local_time import local_today
-from gateway import actions
+from gateway import staff_actions
+from gateway.caller import next_visit_cache_key
 from gateway.runtime import runtime
-from gateway.services import next_visit_cache_key
 from gateway.session_store import RedisStore
 from storage import queries
 from storage.db import Database
@@ -90,7 +90,7 @@ def test_a_hop_whose_state_was_not_saved_answers_with_the_failure_reply(
     """The webhook sends the state write and confirms it after Flask built the reply: if Redis
     refused it (here: out of memory, which still allows reads), the caller must not see the
     next screen, whose state is lost -- they get the polite END."""
-    from gateway.ussd import FAILURE_REPLY
+    from gateway.webhooks.ussd import FAILURE_REPLY
 
     assert phone.dial().startswith("CON ")  # profile cached: the next hop only reads, then saves
     limit = redis_client.config_get("maxmemory")["maxmemory"]
@@ -271,9 +271,9 @@ def test_a_changed_visit_is_shown_at_once(
     assert "Jam 09:00-13:00" in _next_visit_screen(phone, ME)  # now cached (production)
     with rt.db.begin() as session:
         if change == "edit":
-            actions.edit_visit(session, rt.notifier, "test", visit_id, start=dt.time(10))
+            staff_actions.edit_visit(session, rt.resident_sms, "test", visit_id, start=dt.time(10))
         elif change == "cancel":
-            actions.cancel_visit(session, rt.notifier, "test", visit_id)
+            staff_actions.cancel_visit(session, rt.resident_sms, "test", visit_id)
         elif change == "earlier visit":
             queries.add_visit(
                 session,

@@ -639,7 +639,7 @@ def test_adding_a_visit_tells_its_village_and_subscribers(runner: Any, db: Datab
     )
     assert broadcasts(db) == [(1, "visit_published", f"village:{TEMBOK}", 1, "planned", 5, None)]
     # Residents of Tembok who have not opted out, in their language, and those who asked (in
-    # any order: the notifier groups them by language, so the sender's batches stay full).
+    # any order: the resident_sms groups them by language, so the sender's batches stay full).
     assert sorted(rows(db, *ANNOUNCEMENT)) == sorted(expected_announcements())
     # Publishing again is refused and writes nothing.
     fails(run(runner, "visits", "publish", "1"), "visit 1 is already published")
@@ -753,26 +753,26 @@ def test_remind_me_racing_an_edit_of_the_visit_gets_the_new_times(
 ) -> None:
     """The hop reads the visit, writes the reminders' texts, then writes them: if staff edit
     the visit in between, the reminders must carry the new times, not the ones read."""
-    from gateway import actions
-    from gateway.notify import Notifier
+    from gateway import staff_actions
+    from gateway.resident_sms import ResidentSms
     from gateway.runtime import runtime
 
     resident(db, phone.number)
     visit_id = add_visit(db, days=5)
-    real = Notifier.reminder_messages
+    real = ResidentSms.reminder_messages
     edits: list[int] = []
 
-    def render_then_edit(self: Notifier, *args: Any) -> list[dict[str, Any]]:
+    def render_then_edit(self: ResidentSms, *args: Any) -> list[dict[str, Any]]:
         messages = real(self, *args)  # the hop's texts: 09:00-14:00
         if not edits:  # (the edit plans reminders itself, through this same method)
             edits.append(visit_id)
             with db.begin() as session:  # staff move the visit to 10:00 meanwhile
-                actions.edit_visit(
-                    session, runtime(app).notifier, "staff", visit_id, start=dt.time(10)
+                staff_actions.edit_visit(
+                    session, runtime(app).resident_sms, "staff", visit_id, start=dt.time(10)
                 )
         return messages
 
-    monkeypatch.setattr(Notifier, "reminder_messages", render_then_edit)
+    monkeypatch.setattr(ResidentSms, "reminder_messages", render_then_edit)
     assert remind_me(phone).startswith("END Baik.")
     bodies = [body for kind, body in rows(db, "kind", "body") if kind == "reminder"]
     assert len(bodies) == 2

@@ -72,7 +72,7 @@ def test_sessions_reach_the_log(app: Flask, phone: Phone) -> None:
     for key in ("4", "1", "1", "1"):
         phone.press(key)  # checklist sent: END
     rt = app.extensions["gateway"]
-    assert rt.flush_session_logs(force=True) == 2
+    assert rt.session_log.flush(force=True) == 2
     with rt.db.begin() as session:
         rows = {r.session_id: r for r in session.scalars(select(UssdSessionLog))}
     assert set(rows) == {first, phone.session_id}
@@ -90,7 +90,7 @@ def test_sessions_reach_the_log(app: Flask, phone: Phone) -> None:
         "*123#",
         "51010",
     )
-    assert rt.flush_session_logs(force=True) == 0
+    assert rt.session_log.flush(force=True) == 0
 
 
 def test_the_profile_cache_spares_the_database(

@@ -942,9 +942,10 @@ def test_a_visit_is_drafted_previewed_and_published(
             False,
             "Balai Banjar Dinas",
         )
-        notifier = runtime(app).notifier
+        resident_sms = runtime(app).resident_sms
         previews = {
-            code: notifier.visit_text("sms.visit_published", code, visit) for code in ("id", "en")
+            code: resident_sms.visit_text("sms.visit_published", code, visit)
+            for code in ("id", "en")
         }
     page = staff.follow(response, f"/staff/visits/{visit_id}/publish")
     assert flashes(page) == [("ok", "Kunjungan disimpan sebagai draf. Periksa, lalu terbitkan.")]

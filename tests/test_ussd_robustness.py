@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 
 from gateway import create_app
 from gateway.runtime import runtime
-from gateway.ussd import FAILURE_REPLY
+from gateway.webhooks.ussd import FAILURE_REPLY
 from storage import queries
 from storage.db import Database
 from storage.models import Base, HomeVisitBooking, OutboxMessage, UssdSessionLog
@@ -253,7 +253,7 @@ def test_any_key_sequence_gets_valid_screens(
         if body.startswith("END "):
             break
     # whatever was typed, the session log can still be written
-    runtime(app).flush_session_logs(force=True)
+    runtime(app).session_log.flush(force=True)
 
 
 # --- malformed requests: 400 with a reason ---------------------------------------------------
@@ -394,7 +394,7 @@ def test_a_retried_first_hop_is_not_a_dropped_session(
     first = phone.dial()
     assert phone.post("") == first
     assert phone.post("") == first
-    assert runtime(app).flush_session_logs(force=True) == 0
+    assert runtime(app).session_log.flush(force=True) == 0
     assert count(db, UssdSessionLog) == 0
 
 
@@ -512,7 +512,7 @@ def test_an_exception_in_a_hop_ends_politely(
     main = phone.dial()
     with monkeypatch.context() as patch:
         patch.setattr(rt, "ussd_engine", BrokenEngine())
-        with caplog.at_level(logging.ERROR, logger="gateway.ussd"):
+        with caplog.at_level(logging.ERROR, logger="gateway.webhooks.ussd"):
             reply = phone.press("2")
             assert phone.last_status == 200
             assert reply == FAILURE_REPLY
@@ -655,7 +655,7 @@ def test_a_nul_in_a_session_id_does_not_poison_the_session_log(
         client.post(
             "/ussd", data={**GOOD, "sessionId": session_id + "-next", "phoneNumber": number}
         )  # the first is dropped → queued
-    assert runtime(app).flush_session_logs(force=True) == 2
+    assert runtime(app).session_log.flush(force=True) == 2
     assert sorted(row.session_id for row in _logs(db)) == ["badid", "good"]
     response = client.post(
         "/ussd/events", data={"sessionId": "ev\x00", "phoneNumber": ME, "status": "Success"}

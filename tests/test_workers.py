@@ -91,8 +91,8 @@ def add_residents(db: Database, count: int, start: int = 0) -> list[str]:
 
 def plan_broadcast(rt: Any, text: str = "Petugas Adminduk datang Kamis.") -> int:
     with rt.db.begin() as session:
-        audience = rt.notifier.audience(village=TEMBOK)
-        planned = rt.notifier.broadcast(session, audience, text)
+        audience = rt.resident_sms.audience(village=TEMBOK)
+        planned = rt.resident_sms.broadcast(session, audience, text)
     rt.worker.sweeper.run()  # enqueue, as the CLI and the web app do after planning
     return int(planned.recipients)
 

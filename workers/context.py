@@ -29,6 +29,26 @@ class WorkerContext:
     queue: JobQueue
     settings: Mapping[str, Any]
 
+    def dispatch(self, inline: bool = False) -> None:
+        """New messages were committed to the outbox: get them moving now rather than at the
+        next periodic sweep. ``inline`` sweeps in this process (a CLI command, which may exit
+        right after); otherwise a sweep job is queued (one Redis call: cheap enough for a USSD
+        hop), or the embedded default's thread is woken."""
+        from workers.queue import ThreadJobQueue
+
+        if isinstance(self.queue, ThreadJobQueue):
+            if not self.settings["RUN_JOBS_IN_PROCESS"]:
+                return
+            if inline:
+                self.queue.run_now()
+            else:
+                self.queue.start()
+                self.queue.kick()
+        elif inline:
+            self.sweeper.run()
+        else:
+            self.queue.enqueue_sweep()  # type: ignore[attr-defined]
+
 
 def build_context(
     settings: Mapping[str, Any],

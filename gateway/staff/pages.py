@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ, local_today
 from common.segments import count_segments, non_gsm_characters
-from gateway import actions
-from gateway.actions import ActionError
+from gateway import staff_actions
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.staff import bp, roles, translate, village_scope
 from gateway.staff.auth import check_password, hash_password
+from gateway.staff_actions import ActionError
 from storage import outbox
 from storage.models import (
     STAFF_ROLES,
@@ -296,9 +296,9 @@ def visit_new() -> str | Response:
         try:
             village = rt.regions.find_village(form.get("village", ""))
             with rt.db.begin() as session:
-                visit, _ = actions.add_visit(
+                visit, _ = staff_actions.add_visit(
                     session,
-                    rt.notifier,
+                    rt.resident_sms,
                     _actor(),
                     village_code=village.code,
                     visit_date=_parse_date(form.get("date", "")),
@@ -339,9 +339,9 @@ def visit_edit(visit_id: int) -> str | Response:
     try:
         # An error leaves the ``with`` block, which rolls the half-made change back.
         with rt.db.begin() as session:
-            told = actions.edit_visit(
+            told = staff_actions.edit_visit(
                 session,
-                rt.notifier,
+                rt.resident_sms,
                 _actor(),
                 visit_id,
                 visit_date=_parse_date(form.get("date", "")),
@@ -366,7 +366,7 @@ def visit_cancel(visit_id: int) -> Response:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            told = actions.cancel_visit(session, rt.notifier, _actor(), visit_id)
+            told = staff_actions.cancel_visit(session, rt.resident_sms, _actor(), visit_id)
     except ActionError as error:
         return _failed(error, "staff.visits")
     rt.dispatch()
@@ -382,17 +382,17 @@ def visit_publish(visit_id: int) -> str | Response:
         visit = session.get(VillageVisit, visit_id) or abort(404)
         if request.method == "POST":
             try:
-                actions.publish_visit(session, rt.notifier, _actor(), visit_id)
+                staff_actions.publish_visit(session, rt.resident_sms, _actor(), visit_id)
             except ActionError as error:
                 return _failed(error, "staff.visits")
             broadcast_id = session.scalar(
                 select(func.max(Broadcast.id)).where(Broadcast.visit_id == visit_id)
             )
         else:
-            # The same people notifier.visit_published writes to: the village's residents
+            # The same people resident_sms.visit_published writes to: the village's residents
             # (not opted out), and those who asked to be told of this village's visits.
-            audience = rt.notifier.audience(village=visit.village_code)
-            recipients = dict(rt.notifier.recipients(session, audience))
+            audience = rt.resident_sms.audience(village=visit.village_code)
+            recipients = dict(rt.resident_sms.recipients(session, audience))
             for phone, language in session.execute(
                 select(ReminderSubscription.phone, ReminderSubscription.language).where(
                     ReminderSubscription.kind == "visit_published",
@@ -404,7 +404,7 @@ def visit_publish(visit_id: int) -> str | Response:
             for language in recipients.values():
                 languages[language] += 1
             previews = {
-                code: rt.notifier.visit_text("sms.visit_published", code, visit)
+                code: rt.resident_sms.visit_text("sms.visit_published", code, visit)
                 for code in rt.catalogs
             }
             return render_template(
@@ -437,16 +437,16 @@ def broadcasts() -> str:
 def _audience_from(form: Any, rt: Runtime) -> Any:
     kind = form.get("audience", "village")
     if kind == "village":
-        return rt.notifier.audience(village=form.get("village", ""))
+        return rt.resident_sms.audience(village=form.get("village", ""))
     if kind == "district":
-        return rt.notifier.audience(district=form.get("district", ""))
+        return rt.resident_sms.audience(district=form.get("district", ""))
     if kind == "status":
         status = form.get("request_status", "")
         if status not in REQUEST_STATUSES:
             raise ActionError(translate("Choose a request status."))
-        return rt.notifier.audience(request_status=status)
+        return rt.resident_sms.audience(request_status=status)
     if kind == "all":
-        return rt.notifier.audience(everyone=True)
+        return rt.resident_sms.audience(everyone=True)
     raise ActionError(translate("Choose who receives it."))
 
 
@@ -475,7 +475,7 @@ def broadcast_new() -> str | Response:
             send_at = _parse_local_moment(day, hour).astimezone(dt.UTC)
         with rt.db.begin() as session:
             if form.get("step") != "send":
-                recipients = rt.notifier.recipients(session, audience)
+                recipients = rt.resident_sms.recipients(session, audience)
                 english = form.get("text_en", "").strip()
                 in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
                 count, count_en = count_segments(text), count_segments(english or text)
@@ -497,9 +497,9 @@ def broadcast_new() -> str | Response:
                     },
                     **context,
                 )
-            planned = actions.plan_broadcast(
+            planned = staff_actions.plan_broadcast(
                 session,
-                rt.notifier,
+                rt.resident_sms,
                 _actor(),
                 audience,
                 text,
@@ -551,7 +551,7 @@ def broadcast_progress(broadcast_id: int) -> Response:
 def broadcast_cancel(broadcast_id: int) -> Response:
     try:
         with runtime().db.begin() as session:
-            n = actions.cancel_broadcast(session, _actor(), broadcast_id)
+            n = staff_actions.cancel_broadcast(session, _actor(), broadcast_id)
     except ActionError as error:
         return _failed(error, "staff.broadcasts")
     return _done(
@@ -625,9 +625,9 @@ def requests_status() -> Response:
                             number=number,
                         )
                     )
-                actions.set_request_status(
+                staff_actions.set_request_status(
                     session,
-                    rt.notifier,
+                    rt.resident_sms,
                     _actor(),
                     number,
                     status,
@@ -660,7 +660,7 @@ def request_new() -> str | Response:
             if not birth_year.isdigit():
                 raise ActionError(translate("The birth year is 4 digits."))
             with rt.db.begin() as session:
-                created = actions.add_request(
+                created = staff_actions.add_request(
                     session,
                     _actor(),
                     doc_type=form.get("doc_type", ""),
@@ -706,7 +706,7 @@ def requests_import() -> str:
                     raise ActionError("birth_year is not a year")
                 village = rt.regions.find_village(row.get("village", ""))
                 with rt.db.begin() as session:
-                    created = actions.add_request(
+                    created = staff_actions.add_request(
                         session,
                         _actor(),
                         doc_type=row.get("type", ""),
@@ -761,11 +761,11 @@ def booking_step(number: str, step: str) -> Response:
                 local = _parse_local_moment(
                     request.form.get("date", ""), request.form.get("time", "")
                 )
-                actions.schedule_booking(
-                    session, rt.notifier, _actor(), number, local, request.form.get("team")
+                staff_actions.schedule_booking(
+                    session, rt.resident_sms, _actor(), number, local, request.form.get("team")
                 )
             elif step in ("done", "cancelled"):
-                actions.close_booking(session, rt.notifier, _actor(), number, step)
+                staff_actions.close_booking(session, rt.resident_sms, _actor(), number, step)
             else:
                 abort(404)
     except ValueError as error:
@@ -812,7 +812,7 @@ def outbox_retry() -> Response:
 
     with rt.db.begin() as session:
         n = outbox.retry_failed(session, ids or None, utcnow())
-        actions.audit(
+        staff_actions.audit(
             session,
             _actor(),
             "outbox.retry",
@@ -860,7 +860,7 @@ def resident_update(resident_id: int) -> Response:
         language = request.form.get("language", resident.language)
         if language in rt.catalogs:
             resident.language = language
-        actions.audit(
+        staff_actions.audit(
             session,
             _actor(),
             "resident.update",
@@ -911,7 +911,7 @@ def users() -> str | Response:
                         active=True,
                     )
                 )
-                actions.audit(
+                staff_actions.audit(
                     session,
                     _actor(),
                     "user.create",
@@ -949,7 +949,7 @@ def user_active(username: str) -> Response:
         with runtime().db.begin() as session:
             user = _user(session, username)
             before, user.active = user.active, active
-            actions.audit(
+            staff_actions.audit(
                 session,
                 _actor(),
                 "user.active",
@@ -973,7 +973,7 @@ def user_password(username: str) -> Response:
             raise ActionError(translate("A password of 10 characters or more."))
         with runtime().db.begin() as session:
             _user(session, username).password_hash = hash_password(password)
-            actions.audit(session, _actor(), "user.password", "user", username)
+            staff_actions.audit(session, _actor(), "user.password", "user", username)
     except ValueError as error:
         return _failed(error, "staff.users")
     return _done(translate("User {username} updated.", username=username), "staff.users")
@@ -997,7 +997,7 @@ def own_password() -> str | Response:
             if not check_password(user.password_hash, form.get("current", "")):
                 raise ActionError(translate("The current password is wrong."))
             user.password_hash = hash_password(new)
-            actions.audit(session, _actor(), "user.password", "user", user.username)
+            staff_actions.audit(session, _actor(), "user.password", "user", user.username)
     except ValueError as error:
         return _failed(error, "staff.own_password")
     return _done(translate("Password changed."), "staff.dashboard")

@@ -23,9 +23,10 @@ from sqlalchemy.exc import IntegrityError
 
 from flows import keywords
 from flows.engine import Engine
+from gateway.caller import caller_profile
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
-from gateway.webhook_auth import require_webhook_auth
+from gateway.webhooks.auth import require_webhook_auth
 from storage import numbers, outbox, queries
 from storage.models import InboundMessage, VillageVisit, utcnow
 
@@ -43,7 +44,7 @@ def _plain(text: str, status: int = 200) -> Response:
 def delivery_report() -> Response:
     rt = runtime()
     try:
-        report = rt.worker.sender.provider.parse_delivery_report(request.form)
+        report = rt.sms_provider.parse_delivery_report(request.form)
     except ValueError as error:
         return _plain(str(error), 400)
     with rt.db.begin() as session:
@@ -62,7 +63,7 @@ def delivery_report() -> Response:
 def inbound_sms() -> Response:
     rt = runtime()
     try:
-        message = rt.worker.sender.provider.parse_inbound(request.form)
+        message = rt.sms_provider.parse_inbound(request.form)
     except ValueError as error:
         return _plain(str(error), 400)
     phone = to_e164(message.sender)
@@ -139,7 +140,7 @@ class SmsConversation:
     def handle(self, text: str) -> list[str]:
         command = keywords.parse(text)
         call, cached = self.rt.sms_store.load(self.phone)
-        profile = self.rt.profile(self.phone, cached)
+        profile = caller_profile(self.rt.db, self.rt.store, self.phone, cached)
         self.language = str(profile.get("lang") or "id")
         self.profile = profile
         state = (call or {}).get("state")
@@ -158,7 +159,7 @@ class SmsConversation:
         return replies
 
     def t(self, key: str, **values: Any) -> str:
-        return self.rt.notifier.catalog(self.language).text(key, **values)
+        return self.rt.resident_sms.catalog(self.language).text(key, **values)
 
     # Conversations over the shared flows
 
@@ -230,7 +231,7 @@ class SmsConversation:
         with self.rt.db.begin() as session:
             stored = session.get(VillageVisit, visit.id)
             assert stored is not None
-            return [self.rt.notifier.visit_text("sms.visit_published", self.language, stored)]
+            return [self.rt.resident_sms.visit_text("sms.visit_published", self.language, stored)]
 
     def _status(self, argument: str) -> list[str]:
         number = argument.replace(" ", "")
@@ -248,7 +249,7 @@ class SmsConversation:
             if found is None:
                 return [self.t("sms.status_not_found", number=number)]
             return [self.t("sms.status_other_phone", code=code)]
-        c = self.rt.notifier.catalog(self.language)
+        c = self.rt.resident_sms.catalog(self.language)
         pickup = (
             c.text("sms.status_pickup", place=found.pickup_place)
             if found.status == "ready" and found.pickup_place

@@ -2,7 +2,7 @@
 
 Each action takes the session (the caller owns the transaction), the actor (a username, or
 ``cli`` for the operator's shell) and plain values; it changes the data, writes the SMS the change
-owes to the outbox (via the Notifier) and an audit entry with the before and after — all in the
+owes to the outbox (via the ResidentSms) and an audit entry with the before and after — all in the
 same transaction. Bad input raises ``ActionError`` with a sentence for a person to read.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ, local_today
-from gateway.notify import Audience, Notifier
+from gateway.resident_sms import Audience, ResidentSms
 from storage import queries
 from storage.models import (
     AuditEntry,
@@ -95,7 +95,7 @@ def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
 
 def set_request_status(
     session: Session,
-    notifier: Notifier,
+    resident_sms: ResidentSms,
     actor: str,
     number: str,
     status: str,
@@ -107,7 +107,7 @@ def set_request_status(
         request = queries.set_request_status(session, number, status, pickup)
     except ValueError as error:
         raise ActionError(str(error)) from error
-    notifier.request_status_changed(
+    resident_sms.request_status_changed(
         session, request, queries.last_status_change_id(session, request)
     )
     audit(
@@ -127,7 +127,7 @@ def set_request_status(
 
 def add_visit(
     session: Session,
-    notifier: Notifier,
+    resident_sms: ResidentSms,
     actor: str,
     *,
     village_code: str,
@@ -154,7 +154,9 @@ def add_visit(
         )
     except ValueError as error:
         raise ActionError(str(error)) from error
-    told = notifier.visit_published(session, visit, created_by=actor).recipients if publish else 0
+    told = (
+        resident_sms.visit_published(session, visit, created_by=actor).recipients if publish else 0
+    )
     audit(session, actor, "visit.add", "village_visit", visit.id, after=_visit_fields(visit))
     return visit, told
 
@@ -166,7 +168,7 @@ def get_visit(session: Session, visit_id: int) -> VillageVisit:
     return visit
 
 
-def publish_visit(session: Session, notifier: Notifier, actor: str, visit_id: int) -> int:
+def publish_visit(session: Session, resident_sms: ResidentSms, actor: str, visit_id: int) -> int:
     visit = get_visit(session, visit_id)
     if visit.cancelled:
         raise ActionError(f"visit {visit_id} is cancelled")
@@ -175,14 +177,14 @@ def publish_visit(session: Session, notifier: Notifier, actor: str, visit_id: in
     before = _visit_fields(visit)
     visit.published = True
     session.flush()
-    told = notifier.visit_published(session, visit, created_by=actor).recipients
+    told = resident_sms.visit_published(session, visit, created_by=actor).recipients
     audit(session, actor, "visit.publish", "village_visit", visit_id, before, _visit_fields(visit))
     return int(told)
 
 
 def edit_visit(
     session: Session,
-    notifier: Notifier,
+    resident_sms: ResidentSms,
     actor: str,
     visit_id: int,
     *,
@@ -215,12 +217,12 @@ def edit_visit(
         visit.bring = bring.strip() or None
     visit.updated_at = utcnow()
     session.flush()
-    told = notifier.visit_changed(session, visit, cancelled=False) if visit.published else 0
+    told = resident_sms.visit_changed(session, visit, cancelled=False) if visit.published else 0
     audit(session, actor, "visit.edit", "village_visit", visit_id, before, _visit_fields(visit))
     return told
 
 
-def cancel_visit(session: Session, notifier: Notifier, actor: str, visit_id: int) -> int:
+def cancel_visit(session: Session, resident_sms: ResidentSms, actor: str, visit_id: int) -> int:
     visit = get_visit(session, visit_id)
     if visit.cancelled:
         raise ActionError(f"visit {visit_id} is already cancelled")
@@ -228,7 +230,7 @@ def cancel_visit(session: Session, notifier: Notifier, actor: str, visit_id: int
     visit.cancelled = True
     visit.updated_at = utcnow()
     session.flush()
-    told = notifier.visit_changed(session, visit, cancelled=True)
+    told = resident_sms.visit_changed(session, visit, cancelled=True)
     audit(session, actor, "visit.cancel", "village_visit", visit_id, before, _visit_fields(visit))
     return told
 
@@ -245,7 +247,7 @@ def get_booking(session: Session, number: str) -> HomeVisitBooking:
 
 def schedule_booking(
     session: Session,
-    notifier: Notifier,
+    resident_sms: ResidentSms,
     actor: str,
     number: str,
     when_local: dt.datetime,
@@ -265,7 +267,7 @@ def schedule_booking(
     booking.scheduled_for = when_local.astimezone(dt.UTC)
     booking.team = (team or "").strip() or booking.team
     session.flush()
-    notifier.booking_scheduled(session, booking)
+    resident_sms.booking_scheduled(session, booking)
     audit(
         session,
         actor,
@@ -279,7 +281,7 @@ def schedule_booking(
 
 
 def close_booking(
-    session: Session, notifier: Notifier, actor: str, number: str, status: str
+    session: Session, resident_sms: ResidentSms, actor: str, number: str, status: str
 ) -> HomeVisitBooking:
     if status not in ("done", "cancelled"):
         raise ActionError(f"a booking is closed as done or cancelled, not {status}")
@@ -289,7 +291,7 @@ def close_booking(
     before = {"status": booking.status}
     booking.status = status
     session.flush()
-    notifier.booking_closed(session, booking)
+    resident_sms.booking_closed(session, booking)
     audit(
         session,
         actor,
@@ -307,7 +309,7 @@ def close_booking(
 
 def plan_broadcast(
     session: Session,
-    notifier: Notifier,
+    resident_sms: ResidentSms,
     actor: str,
     audience: Audience,
     text: str,
@@ -317,7 +319,7 @@ def plan_broadcast(
     text = text.strip()
     if not text:
         raise ActionError("the text is empty")
-    planned = notifier.broadcast(
+    planned = resident_sms.broadcast(
         session, audience, text, send_at, created_by=actor, translations=translations
     )
     audit(

@@ -18,9 +18,10 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
+from gateway.caller import caller_profile
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
-from gateway.webhook_auth import require_webhook_auth
+from gateway.webhooks.auth import require_webhook_auth
 from storage import queries
 from storage.outages import outages
 
@@ -99,7 +100,7 @@ def ussd_hop() -> Response:
             settle_later=True,
         )
     )  # settled by settle_before_replying
-    response.call_on_close(rt.flush_session_logs_after_reply)
+    response.call_on_close(rt.session_log.flush_after_reply)
     return response
 
 
@@ -123,10 +124,10 @@ def handle_hop(
         replies: dict[str, str] = call["replies"]
         if text in replies:  # the gateway retried: same answer, nothing changes
             return replies[text]
-        services = rt.services(phone, rt.profile(phone, cached_profile))
+        services = rt.services(phone, caller_profile(rt.db, rt.store, phone, cached_profile))
         turn = engine.advance(services, call["state"], newest_input(call["last_text"], text))
     else:
-        profile = rt.profile(phone, cached_profile)
+        profile = caller_profile(rt.db, rt.store, phone, cached_profile)
         previous = call["state"] if call else None
         if call is not None and not call["state"].get("ended"):
             logs.append(_log_record(call, "dropped"))

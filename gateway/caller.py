@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from common.local_time import LOCAL_TZ, local_today
 from flows.services import BookingResult, RequestView, VisitView
-from gateway.notify import Notifier
+from gateway.resident_sms import ResidentSms
 from gateway.session_store import CallStore
 from storage import numbers, outbox, queries
 from storage.db import Database
@@ -30,11 +30,27 @@ NEXT_VISIT_CACHE_SECONDS = 600  # bounds a stale entry if a change raced a look-
 MY_REQUESTS_LISTED = 8  # the newest; the status menu pages through them
 
 
+def caller_profile(
+    db: Database, store: CallStore, phone: str, cached: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The caller's remembered language and village: from the session store's cache, else the
+    database (and then cached)."""
+    if cached is not None:
+        return cached
+    rows = db.read(queries.RESIDENT_PROFILE, {"phone": phone})
+    profile = {
+        "lang": rows[0].language if rows else None,
+        "village": rows[0].village_code if rows else None,
+    }
+    store.save_profile(phone, profile)
+    return profile
+
+
 def next_visit_cache_key(village_code: str) -> str:
     return f"next-visit:{village_code}"
 
 
-class StorageServices:
+class CallerServices:
     def __init__(
         self,
         *,
@@ -45,7 +61,7 @@ class StorageServices:
         regions: RegionDirectory,
         limiter: RateLimiter,
         lookup_limit: RateLimitItem,
-        notifier: Notifier,
+        resident_sms: ResidentSms,
         dispatch: Callable[[], None],
     ) -> None:
         self.phone = phone
@@ -55,7 +71,7 @@ class StorageServices:
         self.regions = regions
         self.limiter = limiter
         self.lookup_limit = lookup_limit
-        self.notifier = notifier
+        self.resident_sms = resident_sms
         self.dispatch = dispatch
 
     # Regions
@@ -210,7 +226,7 @@ class StorageServices:
         if rows and rows[0].subscribed:
             return  # asked before: its reminders were planned then (and re-planned on edits)
         if rows and self.db.engine.dialect.name == "postgresql":
-            reminders = self.notifier.reminder_messages(self.phone, language, rows[0])
+            reminders = self.resident_sms.reminder_messages(self.phone, language, rows[0])
             new, unchanged = self.db.write_alone(
                 lambda connection: queries.subscribe_to_unchanged_visit(
                     connection,
@@ -236,7 +252,7 @@ class StorageServices:
             # once however often this runs (their keys)
             for stored in connection.execute(queries.VISIT_BY_ID, {"id": visit.id}):
                 if not stored.cancelled:
-                    self.notifier.visit_reminders(connection, self.phone, language, stored)
+                    self.resident_sms.visit_reminders(connection, self.phone, language, stored)
 
         self.db.write(subscribe)
 

@@ -65,7 +65,7 @@ class Audience:
     request_status: str | None = None  # only applicants with a request in this status
 
 
-class Notifier:
+class ResidentSms:
     def __init__(
         self, catalogs: Mapping[str, Catalog], regions: RegionDirectory, settings: Mapping[str, Any]
     ) -> None:
