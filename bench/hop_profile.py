@@ -25,14 +25,17 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the code next to this script
 
-import ussd_load as load  # the same data and journeys as the load benchmark
+from bench.shared.basics import child_env
+from bench.shared.schema import TempSchema
+from bench.ussd.journeys import Journey, journeys_of
+from bench.ussd.population import prepare_database, seed_population
+from tests.live_servers import RedisServer
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
@@ -96,7 +99,7 @@ class Counters:
                 self.sql += 1
                 return real_read(*args)
 
-            rt.db._read_with_driver = read_with_driver  # type: ignore[method-assign]
+            rt.db._read_with_driver = read_with_driver  # type: ignore[method-assign,assignment]
 
         if rt.redis is not None:
             pool = rt.redis.connection_pool
@@ -113,7 +116,7 @@ class Counters:
 
 def play(
     app: WsgiApp,
-    plans: list[tuple[str, list[load.Journey]]],
+    plans: list[tuple[str, list[Journey]]],
     journeys: int,
     counters: Counters | None,
 ) -> dict[tuple[str, int], list[tuple[float, float, int, int]]]:
@@ -188,45 +191,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     opts = p.parse_args(argv)
 
-    schema = f"bench_{secrets.token_hex(4)}"
+    schema = TempSchema("bench")
     redis_dir = Path(tempfile.mkdtemp(prefix="hop-profile-"))
-    own_redis = load.RedisServer(redis_dir)
-    env = load.app_env(schema, own_redis.url)
+    own_redis = RedisServer(redis_dir)
+    env = child_env(DATABASE_URL=schema.url, REDIS_URL=own_redis.url)
     try:
         own_redis.start()
-        load.create_schema(schema)
-        for command in (("db", "upgrade"), ("regions", "import"), ("demo",)):
-            load.flask_cli(env, *command)
-        rng = random.Random(opts.seed)
-        pop = load.seed_population(load.pg_url(schema), opts.callers, rng)
-        kinds, weights = list(load.MIX), list(load.MIX.values())
-        plans = []
-        for caller in pop.callers:
-            crng = random.Random(f"{opts.seed}:{caller.phone}")
-            plans.append(
-                (
-                    caller.phone,
-                    [
-                        load.plan_journey(k, caller, pop, crng)
-                        for k in crng.choices(kinds, weights=weights, k=16)
-                    ],
-                )
-            )
+        schema.create()
+        prepare_database(env)
+        pop = seed_population(schema.url, opts.callers, random.Random(opts.seed))
+        plans = [(caller.phone, journeys_of(caller, pop, opts.seed)) for caller in pop.callers]
         if opts.only:
             plans = [
                 (phone, kept)
                 for phone, planned in plans
                 if (kept := [j for j in planned if j.name == opts.only])
             ]
-        os.environ.update(DATABASE_URL=env["DATABASE_URL"], REDIS_URL=env["REDIS_URL"])
-        for key in ("GATEWAY_CONFIG", "WEBHOOK_TOKEN"):
-            os.environ.pop(key, None)
+        os.environ.clear()  # the app in this process sees what a gunicorn of the load run sees
+        os.environ.update(env)
         from gateway import create_app
 
         app = create_app()
         counters = Counters()
         counters.attach(app)
-        sys.path.insert(0, str(load.BENCH))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bare_app import app as bare
 
         play(app, plans, len(plans), None)  # warm-up: every caller once (profiles cached)
@@ -243,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             stats = pstats.Stats(profiler, stream=sys.stdout)
             stats.sort_stats(opts.sort).print_stats(opts.top)
     finally:
-        with suppress(Exception):
-            load.drop_schema(schema)
+        schema.drop()
         own_redis.stop()
         shutil.rmtree(redis_dir, ignore_errors=True)
     return 0

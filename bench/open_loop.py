@@ -1,12 +1,11 @@
-"""Fixed-rate (open-loop) USSD callers: the 1,000 hops/s run of ``bench/ussd_load.py``.
+"""Fixed-rate (open-loop) USSD callers: the fixed-rate runs of ``bench/ussd_load.py``.
 
 Why not wrk here: gunicorn's sync workers close the connection after every reply, and wrk
 reconnects at once and only then waits out its ``delay()``. A sync worker accepts that idle
 connection and blocks reading it until the request comes, so with paced wrk connections the
-three workers spend their time waiting for the load generator, and the latency measured is
-wrk's own pacing (a mean of 8 ms with 12 connections, 45 ms with 48, against a bare endpoint
-at a quarter of its capacity, whose replies take 1 ms). Africa's Talking, like this generator,
-connects when it has a hop to send.
+workers spend their time waiting for the load generator, and the latency measured is wrk's own
+pacing (docs/benchmarks.md, "Method"). Africa's Talking, like this generator, connects when it
+has a hop to send.
 
 So: hops are due at Poisson arrival times (``--rate`` per second on average); at each due time
 a caller sends its next hop on a new connection, whether or not earlier hops are still in
@@ -29,30 +28,32 @@ import json
 import random
 import selectors
 import socket
+import sys
 import time
 import urllib.parse
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the code next to this script
+
+from bench.ussd.journeys import Journey
+from bench.ussd.plan_files import read_plans
+from bench.ussd.runs import COUNTERS, bucket, percentile_us
+
 
 @dataclass
-class Journey:
-    name: str
-    final: str  # "CON" | "END"
-    keys: list[str]  # url-encoded
+class CallerState:
+    """Where a caller is in its planned journeys."""
 
-
-@dataclass
-class Caller:
     index: int
     phone: str  # url-encoded
     journeys: list[Journey]
-    j: int = -1
-    n: int = 0
-    sid: str | None = None
-    text: str = ""
+    j: int = -1  # the journey being played
+    n: int = 0  # journeys started
+    sid: str | None = None  # None: between journeys
+    text: str = ""  # every key so far, url-encoded, joined by "*"
     pos: int = 0
     hop: int = 0
     extra: int = 0  # 1 once a resume offer was answered: hops are labelled as planned
@@ -62,50 +63,10 @@ class Caller:
 
 
 @dataclass
-class Markers:
-    errors: list[str] = field(default_factory=list)
-    resume: list[str] = field(default_factory=list)
-    failure: str = ""
-
-
-def load(folder: Path, skip: int) -> tuple[list[Caller], Markers]:
-    markers = Markers()
-    for line in (folder / "markers.txt").read_text().splitlines():
-        kind, _, text = line.partition(" ")
-        if kind == "error":
-            markers.errors.append(text)
-        elif kind == "resume":
-            markers.resume.append(text)
-        elif kind == "failure":
-            markers.failure = text
-    callers: list[Caller] = []
-    for plan in sorted(folder.glob("plan-*.txt")):
-        for line in plan.read_text().splitlines():
-            tag, _, rest = line.partition(" ")
-            if tag == "C":
-                callers.append(Caller(index=len(callers) + 1, phone=rest, journeys=[], j=skip - 1))
-            elif tag == "J":
-                name, final, *keys = rest.split(" ", 2)
-                callers[-1].journeys.append(
-                    Journey(name, final, keys[0].split("|") if keys and keys[0] else [])
-                )
-    return callers, markers
-
-
-def bucket(us: float) -> int:
-    """The histogram bucket of a latency, as in ussd_load.lua."""
-    if us < 10_000:
-        return int(us // 10 * 10)
-    if us < 100_000:
-        return int(us // 100 * 100)
-    return int(us // 1000 * 1000)
-
-
-@dataclass
 class Hop:
     """A hop in flight on its own non-blocking connection."""
 
-    caller: Caller
+    caller: CallerState
     due: float
     sent: float
     sock: socket.socket
@@ -127,25 +88,17 @@ def reply_complete(data: bytes) -> bool:
 class Generator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.callers, self.markers = load(args.plan, args.skip)
-        self.pool: deque[Caller] = deque(self.callers)  # callers between journeys
+        plans, self.markers = read_plans(args.plan)
+        self.callers = [
+            CallerState(i + 1, urllib.parse.quote_plus(phone), journeys, j=args.skip - 1)
+            for i, (phone, journeys) in enumerate(plans)
+        ]
+        self.pool: deque[CallerState] = deque(self.callers)  # callers between journeys
         self.pool.rotate(-(args.skip * 97) % len(self.callers))  # each run, other callers first
-        self.idle: deque[Caller] = deque()  # callers in a journey, their last hop answered
+        self.idle: deque[CallerState] = deque()  # callers in a journey, their last hop answered
         self.check_flow = args.check == "flow"
         self.tag = args.run
-        self.counters = dict.fromkeys(
-            (
-                "hops",
-                "journeys",
-                "resumed",
-                "bad_status",
-                "bad_body",
-                "app_failures",
-                "off_script",
-                "lost",
-            ),
-            0,
-        )
+        self.counters = dict.fromkeys(COUNTERS, 0)
         self.errors = dict.fromkeys(("connect", "read", "write", "status", "timeout"), 0)
         self.hist: dict[int, int] = {}
         self.hist_sched: dict[int, int] = {}
@@ -163,16 +116,16 @@ class Generator:
 
     # -- one hop --------------------------------------------------------------------------
 
-    def next_request(self, c: Caller) -> bytes:
+    def next_request(self, c: CallerState) -> bytes:
         if c.sid is None:
             c.j = (c.j + 1) % len(c.journeys)
             c.n += 1
             c.sid = f"ATUid_{self.tag}_py_{c.index}_{c.n}"
             c.text, c.pos, c.hop, c.extra = "", 0, 1, 0
         elif c.hop == 1:
-            c.text, c.hop = c.next_key, 2
+            c.text, c.hop = urllib.parse.quote_plus(c.next_key), 2
         else:
-            c.text, c.hop = f"{c.text}%2A{c.next_key}", c.hop + 1
+            c.text, c.hop = f"{c.text}%2A{urllib.parse.quote_plus(c.next_key)}", c.hop + 1
         c.label, c.resuming = ("r" if c.resuming else str(c.hop - c.extra)), False
         body = (
             f"sessionId={c.sid}&serviceCode=%2A123%23&phoneNumber={c.phone}"
@@ -256,7 +209,7 @@ class Generator:
         self.release(hop.caller)
         return None
 
-    def release(self, c: Caller) -> None:
+    def release(self, c: CallerState) -> None:
         """Back to the waiting sessions, or to the pool once its journey is over."""
         (self.pool if c.sid is None else self.idle).append(c)
 
@@ -276,14 +229,14 @@ class Generator:
         self.lost(hop.caller)
         self.release(hop.caller)
 
-    def lost(self, c: Caller) -> None:
+    def lost(self, c: CallerState) -> None:
         self.counters["lost"] += 1
         self.finish(c)
 
-    def finish(self, c: Caller) -> None:
+    def finish(self, c: CallerState) -> None:
         c.sid = None
 
-    def off(self, c: Caller, body: str, why: str) -> None:
+    def off(self, c: CallerState, body: str, why: str) -> None:
         self.counters["off_script"] += 1
         if len(self.samples) < 5:
             self.samples.append(
@@ -292,7 +245,7 @@ class Generator:
             )
         self.finish(c)
 
-    def reply(self, c: Caller, status: int, body: str, us: float, sched_us: float) -> None:
+    def reply(self, c: CallerState, status: int, body: str, us: float, sched_us: float) -> None:
         """The same checks and journey steps as response() in ussd_load.lua."""
         jr = c.journeys[c.j]
         self.counters["hops"] += 1
@@ -368,12 +321,7 @@ class Generator:
         total = sum(self.hist.values())
 
         def pct(q: float) -> int:
-            seen = 0
-            for b in sorted(self.hist):
-                seen += self.hist[b]
-                if seen >= q / 100 * total:
-                    return b
-            return 0
+            return percentile_us(self.hist, q) or 0
 
         mean = sum(b * n for b, n in self.hist.items()) / total if total else 0.0
         per_hop = {k: [v[0], round(v[1]), round(v[2])] for k, v in self.per_hop.items()}

@@ -240,6 +240,9 @@ class RQWorkers:
             if k not in ("DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_KEY")
         }
         env["GATEWAY_CONFIG"] = self.settings["_config_path"]
+        # This tree's code, also where the venv has another checkout installed: rq puts the
+        # working directory last on the path.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         with (self.log_dir / f"worker-{len(self.processes)}.log").open("wb") as log:
             process = subprocess.Popen(
                 [
