@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flows.actions import ACTIONS
 from flows.catalog import Catalog, load_catalogs
-from flows.engine import Engine, Flow, Turn, load_flow
+from flows.engine import Engine, Turn
+from flows.flow import Flow, load_flow
 
 USSD_SCREEN_LIMIT = 160  # SPEC §3: including the "CON "/"END " prefix
 USSD_PREFIX_LENGTH = 4

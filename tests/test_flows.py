@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from flows import build_engine
+from flows.actions import ACTIONS
 from flows.catalog import load_catalogs
-from flows.engine import Engine, load_flow
+from flows.engine import Action, Engine, Outcome
+from flows.flow import build_flow, load_flow, read_flow_data
 from flows.validate import check_catalogs, check_lengths, check_structure, validate
 from storage.vocab import BOOKING_SERVICES, BOOKING_STATUSES, DOC_TYPES, REQUEST_STATUSES
 
@@ -52,6 +54,27 @@ def test_validator_catches_a_missing_key_and_a_placeholder_mismatch() -> None:
     problems = check_catalogs(flow, broken)
     assert "catalog 'en': missing text 'main.status'" in problems
     assert any("'hv.done' has placeholders ['numbr']" in p for p in problems)
+
+
+def test_validator_catches_a_sample_that_names_no_text() -> None:
+    data = read_flow_data()
+    data["samples"]["longest"]["doc_label"] = ["document."]
+    problems = check_catalogs(build_flow(data), load_catalogs())
+    assert problems == ["samples: 'doc_label' names no text 'document.'"]
+
+
+def test_the_validator_runs_as_a_command() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.validate"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "0 problem(s)\n")
 
 
 def test_validator_catches_a_screen_that_does_not_fit() -> None:
@@ -149,11 +172,11 @@ def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
 def test_every_sms_text_fits_one_gsm7_segment() -> None:
     """Routine messages cost one segment: each sms.* text, filled with worst-case values."""
     from common.segments import count_segments
-    from flows.validate import _sample_labels
+    from flows.validate import sample_values
 
     flow = load_flow()
     for code, catalog in load_catalogs().items():
-        values = {**flow.samples, **_sample_labels(catalog)}
+        values = sample_values(flow, catalog)
         values["pickup"] = catalog.text("sms.status_pickup", place="Kantor Desa Pangkungparuk")
         values["bring"] = catalog.text("sms.visit_bring", bring="KK asli dan KTP lama")
         values["village_name"] = "Pangkungparuk"
@@ -178,3 +201,31 @@ def test_a_resume_offer_never_nests_older_ones(engine: Engine) -> None:
     assert len(set(sizes)) == 1
     turn = engine.advance(services, turn.state, "2")  # start again
     assert "resume_from" not in turn.state
+
+
+# --- what actions declare --------------------------------------------------------------------
+
+
+def test_validator_checks_the_targets_actions_declare() -> None:
+    flow = load_flow()
+    lost = Action(run=lambda ctx, text: Outcome(goto="hv_gone"), leads_to=frozenset({"hv_gone"}))
+    assert check_structure(flow, {**ACTIONS, "hv_create": lost}) == [
+        "action 'hv_create': target 'hv_gone' does not exist"
+    ]
+
+
+def test_validator_checks_where_a_return_address_points() -> None:
+    data = read_flow_data()
+    data["screens"]["sm_none"]["options"][1]["set"]["after_village"] = "sm_shown"
+    assert check_structure(build_flow(data)) == [
+        "screen 'sm_none': target 'sm_shown' does not exist"
+    ]
+
+
+def test_an_action_may_not_lead_where_it_did_not_declare() -> None:
+    flow = load_flow()
+    sloppy = dataclasses.replace(ACTIONS["pr_send"], run=lambda ctx, text: Outcome(goto="main"))
+    engine = Engine(flow, load_catalogs(), {**ACTIONS, "pr_send": sloppy}, 156)
+    state = _state(engine, "pr_checklist", doc="ktp", doc_label="KTP-el", checklist="KK asli")
+    with pytest.raises(RuntimeError, match="action 'pr_send' led to 'main'"):
+        engine.advance(_NoServices(), state, "1")  # type: ignore[arg-type]
