@@ -6,6 +6,8 @@ transports over the same engine; each says how many characters a screen may have
 
 from __future__ import annotations
 
+from functools import cache
+
 from flows.actions import ACTIONS
 from flows.catalog import Catalog, load_catalogs
 from flows.engine import Engine, Turn
@@ -22,6 +24,17 @@ def build_engine(
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
+def journeys() -> list[str]:
+    """The journeys of the main menu, in its order (e.g. ``["status", "home_visit", ...]``):
+    the names the session log records, for any part that lists them (the dashboard)."""
+    return list(_shipped_journeys())
+
+
+@cache  # the shipped screens.toml does not change while a process runs
+def _shipped_journeys() -> tuple[str, ...]:
+    return tuple(load_flow().journeys())
+
+
 __all__ = [
     "SMS_SCREEN_LIMIT",
     "USSD_PREFIX_LENGTH",
@@ -29,4 +42,5 @@ __all__ = [
     "Engine",
     "Turn",
     "build_engine",
+    "journeys",
 ]

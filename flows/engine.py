@@ -1,6 +1,7 @@
 """The conversation engine: screens are data (screens.toml), this interprets them.
 
-One call per caller input: ``engine.begin(...)`` for the first hop of a session,
+One call per caller input: ``engine.begin(...)`` for the first hop of a session (or
+``engine.begin_journey(...)``, straight into a journey the main menu names),
 ``engine.advance(...)`` for each input after. Each returns a :class:`Turn` — the text to show,
 whether the conversation ends, and the new state — and touch nothing but the ``Services``
 they are handed. The state is a small JSON-able dict, so any transport (USSD, SMS) can keep
@@ -131,6 +132,15 @@ class Engine:
         else:
             self._enter(ctx, self.flow.start)
         return self._render(ctx)
+
+    def begin_journey(self, services: Services, language: str, journey: str) -> Turn:
+        """A new session that starts straight in ``journey`` (a name the main menu's options
+        carry, e.g. ``"home_visit"``), as if the caller had chosen it there: SMS keywords
+        start journeys by name, so reordering the menu cannot send them elsewhere."""
+        option = self.flow.journey_option(journey)
+        turn = self.begin(services, language, None)
+        ctx = Context(services, self.catalogs, turn.state)
+        return self._render(ctx, self._choose(ctx, option))
 
     def advance(self, services: Services, state: dict[str, Any], text: str) -> Turn:
         """One input of the caller, on the screen the state says they are on."""

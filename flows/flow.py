@@ -60,6 +60,19 @@ class Flow:
     screens: Mapping[str, Screen]
     samples: Samples = field(default_factory=Samples)
 
+    def journeys(self) -> list[str]:
+        """The journeys the main menu offers, in its order (``journey`` of its options)."""
+        main = self.screens.get(self.start)
+        return [o.journey for o in main.options if o.journey] if main else []
+
+    def journey_option(self, journey: str) -> Option:
+        """The main-menu option that starts ``journey``; KeyError if the menu has none."""
+        main = self.screens[self.start]
+        for option in main.options:
+            if option.journey == journey:
+                return option
+        raise KeyError(f"the main menu offers no journey '{journey}'")
+
 
 def _option(raw: Mapping[str, Any], position: int) -> Option:
     return Option(

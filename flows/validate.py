@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT
+from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, keywords
 from flows.actions import ACTIONS
 from flows.catalog import Catalog, load_catalogs
 from flows.engine import BACK, FOOTER_TEXT, HOME, MORE, MORE_TEXT, Action, Context, Engine
@@ -27,6 +27,7 @@ def check_structure(flow: Flow, actions: Mapping[str, Action] = ACTIONS) -> list
             problems.append(f"start/resume screen '{required}' does not exist")
     for screen in flow.screens.values():
         problems += _check_screen(screen, names, actions)
+    problems += _check_journeys(flow)
     for name, action in actions.items():
         for target in sorted(action.leads_to - names):
             problems.append(f"action '{name}': target '{target}' does not exist")
@@ -75,6 +76,22 @@ def _check_screen(screen: Screen, names: set[str], actions: Mapping[str, Action]
     for target in targets:
         if target not in names:
             problems.append(f"{where}: target '{target}' does not exist")
+    return problems
+
+
+def _check_journeys(flow: Flow) -> list[str]:
+    """Journeys are started by name (SMS keywords, the session log): each names one option of
+    the main menu, and every journey a keyword starts is there."""
+    problems: list[str] = []
+    journeys = flow.journeys()
+    for journey in sorted({j for j in journeys if journeys.count(j) > 1}):
+        problems.append(f"journey '{journey}' is on the main menu more than once")
+    for screen in flow.screens.values():
+        if screen.name != flow.start and any(o.journey for o in screen.options):
+            problems.append(f"screen '{screen.name}': journeys start at the main menu")
+    for command, journey in keywords.JOURNEYS.items():
+        if journey not in journeys:
+            problems.append(f"keyword '{command}': the main menu has no journey '{journey}'")
     return problems
 
 
