@@ -6,9 +6,12 @@ transports over the same engine; each says how many characters a screen may have
 
 from __future__ import annotations
 
+from functools import cache
+
 from flows.actions import ACTIONS
 from flows.catalog import Catalog, load_catalogs
-from flows.engine import Engine, Flow, Turn, load_flow
+from flows.engine import Engine, Turn
+from flows.flow import Flow, load_flow
 
 USSD_SCREEN_LIMIT = 160  # SPEC §3: including the "CON "/"END " prefix
 USSD_PREFIX_LENGTH = 4
@@ -21,6 +24,17 @@ def build_engine(
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
+def journeys() -> list[str]:
+    """The journeys of the main menu, in its order (e.g. ``["status", "home_visit", ...]``):
+    the names the session log records, for any part that lists them (the dashboard)."""
+    return list(_shipped_journeys())
+
+
+@cache  # the shipped screens.toml does not change while a process runs
+def _shipped_journeys() -> tuple[str, ...]:
+    return tuple(load_flow().journeys())
+
+
 __all__ = [
     "SMS_SCREEN_LIMIT",
     "USSD_PREFIX_LENGTH",
@@ -28,4 +42,5 @@ __all__ = [
     "Engine",
     "Turn",
     "build_engine",
+    "journeys",
 ]

@@ -3,17 +3,37 @@
 Each action is named in screens.toml and receives the hop's :class:`Context` (and, on an input
 screen, the typed text). It returns an :class:`Outcome`. Actions reach the outside world only
 through ``ctx.services``; display strings come from the catalog in the caller's language.
+
+``@action(...)`` registers a function under its name with the screens it may lead to, so the
+validator proves those targets exist from the declaration alone, and the engine refuses a target
+that is not declared.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from flows.engine import Action, Context, Outcome
+from flows.engine import Action, Context, Outcome, Run
 from flows.services import RequestView, VisitView
 
 MAX_HAMLET_LENGTH = 30
+
+_registered: dict[str, Action] = {}
+ACTIONS: Mapping[str, Action] = _registered  # by the name screens.toml uses
+
+
+def action(
+    *leads_to: str, leads_to_var: str | None = None, pure: bool = False
+) -> Callable[[Run], Run]:
+    """Register the decorated function as an action that may lead to the screens ``leads_to``
+    (or to the screen named in var ``leads_to_var``); ``pure``: it needs no services."""
+
+    def register(run: Run) -> Run:
+        _registered[run.__name__] = Action(run, frozenset(leads_to), leads_to_var, pure)
+        return run
+
+    return register
 
 
 # --- 1. Document status ----------------------------------------------------------------------
@@ -39,6 +59,7 @@ def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
     }
 
 
+@action("status_number", "status_list")
 def status_start(ctx: Context, _text: str | None) -> Outcome:
     """Callers with requests on file pick one; others type a number."""
     mine = ctx.services.my_requests()
@@ -49,11 +70,13 @@ def status_start(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(goto="status_list", vars={"my_requests": items, "my_request_details": details})
 
 
+@action("status_detail")
 def status_pick(ctx: Context, _text: str | None) -> Outcome:
     details = ctx.vars["my_request_details"][int(ctx.vars["request_index"])]
     return Outcome(goto="status_detail", vars=details)
 
 
+@action("status_blocked", "status_year", "status_detail")
 def status_number(ctx: Context, text: str | None) -> Outcome:
     number = (text or "").replace(" ", "")
     services = ctx.services
@@ -75,6 +98,7 @@ def status_number(ctx: Context, text: str | None) -> Outcome:
     return Outcome(goto="status_detail", vars=_request_vars(ctx, request))
 
 
+@action("status_blocked", "status_detail")
 def status_year(ctx: Context, text: str | None) -> Outcome:
     year = (text or "").strip()
     if not (len(year) == 4 and year.isdigit()):
@@ -97,17 +121,20 @@ def status_year(ctx: Context, text: str | None) -> Outcome:
 # --- Village picker --------------------------------------------------------------------------
 
 
+@action()
 def load_districts(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(
         vars={"district_items": [[name, code] for code, name in ctx.services.districts()]}
     )
 
 
+@action()
 def load_villages(ctx: Context, _text: str | None) -> Outcome:
     villages = ctx.services.villages(str(ctx.vars["district"]))
     return Outcome(vars={"village_items": [[name, code] for code, name in villages]})
 
 
+@action("main", leads_to_var="after_village")
 def village_chosen(ctx: Context, _text: str | None) -> Outcome:
     code = str(ctx.vars["village"])
     ctx.services.remember_village(code)
@@ -117,23 +144,22 @@ def village_chosen(ctx: Context, _text: str | None) -> Outcome:
     )
 
 
-def _known_village(ctx: Context) -> str | None:
+@action("pick_district", "main", leads_to_var="after_village")
+def need_village(ctx: Context, _text: str | None) -> Outcome:
+    """Journeys that need a village go on to the screen in var ``after_village`` (set by the
+    data) once one is known: the one chosen, or remembered from before, or else the picker's."""
     code = ctx.vars.get("village") or ctx.services.remembered_village()
-    if code:
-        ctx.vars["village"] = code
-        ctx.vars["village_name"] = ctx.services.village_name(str(code))
-    return str(code) if code else None
+    if not code:
+        return Outcome(goto="pick_district")
+    ctx.vars["village"] = code
+    ctx.vars["village_name"] = ctx.services.village_name(str(code))
+    return Outcome(goto=str(ctx.vars.get("after_village") or "main"))
 
 
 # --- 2. Home visit (Sidakep) -----------------------------------------------------------------
 
 
-def hv_after_service(ctx: Context, _text: str | None) -> Outcome:
-    if _known_village(ctx):
-        return Outcome(goto="hv_hamlet")
-    return Outcome(goto="pick_district", vars={"after_village": "hv_hamlet"})
-
-
+@action("hv_confirm")
 def hv_hamlet(ctx: Context, text: str | None) -> Outcome:
     # Only printable characters: what is typed is shown back and stored.
     hamlet = " ".join("".join(ch for ch in text or "" if ch.isprintable()).split())
@@ -144,10 +170,12 @@ def hv_hamlet(ctx: Context, text: str | None) -> Outcome:
     return Outcome(goto="hv_confirm", vars={"hamlet": hamlet})
 
 
+@action("hv_confirm")
 def hv_skip_hamlet(_ctx: Context, _text: str | None) -> Outcome:
     return Outcome(goto="hv_confirm", vars={"hamlet": ""})
 
 
+@action()
 def hv_summary(ctx: Context, _text: str | None) -> Outcome:
     v = ctx.vars
     hamlet = str(v.get("hamlet") or "")
@@ -161,6 +189,7 @@ def hv_summary(ctx: Context, _text: str | None) -> Outcome:
     )
 
 
+@action("hv_done", "hv_exists")
 def hv_create(ctx: Context, _text: str | None) -> Outcome:
     v = ctx.vars
 
@@ -192,12 +221,6 @@ def hv_create(ctx: Context, _text: str | None) -> Outcome:
 # --- 3. Next village visit (Si Melik) --------------------------------------------------------
 
 
-def sm_start(ctx: Context, _text: str | None) -> Outcome:
-    if _known_village(ctx):
-        return Outcome(goto="sm_show")
-    return Outcome(goto="pick_district", vars={"after_village": "sm_show"})
-
-
 def _visit_vars(ctx: Context, visit: VisitView) -> dict[str, object]:
     return {
         "visit_id": visit.id,
@@ -210,6 +233,7 @@ def _visit_vars(ctx: Context, visit: VisitView) -> dict[str, object]:
     }
 
 
+@action("sm_none")
 def sm_lookup(ctx: Context, _text: str | None) -> Outcome:
     visit = ctx.services.next_visit(str(ctx.vars["village"]))
     if visit is None:
@@ -217,6 +241,7 @@ def sm_lookup(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(vars=_visit_vars(ctx, visit))
 
 
+@action("sm_reminded")
 def sm_remind(ctx: Context, _text: str | None) -> Outcome:
     v = ctx.vars
     visit = VisitView(
@@ -232,6 +257,7 @@ def sm_remind(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(goto="sm_reminded")
 
 
+@action("sm_notified")
 def sm_notify(ctx: Context, _text: str | None) -> Outcome:
     ctx.services.subscribe_visit_published(str(ctx.vars["village"]), ctx.lang)
     return Outcome(goto="sm_notified")
@@ -240,11 +266,13 @@ def sm_notify(ctx: Context, _text: str | None) -> Outcome:
 # --- 4. Priority service ---------------------------------------------------------------------
 
 
+@action()
 def pr_checklist(ctx: Context, _text: str | None) -> Outcome:
     doc = str(ctx.vars["doc"])
     return Outcome(vars={"doc_label": ctx.t(f"doc.{doc}"), "checklist": ctx.t(f"checklist.{doc}")})
 
 
+@action("pr_sent")
 def pr_send(ctx: Context, _text: str | None) -> Outcome:
     doc = str(ctx.vars["doc"])
     body = ctx.t("sms.checklist", doc_label=ctx.vars["doc_label"], checklist=ctx.vars["checklist"])
@@ -258,10 +286,12 @@ def pr_send(ctx: Context, _text: str | None) -> Outcome:
 # --- 5. Language ------------------------------------------------------------------------------
 
 
+@action(pure=True)
 def load_languages(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(vars={"language_items": [[c.name, code] for code, c in ctx.catalogs.items()]})
 
 
+@action("main")
 def language_chosen(ctx: Context, _text: str | None) -> Outcome:
     language = str(ctx.vars["language"])
     ctx.services.set_language(language)
@@ -272,16 +302,10 @@ def language_chosen(ctx: Context, _text: str | None) -> Outcome:
 # --- Resume ----------------------------------------------------------------------------------
 
 
+@action()  # puts the caller back on the screen they left: no target of its own
 def resume_previous(ctx: Context, _text: str | None) -> Outcome:
     previous = ctx.state.pop("resume_from", None) or {}
     for key in ("screen", "page", "stack", "vars", "journey", "lang"):
         if key in previous:
             ctx.state[key] = previous[key]
     return Outcome()
-
-
-ACTIONS: Mapping[str, Action] = {
-    name: fn
-    for name, fn in globals().items()
-    if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", "") == __name__
-}

@@ -1,7 +1,8 @@
 """The conversation engine: screens are data (screens.toml), this interprets them.
 
-One call per caller input: ``engine.begin(...)`` for the first hop of a session,
-``engine.advance(...)`` for each input after. Both return a :class:`Turn` — the text to show,
+One call per caller input: ``engine.begin(...)`` for the first hop of a session (or
+``engine.begin_journey(...)``, straight into a journey the main menu names),
+``engine.advance(...)`` for each input after. Each returns a :class:`Turn` — the text to show,
 whether the conversation ends, and the new state — and touch nothing but the ``Services``
 they are handed. The state is a small JSON-able dict, so any transport (USSD, SMS) can keep
 it wherever it likes (Redis, memory) between inputs.
@@ -14,85 +15,17 @@ re-shows the screen under a short error line. Text longer than the transport's l
 from __future__ import annotations
 
 import textwrap
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from flows.catalog import Catalog
+from flows.flow import Flow, Option, Screen
 from flows.services import Services
 
 BACK, HOME, MORE = "0", "00", "98"
+FOOTER_TEXT, MORE_TEXT = "nav.footer", "nav.more"  # catalog keys the engine itself shows
 MAX_REDIRECTS = 8
-
-
-# --- the flow definition (data) --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Option:
-    label: str  # catalog key
-    key: str  # what the caller presses
-    goto: str | None = None
-    action: str | None = None
-    set: Mapping[str, str] = field(default_factory=dict)
-    journey: str | None = None
-
-
-@dataclass(frozen=True)
-class Screen:
-    name: str
-    type: str  # menu | list | input | end | router
-    text: str | None = None  # catalog key of the screen's text
-    options: tuple[Option, ...] = ()
-    enter: str | None = None  # action run on arrival; may set vars or redirect
-    items: str | None = None  # list: the var holding [[label, value], ...]
-    var: str | None = None  # list: the var set to the chosen value
-    goto: str | None = None  # list: where a chosen item leads
-    action: str | None = None  # input: action judging the typed text; list: run after choice
-    nav: bool = True  # show the "0 back 00 menu" line
-    paged: bool = False  # may span several pages (validator allows it)
-
-
-SCREEN_TYPES = {"menu", "list", "input", "end", "router"}
-
-
-@dataclass(frozen=True)
-class Flow:
-    start: str
-    resume: str
-    screens: Mapping[str, Screen]
-    samples: Mapping[str, str]  # worst-case values for the validator
-
-
-def _option(raw: Mapping[str, Any], position: int) -> Option:
-    return Option(
-        label=raw["label"],
-        key=str(raw.get("key", position)),
-        goto=raw.get("goto"),
-        action=raw.get("action"),
-        set=dict(raw.get("set", {})),
-        journey=raw.get("journey"),
-    )
-
-
-def load_flow(path: Path | None = None) -> Flow:
-    source = path or Path(str(resources.files("flows") / "screens.toml"))
-    with source.open("rb") as f:
-        data = tomllib.load(f)
-    screens: dict[str, Screen] = {}
-    for name, raw in data["screens"].items():
-        raw = dict(raw)
-        options = tuple(_option(o, i) for i, o in enumerate(raw.pop("options", []), start=1))
-        screens[name] = Screen(name=name, options=options, **raw)
-    return Flow(
-        start=data["start"],
-        resume=data["resume"],
-        screens=screens,
-        samples=dict(data.get("samples", {})),
-    )
 
 
 # --- what actions return and receive ---------------------------------------------------------
@@ -131,7 +64,28 @@ class Context:
         return self.catalog.text(key, **values)
 
 
-Action = Callable[[Context, str | None], Outcome]
+Run = Callable[[Context, str | None], Outcome]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A step the data cannot express (flows/actions.py), with the screens it may lead to.
+
+    The targets are declared rather than read from the code, so the validator can prove they
+    exist, and the engine refuses an outcome that is not declared (the tests then catch a
+    declaration that has fallen behind its code)."""
+
+    run: Run
+    leads_to: frozenset[str] = frozenset()
+    # or to the screen named in this var: a return address the data sets (``set = {...}``)
+    leads_to_var: str | None = None
+    # needs nothing from the outside world: the validator may run it to render its screen
+    pure: bool = False
+
+    def allows(self, goto: str, vars: Mapping[str, Any]) -> bool:
+        return goto in self.leads_to or (
+            self.leads_to_var is not None and vars.get(self.leads_to_var) == goto
+        )
 
 
 @dataclass(frozen=True)
@@ -178,6 +132,15 @@ class Engine:
         else:
             self._enter(ctx, self.flow.start)
         return self._render(ctx)
+
+    def begin_journey(self, services: Services, language: str, journey: str) -> Turn:
+        """A new session that starts straight in ``journey`` (a name the main menu's options
+        carry, e.g. ``"home_visit"``), as if the caller had chosen it there: SMS keywords
+        start journeys by name, so reordering the menu cannot send them elsewhere."""
+        option = self.flow.journey_option(journey)
+        turn = self.begin(services, language, None)
+        ctx = Context(services, self.catalogs, turn.state)
+        return self._render(ctx, self._choose(ctx, option))
 
     def advance(self, services: Services, state: dict[str, Any], text: str) -> Turn:
         """One input of the caller, on the screen the state says they are on."""
@@ -238,7 +201,7 @@ class Engine:
                 return self._choose(ctx, option)
         if screen.type == "input":
             assert screen.action is not None
-            return self._apply(ctx, self.actions[screen.action](ctx, text))
+            return self._apply(ctx, self._run(ctx, screen.action, text))
         if screen.type == "list" and text.isdigit():
             items = ctx.vars.get(screen.items or "", [])
             index = int(text) - 1
@@ -246,7 +209,7 @@ class Engine:
                 assert screen.var is not None
                 ctx.vars[screen.var] = items[index][1]
                 if screen.action:
-                    return self._apply(ctx, self.actions[screen.action](ctx, None))
+                    return self._apply(ctx, self._run(ctx, screen.action))
                 return self._apply(ctx, Outcome(goto=screen.goto))
         return "error.invalid_choice"
 
@@ -255,8 +218,17 @@ class Engine:
         if option.journey and not ctx.state.get("journey"):
             ctx.state["journey"] = option.journey
         if option.action:
-            return self._apply(ctx, self.actions[option.action](ctx, None))
+            return self._apply(ctx, self._run(ctx, option.action))
         return self._apply(ctx, Outcome(goto=option.goto))
+
+    def _run(self, ctx: Context, name: str, text: str | None = None) -> Outcome:
+        action = self.actions[name]
+        outcome = action.run(ctx, text)
+        if outcome.goto and not action.allows(outcome.goto, ctx.vars):
+            raise RuntimeError(
+                f"action '{name}' led to '{outcome.goto}', which it does not declare"
+            )
+        return outcome
 
     def _apply(self, ctx: Context, outcome: Outcome) -> str | None:
         ctx.vars.update(outcome.vars)
@@ -281,7 +253,7 @@ class Engine:
                 ctx.state["ended"] = True
             if not screen.enter:
                 return
-            outcome = self.actions[screen.enter](ctx, None)
+            outcome = self._run(ctx, screen.enter)
             ctx.vars.update(outcome.vars)
             if not outcome.goto or outcome.goto == name:
                 return
@@ -300,7 +272,7 @@ class Engine:
             for number, (label, _value) in enumerate(ctx.vars.get(screen.items or "", []), 1):
                 body.append(f"{number} {label}")
         body.extend(f"{o.key} {ctx.t(o.label, **ctx.vars)}" for o in screen.options)
-        footer = [ctx.t("nav.footer")] if screen.nav and screen.type != "end" else []
+        footer = [ctx.t(FOOTER_TEXT)] if screen.nav and screen.type != "end" else []
         return body, footer
 
     def pages(self, ctx: Context, screen: Screen, error: str | None = None) -> list[str]:
@@ -309,7 +281,7 @@ class Engine:
         single = "\n".join([*head, *body, *footer])
         if len(single) <= self.max_chars or screen.type == "end":
             return [single]
-        more = ctx.t("nav.more")
+        more = ctx.t(MORE_TEXT)
         # Paged as if the longest error line were shown, so pages are the same with or without
         # one and "98" always leads to the page the caller expects.
         reserve = self._error_reserve[ctx.lang]

@@ -1,69 +1,102 @@
 """Proves the flow data sound: every target exists, every text is in every catalog with the
 same placeholders, and every screen fits its transport in every language.
 
-Run by the tests; ``python -m flows.validate`` prints the problems (exit 1 if any).
+It reads only data: the flow (screens.toml), the catalogs, and what each action declares when it
+registers (``@action(...)`` in flows/actions.py: the screens it may lead to). Run by the tests;
+``python -m flows.validate`` prints the problems (exit 1 if any).
 """
 
 from __future__ import annotations
 
-import inspect
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, actions
+from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, keywords
+from flows.actions import ACTIONS
 from flows.catalog import Catalog, load_catalogs
-from flows.engine import SCREEN_TYPES, Context, Engine, Flow, load_flow
+from flows.engine import BACK, FOOTER_TEXT, HOME, MORE, MORE_TEXT, Action, Context, Engine
+from flows.flow import SCREEN_TYPES, Flow, Screen, load_flow
 
-_GOTO_IN_ACTIONS = re.compile(r'goto="([a-z_]+)"')
 
-
-def check_structure(flow: Flow) -> list[str]:
+def check_structure(flow: Flow, actions: Mapping[str, Action] = ACTIONS) -> list[str]:
     problems: list[str] = []
     names = set(flow.screens)
     for required in (flow.start, flow.resume):
         if required not in names:
             problems.append(f"start/resume screen '{required}' does not exist")
     for screen in flow.screens.values():
-        where = f"screen '{screen.name}'"
-        if screen.type not in SCREEN_TYPES:
-            problems.append(f"{where}: unknown type '{screen.type}'")
-        if screen.type == "router" and not screen.enter:
-            problems.append(f"{where}: a router needs an 'enter' action")
-        if screen.type != "router" and not screen.text:
-            problems.append(f"{where}: no text")
-        if screen.type == "list" and not (
-            screen.items and screen.var and (screen.goto or screen.action)
-        ):
-            problems.append(f"{where}: a list needs items, var and goto or action")
-        if screen.type == "input" and not screen.action:
-            problems.append(f"{where}: an input needs an action")
-        for action in (screen.enter, screen.action):
-            if action and action not in actions.ACTIONS:
-                problems.append(f"{where}: unknown action '{action}'")
-        targets = [screen.goto] if screen.goto else []
-        keys: set[str] = set()
+        problems += _check_screen(screen, names, actions)
+    problems += _check_journeys(flow)
+    for name, action in actions.items():
+        for target in sorted(action.leads_to - names):
+            problems.append(f"action '{name}': target '{target}' does not exist")
+    # A var an action follows (a return address) must only ever name a screen.
+    return_vars = {a.leads_to_var for a in actions.values() if a.leads_to_var}
+    for screen in flow.screens.values():
         for option in screen.options:
-            if option.key in keys or option.key in ("0", "00", "98"):
-                problems.append(f"{where}: option key '{option.key}' is taken")
-            keys.add(option.key)
-            if not option.goto and not option.action:
-                problems.append(f"{where}: option '{option.label}' leads nowhere")
-            if option.action and option.action not in actions.ACTIONS:
-                problems.append(f"{where}: unknown action '{option.action}'")
-            targets.extend(t for t in (option.goto, option.set.get("after_village")) if t)
-        for target in targets:
-            if target not in names:
-                problems.append(f"{where}: target '{target}' does not exist")
-    for target in _GOTO_IN_ACTIONS.findall(inspect.getsource(actions)):
+            for var, value in option.set.items():
+                if var in return_vars and value not in names:
+                    problems.append(f"screen '{screen.name}': target '{value}' does not exist")
+    return problems
+
+
+def _check_screen(screen: Screen, names: set[str], actions: Mapping[str, Action]) -> list[str]:
+    problems: list[str] = []
+    where = f"screen '{screen.name}'"
+    if screen.type not in SCREEN_TYPES:
+        problems.append(f"{where}: unknown type '{screen.type}'")
+    if screen.type == "router" and not screen.enter:
+        problems.append(f"{where}: a router needs an 'enter' action")
+    router = actions.get(screen.enter or "") if screen.type == "router" else None
+    if router and not (router.leads_to or router.leads_to_var):
+        problems.append(f"{where}: its 'enter' action declares no screen to lead to")
+    if screen.type != "router" and not screen.text:
+        problems.append(f"{where}: no text")
+    if screen.type == "list" and not (
+        screen.items and screen.var and (screen.goto or screen.action)
+    ):
+        problems.append(f"{where}: a list needs items, var and goto or action")
+    if screen.type == "input" and not screen.action:
+        problems.append(f"{where}: an input needs an action")
+    used = [screen.enter, screen.action, *(o.action for o in screen.options)]
+    for action in used:
+        if action and action not in actions:
+            problems.append(f"{where}: unknown action '{action}'")
+    targets = [screen.goto] if screen.goto else []
+    keys: set[str] = set()
+    for option in screen.options:
+        if option.key in keys or option.key in (BACK, HOME, MORE):
+            problems.append(f"{where}: option key '{option.key}' is taken")
+        keys.add(option.key)
+        if not option.goto and not option.action:
+            problems.append(f"{where}: option '{option.label}' leads nowhere")
+        if option.goto:
+            targets.append(option.goto)
+    for target in targets:
         if target not in names:
-            problems.append(f"flows/actions.py: target '{target}' does not exist")
+            problems.append(f"{where}: target '{target}' does not exist")
+    return problems
+
+
+def _check_journeys(flow: Flow) -> list[str]:
+    """Journeys are started by name (SMS keywords, the session log): each names one option of
+    the main menu, and every journey a keyword starts is there."""
+    problems: list[str] = []
+    journeys = flow.journeys()
+    for journey in sorted({j for j in journeys if journeys.count(j) > 1}):
+        problems.append(f"journey '{journey}' is on the main menu more than once")
+    for screen in flow.screens.values():
+        if screen.name != flow.start and any(o.journey for o in screen.options):
+            problems.append(f"screen '{screen.name}': journeys start at the main menu")
+    for command, journey in keywords.JOURNEYS.items():
+        if journey not in journeys:
+            problems.append(f"keyword '{command}': the main menu has no journey '{journey}'")
     return problems
 
 
 def text_keys(flow: Flow) -> set[str]:
-    keys = {"nav.footer", "nav.more"}
+    keys = {FOOTER_TEXT, MORE_TEXT}
     for screen in flow.screens.values():
         keys.update(k for k in [screen.text] if k)
         keys.update(o.label for o in screen.options)
@@ -76,8 +109,12 @@ def check_catalogs(
     problems: list[str] = []
     if not catalogs:
         return ["no catalogs"]
-    reference = catalogs.get("id") or next(iter(catalogs.values()))
+    reference = next(iter(catalogs.values()))  # the default language: every other follows it
     needed = text_keys(flow) | set(required) | set(reference.texts)
+    for placeholder, keys in flow.samples.longest.items():
+        for key in keys:
+            if not any(_named(k, key) for k in needed):
+                problems.append(f"samples: '{placeholder}' names no text '{key}'")
     for code, catalog in catalogs.items():
         for key in sorted(needed - set(catalog.texts)):
             problems.append(f"catalog '{code}': missing text '{key}'")
@@ -104,10 +141,11 @@ def check_lengths(
     flow: Flow,
     catalogs: Mapping[str, Catalog],
     max_chars: int = USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH,
+    actions: Mapping[str, Action] = ACTIONS,
 ) -> list[str]:
     """Render every screen in every language with worst-case values and the longest error."""
     problems: list[str] = []
-    engine = Engine(flow, catalogs, actions.ACTIONS, max_chars)
+    engine = Engine(flow, catalogs, actions, max_chars)
     for code, catalog in catalogs.items():
         longest_error = max(
             (k for k in catalog.texts if k.startswith("error.")),
@@ -116,16 +154,17 @@ def check_lengths(
         for screen in flow.screens.values():
             if screen.type == "router":
                 continue
-            values: dict[str, Any] = dict(flow.samples)
-            values.update(_sample_labels(catalog))
             state = engine.new_state(code)
-            state["vars"] = values
+            state["vars"] = sample_values(flow, catalog)
             ctx = Context(_NoServices(), catalogs, state)  # type: ignore[arg-type]
             if screen.items:
-                try:  # lists that need no services (languages) are shown as they are
-                    values.update(actions.ACTIONS[screen.enter or ""](ctx, None).vars)
-                except (AssertionError, KeyError):  # others: the longest district's villages
-                    values[screen.items] = [[flow.samples["village_name"], "v"]] * 29
+                enter = actions.get(screen.enter or "")
+                if enter and enter.pure:  # its real items (the languages), whatever they are
+                    ctx.vars.update(enter.run(ctx, None).vars)
+                else:  # items from the outside world: the longest list the data promises
+                    ctx.vars[screen.items] = [[flow.samples.list_item, "v"]] * (
+                        flow.samples.list_length
+                    )
             error = {"end": None, "input": longest_error}.get(screen.type, "error.invalid_choice")
             pages = engine.pages(ctx, screen, error)
             where = f"screen '{screen.name}' in '{code}'"
@@ -139,22 +178,19 @@ def check_lengths(
     return problems
 
 
-def _sample_labels(catalog: Catalog) -> dict[str, str]:
-    """The longest label of each kind, so a screen is proven with its worst case."""
+def sample_values(flow: Flow, catalog: Catalog) -> dict[str, Any]:
+    """Every placeholder's worst case in ``catalog``'s language: the flow's samples, and for
+    labels the longest of the catalog texts the samples name."""
+    values: dict[str, Any] = dict(flow.samples.values)
+    for placeholder, keys in flow.samples.longest.items():
+        texts = [text for key, text in catalog.texts.items() if any(_named(key, k) for k in keys)]
+        values[placeholder] = max(texts, key=len, default="")
+    return values
 
-    def longest(prefix: str) -> str:
-        return max((v for k, v in catalog.texts.items() if k.startswith(prefix)), key=len)
 
-    return {
-        "doc_label": longest("doc."),
-        "status_label": longest("request_status."),
-        "service_label": longest("service."),
-        "reason_label": longest("reason."),
-        "checklist": longest("checklist."),
-        "who_label": max(
-            catalog.texts["hv.who_self_short"], catalog.texts["hv.who_family_short"], key=len
-        ),
-    }
+def _named(key: str, name: str) -> bool:
+    """Whether a sample's ``name`` covers catalog ``key`` ("doc." covers "doc.ktp")."""
+    return key == name or (name.endswith(".") and key.startswith(name))
 
 
 def validate(

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from flows import build_engine
+from flows import build_engine, journeys
+from flows.actions import ACTIONS
 from flows.catalog import load_catalogs
-from flows.engine import Engine, load_flow
+from flows.engine import Action, Engine, Outcome
+from flows.flow import Flow, build_flow, load_flow, read_flow_data
 from flows.validate import check_catalogs, check_lengths, check_structure, validate
 from storage.vocab import BOOKING_SERVICES, BOOKING_STATUSES, DOC_TYPES, REQUEST_STATUSES
 
@@ -52,6 +54,27 @@ def test_validator_catches_a_missing_key_and_a_placeholder_mismatch() -> None:
     problems = check_catalogs(flow, broken)
     assert "catalog 'en': missing text 'main.status'" in problems
     assert any("'hv.done' has placeholders ['numbr']" in p for p in problems)
+
+
+def test_validator_catches_a_sample_that_names_no_text() -> None:
+    data = read_flow_data()
+    data["samples"]["longest"]["doc_label"] = ["document."]
+    problems = check_catalogs(build_flow(data), load_catalogs())
+    assert problems == ["samples: 'doc_label' names no text 'document.'"]
+
+
+def test_the_validator_runs_as_a_command() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.validate"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "0 problem(s)\n")
 
 
 def test_validator_catches_a_screen_that_does_not_fit() -> None:
@@ -149,11 +172,11 @@ def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
 def test_every_sms_text_fits_one_gsm7_segment() -> None:
     """Routine messages cost one segment: each sms.* text, filled with worst-case values."""
     from common.segments import count_segments
-    from flows.validate import _sample_labels
+    from flows.validate import sample_values
 
     flow = load_flow()
     for code, catalog in load_catalogs().items():
-        values = {**flow.samples, **_sample_labels(catalog)}
+        values = sample_values(flow, catalog)
         values["pickup"] = catalog.text("sms.status_pickup", place="Kantor Desa Pangkungparuk")
         values["bring"] = catalog.text("sms.visit_bring", bring="KK asli dan KTP lama")
         values["village_name"] = "Pangkungparuk"
@@ -178,3 +201,118 @@ def test_a_resume_offer_never_nests_older_ones(engine: Engine) -> None:
     assert len(set(sizes)) == 1
     turn = engine.advance(services, turn.state, "2")  # start again
     assert "resume_from" not in turn.state
+
+
+# --- journeys by name ------------------------------------------------------------------------
+
+MAIN_REORDERED = (
+    "Adminduk Buleleng\n1 Minta petugas ke rumah\n2 Jadwal petugas ke desa\n"
+    "3 Layanan prioritas\n4 Bahasa/Language\n5 Cek status dokumen"
+)
+
+
+def reordered_menu() -> Flow:
+    """The shipped screens.toml with the main menu's first option moved to the end."""
+    data = read_flow_data()
+    options = data["screens"]["main"]["options"]
+    options.append(options.pop(0))
+    return build_flow(data)
+
+
+def test_the_journeys_are_named_in_main_menu_order() -> None:
+    assert journeys() == ["status", "home_visit", "next_visit", "priority", "language"]
+    journeys().clear()  # a copy: the caller cannot change what others read
+    assert journeys()[0] == "status"
+    assert reordered_menu().journeys() == [
+        "home_visit",
+        "next_visit",
+        "priority",
+        "language",
+        "status",
+    ]
+
+
+def test_a_journey_starts_by_name_wherever_the_menu_puts_it() -> None:
+    flow = reordered_menu()
+    assert validate(flow=flow) == []
+    engine = build_engine(156, flow=flow)
+    services: Any = _NoServices()
+    assert engine.begin(services, "id", None).text == MAIN_REORDERED
+    turn = engine.begin_journey(services, "id", "home_visit")
+    assert turn.text == (
+        "Petugas datang untuk siapa?\n1 Saya sendiri\n2 Anggota keluarga\n0 Kembali 00 Menu"
+    )
+    assert (turn.state["journey"], turn.state["hops"]) == ("home_visit", 1)
+    assert engine.advance(services, turn.state, "0").text == MAIN_REORDERED  # back: the menu
+    turn = engine.begin_journey(services, "en", "priority")
+    assert turn.text.startswith("Priority service")
+    assert turn.state["journey"] == "priority"
+    # What pressing the journey's digit does, starting by name does, in either order.
+    newcomer: Any = _Newcomer()
+    for menu in (load_flow(), flow):
+        engine = build_engine(156, flow=menu)
+        for option in menu.screens["main"].options:
+            assert option.journey is not None
+            by_name = engine.begin_journey(newcomer, "id", option.journey)
+            start = engine.begin(newcomer, "id", None)
+            by_digit = engine.advance(newcomer, start.state, option.key)
+            assert (by_name.text, by_name.state["journey"]) == (by_digit.text, option.journey)
+            assert by_name.state["vars"] == by_digit.state["vars"]
+            assert by_name.state["stack"] == by_digit.state["stack"] == [["main", 0]]
+
+
+class _Newcomer(_NoServices):
+    """A caller with no requests on file and no village remembered."""
+
+    def my_requests(self) -> list[object]:
+        return []
+
+    def remembered_village(self) -> None:
+        return None
+
+    def districts(self) -> list[tuple[str, str]]:
+        return [("51.08.09", "Tejakula")]
+
+
+def test_a_journey_the_menu_does_not_offer_is_refused(engine: Engine) -> None:
+    with pytest.raises(KeyError, match="no journey 'tax_return'"):
+        engine.begin_journey(_NoServices(), "id", "tax_return")  # type: ignore[arg-type]
+
+
+def test_validator_catches_a_journey_a_keyword_needs_and_the_menu_lost() -> None:
+    data = read_flow_data()
+    for option in data["screens"]["main"]["options"]:
+        if option["journey"] == "home_visit":
+            option["journey"] = "priority"  # now twice, and home_visit gone
+    assert check_structure(build_flow(data)) == [
+        "journey 'priority' is on the main menu more than once",
+        "keyword 'home_visit': the main menu has no journey 'home_visit'",
+    ]
+
+
+# --- what actions declare --------------------------------------------------------------------
+
+
+def test_validator_checks_the_targets_actions_declare() -> None:
+    flow = load_flow()
+    lost = Action(run=lambda ctx, text: Outcome(goto="hv_gone"), leads_to=frozenset({"hv_gone"}))
+    assert check_structure(flow, {**ACTIONS, "hv_create": lost}) == [
+        "action 'hv_create': target 'hv_gone' does not exist"
+    ]
+
+
+def test_validator_checks_where_a_return_address_points() -> None:
+    data = read_flow_data()
+    data["screens"]["sm_none"]["options"][1]["set"]["after_village"] = "sm_shown"
+    assert check_structure(build_flow(data)) == [
+        "screen 'sm_none': target 'sm_shown' does not exist"
+    ]
+
+
+def test_an_action_may_not_lead_where_it_did_not_declare() -> None:
+    flow = load_flow()
+    sloppy = dataclasses.replace(ACTIONS["pr_send"], run=lambda ctx, text: Outcome(goto="main"))
+    engine = Engine(flow, load_catalogs(), {**ACTIONS, "pr_send": sloppy}, 156)
+    state = _state(engine, "pr_checklist", doc="ktp", doc_label="KTP-el", checklist="KK asli")
+    with pytest.raises(RuntimeError, match="action 'pr_send' led to 'main'"):
+        engine.advance(_NoServices(), state, "1")  # type: ignore[arg-type]

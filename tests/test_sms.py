@@ -20,6 +20,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from common.local_time import LOCAL_TZ, local_today
+from flows import SMS_SCREEN_LIMIT, build_engine
+from flows.flow import build_flow, read_flow_data
 from storage import numbers, outbox, queries
 from storage.db import Database
 from storage.models import (
@@ -873,6 +875,44 @@ def test_menu_keyword_restarts_a_conversation(me: Texter) -> None:
     assert me.reply("2").startswith("Petugas datang untuk siapa?")
     assert me.reply("RUMAH").startswith("Petugas datang untuk siapa?")
     assert me.reply("2").startswith("Alasannya?")  # a family member
+
+
+def test_keywords_start_their_journey_wherever_the_menu_puts_it(
+    client: FlaskClient, db: Database, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RUMAH and JADWAL start journeys by name: with the main menu reordered (the same
+    screens.toml, its first option moved to the end) they still land where they did."""
+    rt = app.extensions["gateway"]
+    data = read_flow_data()
+    options = data["screens"]["main"]["options"]
+    options.append(options.pop(0))
+    reordered = build_engine(SMS_SCREEN_LIMIT, flow=build_flow(data), catalogs=rt.catalogs)
+    monkeypatch.setattr(rt, "sms_engine", reordered)
+    stranger = Texter(client, db, STRANGER)
+    main = (
+        "Adminduk Buleleng\n1 Minta petugas ke rumah\n2 Jadwal petugas ke desa\n"
+        "3 Layanan prioritas\n4 Bahasa/Language\n5 Cek status dokumen"
+    )
+    assert stranger.reply("MENU") == main
+    assert stranger.reply("RUMAH") == (
+        "Petugas datang untuk siapa?\n1 Saya sendiri\n2 Anggota keluarga\n0 Kembali 00 Menu"
+    )
+    assert rt.sms_store.load(STRANGER)[0]["state"]["journey"] == "home_visit"
+    assert stranger.reply("1").startswith("Alasannya?")
+    assert stranger.reply("00") == main
+    assert stranger.reply("JADWAL").startswith("Pilih kecamatan:\n1 Gerokgak\n")
+    assert rt.sms_store.load(STRANGER)[0]["state"]["journey"] == "next_visit"
+    assert stranger.reply("9").startswith("Pilih desa:\n1 Bondalem\n")
+    assert stranger.reply("10") == (
+        "Belum ada jadwal petugas ke Desa Tembok.\n1 Kabari saya lewat SMS"
+        "\n2 Desa lain\n0 Kembali 00 Menu"
+    )
+    # Two villages of one name: the reply names the journey's digit on this menu.
+    assert stranger.reply("JADWAL Kayuputih") == (
+        "Ada 2 desa bernama Kayuputih. Balas MENU lalu pilih 2 untuk memilih kecamatan."
+    )
+    assert stranger.reply("MENU") == main
+    assert stranger.reply("2").startswith("Belum ada jadwal petugas ke Desa Tembok.")  # remembered
 
 
 def test_a_keyword_in_the_middle_of_a_journey_is_answered(me: Texter) -> None:

@@ -163,11 +163,13 @@ class SmsConversation:
 
     # Conversations over the shared flows
 
-    def _begin(self, then: str | None = None) -> str:
+    def _begin(self, journey: str | None = None) -> str:
+        """A new conversation: at the main menu, or straight in a journey named there."""
         services = self.rt.services(self.phone, self.profile)
-        turn = self.engine.begin(services, self.language, None)
-        if then is not None:
-            turn = self.engine.advance(services, turn.state, then)
+        if journey is None:
+            turn = self.engine.begin(services, self.language, None)
+        else:
+            turn = self.engine.begin_journey(services, self.language, journey)
         self.state = turn.state
         return turn.text
 
@@ -184,7 +186,7 @@ class SmsConversation:
 
     def _home_visit(self, _argument: str) -> list[str]:
         self.progressed = True
-        return [self._begin(then="2")]
+        return [self._begin(keywords.JOURNEYS["home_visit"])]
 
     # Keywords answered at once
 
@@ -213,15 +215,22 @@ class SmsConversation:
             if not matches:
                 return [self.t("sms.schedule_unknown_village", text=argument[:30])]
             if len(matches) > 1:
+                # the menu's digit for the journey that picks a district, wherever it is
+                choice = self.engine.flow.journey_option(keywords.JOURNEYS["schedule"]).key
                 return [
-                    self.t("sms.schedule_ambiguous", count=str(len(matches)), name=matches[0][1])
+                    self.t(
+                        "sms.schedule_ambiguous",
+                        count=str(len(matches)),
+                        name=matches[0][1],
+                        choice=choice,
+                    )
                 ]
             village = matches[0][0]
             self.progressed = True
         else:
             village = self.profile.get("village") or ""
             if village not in regions.by_code:
-                return [self._begin(then="3")]  # the menu asks for the district and village
+                return [self._begin(keywords.JOURNEYS["schedule"])]  # its picker asks for one
         services = self.rt.services(self.phone, self.profile)
         services.remember_village(village)
         visit = services.next_visit(village)
