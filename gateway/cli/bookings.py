@@ -56,7 +56,7 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} scheduled for {when}; the resident is told by SMS")
-    rt.dispatch()
+    rt.dispatch(inline=True)
 
 
 @bookings_cli.command("done")
@@ -82,4 +82,4 @@ def _close_booking(number: str, status: str) -> None:
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} {status}; the resident is told by SMS")
-    rt.dispatch()
+    rt.dispatch(inline=True)

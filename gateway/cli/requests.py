@@ -86,4 +86,4 @@ def requests_set_status(number: str, status: str, pickup: str | None) -> None:
             )
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    rt.dispatch()
+    rt.dispatch(inline=True)
