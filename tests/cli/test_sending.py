@@ -22,6 +22,7 @@ from storage import queries
 from storage.models import HomeVisitBooking, OutboxMessage, utcnow
 from tests.cli.conftest import TEMBOK
 from tests.conftest import ok, run
+from workers.queue import ThreadJobQueue
 
 ANA = "+6281200000101"
 BEN = "+6281200000102"
@@ -42,6 +43,7 @@ def embedded(tmp_path: Path, sqlite_template: Path) -> Iterator[Flask]:
         }
     )
     rt = runtime(app)
+    assert isinstance(rt.jobs, ThreadJobQueue)
     with rt.db.begin() as session:
         for phone in (ANA, BEN):
             queries.upsert_resident(session, phone, village_code=TEMBOK, language="id")
