@@ -1,0 +1,89 @@
+"""``flask --app gateway requests``: document requests, which residents check by USSD."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from gateway import staff_actions
+from gateway.cli.common import ensure_schema, find_village, parse_phone
+from gateway.runtime import runtime
+from storage import numbers
+from storage.vocab import DOC_TYPES, REQUEST_STATUSES
+
+requests_cli = AppGroup("requests", help="Document requests (residents check them by USSD).")
+
+
+@requests_cli.command("add")
+@click.option(
+    "--type", "doc_type", required=True, type=click.Choice(DOC_TYPES), help="Document type."
+)
+@click.option("--phone", required=True, help="Applicant's phone, e.g. 0812-3456-7890.")
+@click.option(
+    "--birth-year",
+    required=True,
+    type=int,
+    help="Applicant's birth year (asked when someone checks the status from another phone).",
+)
+@click.option("--village", required=True, help="Village code (51.08.09.2010) or name (Tembok).")
+@click.option(
+    "--status", default="submitted", show_default=True, type=click.Choice(REQUEST_STATUSES)
+)
+@click.option(
+    "--number",
+    help="Use this request number (digits with a valid check digit) instead of a new random one.",
+)
+@click.option("--pickup", help="Where to collect the document.")
+def requests_add(
+    doc_type: str,
+    phone: str,
+    birth_year: int,
+    village: str,
+    status: str,
+    number: str | None,
+    pickup: str | None,
+) -> None:
+    """Register a document request; prints its request number."""
+    ensure_schema()
+    place = find_village(village)
+    try:
+        with runtime().db.begin() as session:
+            request = staff_actions.add_request(
+                session,
+                "cli",
+                doc_type=doc_type,
+                phone=parse_phone(phone),
+                birth_year=birth_year,
+                village_code=place.code,
+                status=status,
+                number=number,
+                pickup_place=pickup,
+            )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(request.number)
+
+
+@requests_cli.command("set-status")
+@click.argument("number")
+@click.argument("status", type=click.Choice(REQUEST_STATUSES))
+@click.option("--pickup", help="Where to collect it (e.g. 'Kantor Desa Tembok').")
+def requests_set_status(number: str, status: str, pickup: str | None) -> None:
+    """Change the status of request NUMBER."""
+    ensure_schema()
+    if not numbers.is_well_formed(number):
+        raise click.BadParameter(f"'{number}' is not a valid request number", param_hint="NUMBER")
+    rt = runtime()
+    try:
+        with rt.db.begin() as session:
+            request = staff_actions.set_request_status(
+                session, rt.resident_sms, "cli", number, status, pickup
+            )
+            click.echo(
+                f"{request.number}: {request.status}"
+                + (f" (collect at {request.pickup_place})" if request.pickup_place else "")
+                + "; the resident is notified by SMS"
+            )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    rt.dispatch(inline=True)

@@ -1,0 +1,230 @@
+"""``requests add`` and ``requests set-status``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from storage import numbers, queries
+from storage.db import Database
+from storage.models import DocumentRequest, OutboxMessage, RequestStatusChange
+from tests.cli.conftest import KAYUPUTIH_SUKASADA, TEMBOK, count, fails
+from tests.conftest import ok, run
+
+# --- requests add ----------------------------------------------------------------------------
+
+ADD = ("requests", "add", "--type", "ktp", "--phone", "0812-3456-7890", "--birth-year", "1956")
+
+
+@pytest.mark.parametrize(
+    ("village", "code"),
+    [
+        ("Tembok", TEMBOK),
+        ("tembok", TEMBOK),
+        (TEMBOK, TEMBOK),
+        (KAYUPUTIH_SUKASADA, KAYUPUTIH_SUKASADA),
+    ],
+)
+def test_requests_add_prints_a_well_formed_number(
+    runner: Any, db: Database, village: str, code: str
+) -> None:
+    out = ok(run(runner, *ADD, "--village", village))
+    assert re.fullmatch(r"\d{8}\n", out)
+    number = out.strip()
+    assert numbers.is_well_formed(number)
+    with db.begin() as session:
+        request = queries.find_request(session, number)
+        assert request is not None
+        assert (
+            request.doc_type,
+            request.applicant_phone,
+            request.applicant_birth_year,
+            request.village_code,
+            request.status,
+        ) == ("ktp", "+6281234567890", 1956, code, "submitted")
+        assert [h.status for h in request.history] == ["submitted"]
+
+
+def test_requests_add_with_number_status_and_pickup(runner: Any, db: Database) -> None:
+    number = numbers.with_check_digit("3141592")
+    out = ok(
+        run(
+            runner,
+            *ADD,
+            "--village",
+            "Tembok",
+            "--number",
+            number,
+            "--status",
+            "ready",
+            "--pickup",
+            "Kantor Desa Tembok",
+        )
+    )
+    assert out == number + "\n"
+    with db.begin() as session:
+        request = queries.find_request(session, number)
+        assert request is not None
+        assert (request.status, request.pickup_place) == ("ready", "Kantor Desa Tembok")
+
+
+VALID = numbers.with_check_digit("3141592")
+WRONG_CHECK = VALID[:-1] + str((int(VALID[-1]) + 1) % 10)
+NEXT_YEAR = str(dt.date.today().year + 1)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--village", "Kayuputih"),
+            "'Kayuputih' names 2 villages; use a code: "
+            "51.08.04.2003 (Banjar), 51.08.05.2015 (Sukasada)",
+        ),
+        (("--village", "Atlantis"), "no village with code or name 'Atlantis'"),
+        (("--village", "51.08.09"), "no village with code or name '51.08.09'"),  # a district
+        (("--village", "Tembok", "--phone", "12"), "'12' is not a valid phone number"),
+        (("--village", "Tembok", "--phone", "+1 555"), "'+1 555' is not a valid phone number"),
+        (
+            ("--village", "Tembok", "--number", WRONG_CHECK),
+            f"'{WRONG_CHECK}' is not a valid request number (8 digits with a check digit)",
+        ),
+        (("--village", "Tembok", "--number", VALID[:-1]), "is not a valid request number"),
+        (("--village", "Tembok", "--number", "abcdefgh"), "is not a valid request number"),
+        (("--village", "Tembok", "--type", "passport"), "'passport' is not one of 'ktp', 'kk'"),
+        (
+            ("--village", "Tembok", "--birth-year", NEXT_YEAR),
+            f"birth year {NEXT_YEAR} is not between 1900 and {dt.date.today().year}",
+        ),
+        (("--village", "Tembok", "--birth-year", "1066"), "birth year 1066 is not between 1900"),
+        (("--village", "Tembok", "--birth-year", "-5"), "birth year -5 is not between 1900"),
+        (("--village", "Tembok", "--birth-year", "nineteen"), "'nineteen' is not a valid integer"),
+        (("--village", "Tembok", "--status", "lost"), "'lost' is not one of 'submitted'"),
+        (
+            ("--village", "Tembok", "--pickup", "x" * 121),
+            "the pickup place is longer than 120 characters",
+        ),
+    ],
+)
+def test_requests_add_rejects_bad_input(
+    runner: Any, db: Database, options: tuple[str, ...], message: str
+) -> None:
+    fails(run(runner, *ADD, *options), message)
+    assert count(db, DocumentRequest) == 0
+    assert count(db, RequestStatusChange) == 0
+
+
+def test_requests_add_rejects_a_number_in_use(runner: Any, db: Database) -> None:
+    ok(run(runner, *ADD, "--village", "Tembok", "--number", VALID))
+    fails(
+        run(runner, *ADD, "--village", "Tembok", "--number", VALID),
+        f"request number {VALID} already exists",
+    )
+    assert count(db, DocumentRequest) == 1
+
+
+def test_requests_add_requires_its_options(runner: Any) -> None:
+    fails(run(runner, "requests", "add", "--type", "ktp"), "Missing option")
+
+
+# --- requests set-status ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def request_number(runner: Any) -> str:
+    return ok(run(runner, *ADD, "--village", "Tembok")).strip()
+
+
+def _history(db: Database, number: str) -> list[tuple[str, str | None]]:
+    with db.begin() as session:
+        request = queries.find_request(session, number)
+        assert request is not None
+        return [(h.status, h.pickup_place) for h in request.history]
+
+
+def test_set_status(runner: Any, db: Database, request_number: str) -> None:
+    notified = "; the resident is notified by SMS\n"
+    assert ok(run(runner, "requests", "set-status", request_number, "processing")) == (
+        f"{request_number}: processing" + notified
+    )
+    assert ok(
+        run(
+            runner,
+            "requests",
+            "set-status",
+            request_number,
+            "ready",
+            "--pickup",
+            "Kantor Desa Tembok",
+        )
+    ) == (f"{request_number}: ready (collect at Kantor Desa Tembok)" + notified)
+    assert ok(run(runner, "requests", "set-status", request_number, "collected")) == (
+        f"{request_number}: collected (collect at Kantor Desa Tembok)" + notified
+    )
+    assert _history(db, request_number) == [
+        ("submitted", None),
+        ("processing", None),
+        ("ready", "Kantor Desa Tembok"),
+        ("collected", "Kantor Desa Tembok"),
+    ]
+    with db.begin() as session:
+        sms = [
+            (m.kind, m.body)
+            for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
+    assert sms == [
+        ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Sedang diproses."),
+        (
+            "notification",
+            f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. "
+            "Ambil di Kantor Desa Tembok.",
+        ),
+        ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Sudah diambil."),
+    ]
+
+
+def test_set_status_of_an_unknown_number(runner: Any, request_number: str) -> None:
+    unknown = numbers.with_check_digit("9999999")
+    assert unknown != request_number
+    fails(
+        run(runner, "requests", "set-status", unknown, "ready"), f"no request with number {unknown}"
+    )
+
+
+@pytest.mark.parametrize("number", ["12345678", "1234", "abcdefgh", ""])
+def test_set_status_of_a_malformed_number(
+    runner: Any, db: Database, request_number: str, number: str
+) -> None:
+    fails(
+        run(runner, "requests", "set-status", number, "ready"),
+        f"'{number}' is not a valid request number",
+    )
+    assert _history(db, request_number) == [("submitted", None)]
+
+
+def test_set_status_with_a_mistyped_digit_is_refused(
+    runner: Any, db: Database, request_number: str
+) -> None:
+    swapped = request_number[1] + request_number[0] + request_number[2:]
+    if swapped == request_number:
+        swapped = request_number[:-1] + str((int(request_number[-1]) + 1) % 10)
+    fails(run(runner, "requests", "set-status", swapped, "ready"), "is not a valid request number")
+    assert _history(db, request_number) == [("submitted", None)]
+
+
+def test_set_status_rejects_unknown_status_and_long_pickup(
+    runner: Any, db: Database, request_number: str
+) -> None:
+    fails(
+        run(runner, "requests", "set-status", request_number, "lost"),
+        "'lost' is not one of 'submitted'",
+    )
+    fails(
+        run(runner, "requests", "set-status", request_number, "ready", "--pickup", "p" * 121),
+        "the pickup place is longer than 120 characters",
+    )
+    assert _history(db, request_number) == [("submitted", None)]
