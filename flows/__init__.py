@@ -21,6 +21,13 @@ def build_engine(
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
+def journeys(flow: Flow | None = None) -> list[str]:
+    """The journeys the main menu offers, in its order: a USSD session is counted under the
+    one the caller chose first, so reports can list them without knowing them in advance."""
+    flow = flow or load_flow()
+    return [option.journey for option in flow.screens[flow.start].options if option.journey]
+
+
 __all__ = [
     "SMS_SCREEN_LIMIT",
     "USSD_PREFIX_LENGTH",
@@ -28,4 +35,5 @@ __all__ = [
     "Engine",
     "Turn",
     "build_engine",
+    "journeys",
 ]
