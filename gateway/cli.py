@@ -300,7 +300,7 @@ users_cli = AppGroup("users", help="Staff console accounts.")
 def users_create(username: str, role: str, village: str | None, password: str | None) -> None:
     """Create a console account (the first admin, for instance)."""
     _ensure_schema()
-    from gateway.staff.auth import hash_password
+    from gateway.console.auth import hash_password
     from gateway.staff_actions import audit
     from storage.models import User
 
@@ -436,7 +436,7 @@ DEMO_PASSWORDS = {
 
 def _demo_users(village_code: str) -> list[tuple[str, str, str]]:
     """One account per role, with known passwords: demo data only, never production."""
-    from gateway.staff.auth import hash_password
+    from gateway.console.auth import hash_password
     from storage.models import User
 
     roles = {

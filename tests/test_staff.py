@@ -39,8 +39,8 @@ import gateway
 from common.local_time import LOCAL_TZ, local_today
 from common.segments import count_segments
 from gateway import create_app
+from gateway.console import auth
 from gateway.runtime import runtime
-from gateway.staff import auth
 from storage import numbers, outbox, queries
 from storage.db import Database
 from storage.models import (
@@ -83,6 +83,7 @@ SUBSCRIBER = "+6281277770004"  # no village; asked to be told of Tembok's visits
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 FLASH = re.compile(r'<p class="flash (ok|error)" role="(?:alert|status)">(.*?)</p>', re.S)
 REPO = Path(gateway.__file__).resolve().parent
+TEMPLATES = (REPO / "templates", REPO / "console" / "templates")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -2113,7 +2114,7 @@ TEMPLATE_CALL = re.compile(r"\b_\(\s*([^)\s]*)")
 
 def _template_texts() -> dict[str, str]:
     found: dict[str, str] = {}
-    for path in sorted((REPO / "templates").rglob("*.html")):
+    for path in sorted(p for folder in TEMPLATES for p in folder.rglob("*.html")):
         source = path.read_text(encoding="utf-8")
         for double, single in TEMPLATE_TEXT.findall(source):
             found.setdefault(double or single, path.name)
@@ -2121,10 +2122,10 @@ def _template_texts() -> dict[str, str]:
 
 
 def _python_texts() -> dict[str, str]:
-    """Literal first arguments of translate(…) in gateway/staff/*.py. The parser joins
+    """Literal first arguments of translate(…) in gateway/console/*.py. The parser joins
     adjacent literals ("a " "b" across lines) into one, as Python does."""
     found: dict[str, str] = {}
-    for path in sorted((REPO / "staff").glob("*.py")):
+    for path in sorted((REPO / "console").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
@@ -2138,7 +2139,7 @@ def _python_texts() -> dict[str, str]:
 
 
 def _indonesian() -> dict[str, str]:
-    with (REPO / "staff" / "ui_id.toml").open("rb") as f:
+    with (REPO / "console" / "ui_id.toml").open("rb") as f:
         return tomllib.load(f)
 
 
@@ -2203,7 +2204,7 @@ def test_translations_keep_their_placeholders() -> None:
 def test_every_template_call_is_a_literal_or_a_known_value() -> None:
     """Dynamic texts come only from the vocabularies checked above."""
     dynamic = set()
-    for path in (REPO / "templates").rglob("*.html"):
+    for path in (p for folder in TEMPLATES for p in folder.rglob("*.html")):
         for arg in TEMPLATE_CALL.findall(path.read_text(encoding="utf-8")):
             if not arg.startswith(("'", '"')):
                 dynamic.add(arg)

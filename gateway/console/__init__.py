@@ -22,7 +22,7 @@ from flask_wtf.csrf import CSRFProtect
 from gateway.runtime import runtime
 from storage.models import User
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
@@ -77,7 +77,7 @@ def village_scope() -> str | None:
 
 @functools.cache
 def _ui_texts(language: str) -> dict[str, str]:
-    path = Path(str(resources.files("gateway") / "staff" / f"ui_{language}.toml"))
+    path = Path(str(resources.files("gateway.console") / f"ui_{language}.toml"))
     if not path.exists():
         return {}
     with path.open("rb") as f:
@@ -146,7 +146,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.jinja_env.globals.update(_=translate, LANGUAGES=LANGUAGES, ui_language=ui_language)
 
-    import gateway.staff.auth
-    import gateway.staff.pages  # noqa: F401  (their routes register on bp)
+    import gateway.console.auth
+    import gateway.console.pages  # noqa: F401  (their routes register on bp)
 
     app.register_blueprint(bp)

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from common.local_time import LOCAL_TZ, local_today
 from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
+from gateway.console import bp, roles, translate, village_scope
+from gateway.console.auth import check_password, hash_password
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
-from gateway.staff import bp, roles, translate, village_scope
-from gateway.staff.auth import check_password, hash_password
 from gateway.staff_actions import ActionError
 from storage import outbox
 from storage.models import (
@@ -160,7 +160,7 @@ def dashboard() -> str:
     days = [today - dt.timedelta(days=13 - i) for i in range(14)]
     today_counts = {k: v.get(today, 0) for k, v in _pivot(messages).items()}
     return render_template(
-        "staff/dashboard.html",
+        "console/dashboard.html",
         visits=visits,
         rt=rt,
         requests_open=requests_open,
@@ -284,7 +284,7 @@ def visits() -> str:
         if not show_past:
             query = query.where(VillageVisit.visit_date >= local_today())
         rows = session.scalars(_scoped(query.limit(PAGE), VillageVisit.village_code)).all()
-    return render_template("staff/visits.html", visits=rows, rt=rt, show_past=show_past)
+    return render_template("console/visits.html", visits=rows, rt=rt, show_past=show_past)
 
 
 @bp.route("/visits/new", methods=["GET", "POST"])
@@ -310,13 +310,13 @@ def visit_new() -> str | Response:
                 )
         except (ActionError, ValueError) as error:
             flash(str(error), "error")
-            return render_template("staff/visit_form.html", visit=None, form=form, rt=rt)
+            return render_template("console/visit_form.html", visit=None, form=form, rt=rt)
         return _done(
             translate("Visit saved as a draft. Check it, then publish it."),
             "staff.visit_publish",
             visit_id=visit.id,
         )
-    return render_template("staff/visit_form.html", visit=None, form={}, rt=rt)
+    return render_template("console/visit_form.html", visit=None, form={}, rt=rt)
 
 
 @bp.route("/visits/<int:visit_id>/edit", methods=["GET", "POST"])
@@ -334,7 +334,7 @@ def visit_edit(visit_id: int) -> str | Response:
         "bring": visit.bring or "",
     }
     if request.method == "GET":
-        return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
+        return render_template("console/visit_form.html", visit=visit, form=form, rt=rt)
     form = dict(request.form)
     try:
         # An error leaves the ``with`` block, which rolls the half-made change back.
@@ -352,7 +352,7 @@ def visit_edit(visit_id: int) -> str | Response:
             )
     except ActionError as error:
         flash(str(error), "error")
-        return render_template("staff/visit_form.html", visit=visit, form=form, rt=rt)
+        return render_template("console/visit_form.html", visit=visit, form=form, rt=rt)
     rt.dispatch()
     return _done(
         translate("Visit changed; {n} resident(s) already told get the change.", n=told),
@@ -408,7 +408,7 @@ def visit_publish(visit_id: int) -> str | Response:
                 for code in rt.catalogs
             }
             return render_template(
-                "staff/visit_publish.html",
+                "console/visit_publish.html",
                 visit=visit,
                 rt=rt,
                 recipients=len(recipients),
@@ -431,7 +431,7 @@ def broadcasts() -> str:
     rt = runtime()
     with rt.db.begin() as session:
         rows = session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(PAGE)).all()
-    return render_template("staff/broadcasts.html", broadcasts=rows, rt=rt)
+    return render_template("console/broadcasts.html", broadcasts=rows, rt=rt)
 
 
 def _audience_from(form: Any, rt: Runtime) -> Any:
@@ -463,7 +463,7 @@ def broadcast_new() -> str | Response:
         "currency": rt.config["SMS_CURRENCY"],
     }
     if request.method == "GET":
-        return render_template("staff/broadcast_form.html", preview=None, **context)
+        return render_template("console/broadcast_form.html", preview=None, **context)
     text = form.get("text", "").strip()
     try:
         if not text:
@@ -480,7 +480,7 @@ def broadcast_new() -> str | Response:
                 in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
                 count, count_en = count_segments(text), count_segments(english or text)
                 return render_template(
-                    "staff/broadcast_form.html",
+                    "console/broadcast_form.html",
                     preview={
                         "audience": audience.label,
                         "recipients": len(recipients),
@@ -509,7 +509,7 @@ def broadcast_new() -> str | Response:
             broadcast_id = planned.id
     except ValueError as error:  # ActionError, an unknown village, a malformed date
         flash(str(error), "error")
-        return render_template("staff/broadcast_form.html", preview=None, **context)
+        return render_template("console/broadcast_form.html", preview=None, **context)
     rt.dispatch(inline=True)
     return _done(translate("Broadcast queued."), "staff.broadcast", broadcast_id=broadcast_id)
 
@@ -535,7 +535,7 @@ def broadcast(broadcast_id: int) -> str:
     with rt.db.begin() as session:
         row = session.get(Broadcast, broadcast_id) or abort(404)
         progress = _progress(session, row)
-    return render_template("staff/broadcast.html", broadcast=row, progress=progress, rt=rt)
+    return render_template("console/broadcast.html", broadcast=row, progress=progress, rt=rt)
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/progress.json")
@@ -584,7 +584,7 @@ def requests_page() -> str:
             query = query.where(DocumentRequest.status == status)
         rows = session.scalars(_scoped(query.limit(PAGE), DocumentRequest.village_code)).all()
     return render_template(
-        "staff/requests.html",
+        "console/requests.html",
         requests=rows,
         rt=rt,
         q=q,
@@ -671,13 +671,15 @@ def request_new() -> str | Response:
                 number = created.number
         except ValueError as error:
             flash(str(error), "error")
-            return render_template("staff/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES)
+            return render_template(
+                "console/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES
+            )
         return _done(
             translate("Request registered. Its number: {number}", number=number),
             "staff.requests_page",
             q=number,
         )
-    return render_template("staff/request_form.html", form={}, rt=rt, doc_types=DOC_TYPES)
+    return render_template("console/request_form.html", form={}, rt=rt, doc_types=DOC_TYPES)
 
 
 @bp.route("/requests/import", methods=["GET", "POST"])
@@ -721,7 +723,7 @@ def requests_import() -> str:
             except ValueError as error:
                 rejected.append((line, str(error)))
         report = {"added": added, "rejected": rejected}
-    return render_template("staff/requests_import.html", report=report)
+    return render_template("console/requests_import.html", report=report)
 
 
 # --- home-visit bookings ----------------------------------------------------------------------
@@ -747,7 +749,7 @@ def bookings() -> str:
             )
         rows = session.scalars(_scoped(query.limit(PAGE), HomeVisitBooking.village_code)).all()
     return render_template(
-        "staff/bookings.html", bookings=rows, rt=rt, status=status, district=district
+        "console/bookings.html", bookings=rows, rt=rt, status=status, district=district
     )
 
 
@@ -795,7 +797,7 @@ def outbox_page() -> str:
         rows = session.scalars(query).all()
         counts = outbox.counts_by_status(session)
     return render_template(
-        "staff/outbox.html",
+        "console/outbox.html",
         messages=rows,
         counts=counts,
         status=status,
@@ -846,7 +848,7 @@ def residents() -> str:
                 )
             )
         rows = session.scalars(_scoped(query.limit(PAGE), Resident.village_code)).all()
-    return render_template("staff/residents.html", residents=rows, rt=rt, q=q)
+    return render_template("console/residents.html", residents=rows, rt=rt, q=q)
 
 
 @bp.post("/residents/<int:resident_id>")
@@ -924,7 +926,7 @@ def users() -> str | Response:
         return _done(translate("User created."), "staff.users")
     with rt.db.begin() as session:
         rows = session.scalars(select(User).order_by(User.username)).all()
-    return render_template("staff/users.html", users=rows, rt=rt, roles=STAFF_ROLES)
+    return render_template("console/users.html", users=rows, rt=rt, roles=STAFF_ROLES)
 
 
 MIN_PASSWORD = 10
@@ -984,7 +986,7 @@ def user_password(username: str) -> Response:
 def own_password() -> str | Response:
     """Anyone logged in changes their own password, after typing the current one."""
     if request.method == "GET":
-        return render_template("staff/password.html")
+        return render_template("console/password.html")
     form = request.form
     try:
         new = form.get("new", "")
@@ -1008,4 +1010,4 @@ def own_password() -> str | Response:
 def audit_log() -> str:
     with runtime().db.begin() as session:
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)).all()
-    return render_template("staff/audit.html", entries=rows)
+    return render_template("console/audit.html", entries=rows)

@@ -12,8 +12,8 @@ from flask_login import current_user, login_user, logout_user
 from limits import parse
 from sqlalchemy import select
 
+from gateway.console import StaffUser, bp, translate
 from gateway.runtime import runtime
-from gateway.staff import StaffUser, bp, translate
 from storage.models import User
 
 hasher = PasswordHasher()
@@ -68,7 +68,7 @@ def login() -> str | Response:
             for key in keys:
                 rt.limiter.hit(FAILED_LOGINS, *key)
             error, status = translate("Wrong user name or password."), 401
-    return Response(render_template("staff/login.html", error=error), status=status)
+    return Response(render_template("console/login.html", error=error), status=status)
 
 
 @bp.post("/logout")
