@@ -1,23 +1,75 @@
-"""Log-in and log-out. Passwords hashed with argon2; failed log-ins throttled per user name and
-per address (the `limits` library, shared through Redis in production)."""
+"""Who is logged in and what they may open. Passwords hashed with argon2; failed log-ins
+throttled per user name and per address (the `limits` library, shared through Redis in
+production)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Response, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Response, abort, redirect, render_template, request, url_for
+from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from limits import parse
 from sqlalchemy import select
 
-from gateway.console import StaffUser, bp, translate
+from gateway.console import bp, login_manager, translate
 from gateway.runtime import runtime
 from storage.models import User
 
+ALL = ("admin", "staff", "village_officer")
+OFFICE = ("admin", "staff")
+
 hasher = PasswordHasher()
 FAILED_LOGINS = parse("5/15 minutes")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StaffUser(UserMixin):
+    """The logged-in user, detached from the database session."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.username = user.username
+        self.role = user.role
+        self.village_code = user.village_code
+        self.language = user.language
+
+    @property
+    def is_officer(self) -> bool:
+        return self.role == "village_officer"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> StaffUser | None:
+    if not user_id.isdigit():
+        return None
+    with runtime().db.begin() as db_session:
+        user = db_session.get(User, int(user_id))
+        return StaffUser(user) if user is not None and user.active else None
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Only these roles may open the page; others get 403 (not a redirect: they are logged in)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def village_scope() -> str | None:
+    """The one village a village officer may see; None for staff and admins (everything)."""
+    return current_user.village_code if current_user.is_officer else None
 
 
 @functools.cache
