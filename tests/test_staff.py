@@ -2122,15 +2122,15 @@ def _template_texts() -> dict[str, str]:
 
 
 def _python_texts() -> dict[str, str]:
-    """Literal first arguments of translate(…) in gateway/console/*.py. The parser joins
-    adjacent literals ("a " "b" across lines) into one, as Python does."""
+    """Literal first arguments of translate(…) and lazy_translate(…) in gateway/console/*.py.
+    The parser joins adjacent literals ("a " "b" across lines) into one, as Python does."""
     found: dict[str, str] = {}
     for path in sorted((REPO / "console").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id == "translate"
+                and node.func.id in ("translate", "lazy_translate")
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
             ):

@@ -14,8 +14,10 @@ from flask import Response, abort, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from limits import parse
 from sqlalchemy import select
+from wtforms import PasswordField, StringField
 
 from gateway.console import bp, login_manager, translate
+from gateway.console.shared import ConsoleForm
 from gateway.runtime import runtime
 from storage.models import User
 
@@ -67,11 +69,6 @@ def roles(*allowed: str) -> Callable[[F], F]:
     return decorate
 
 
-def village_scope() -> str | None:
-    """The one village a village officer may see; None for staff and admins (everything)."""
-    return current_user.village_code if current_user.is_officer else None
-
-
 @functools.cache
 def _dummy_hash() -> str:
     """Made on first use, not at import: every process that builds the app would pay for it."""
@@ -89,15 +86,22 @@ def check_password(password_hash: str, password: str) -> bool:
         return False
 
 
+class LoginForm(ConsoleForm):
+    """No rules of its own: a wrong name and a wrong password get the same answer."""
+
+    username = StringField(default="", filters=[lambda name: (name or "").strip()[:60]])
+    password = PasswordField(default="")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("staff.dashboard"))  # type: ignore[return-value]
     error = None
     status = 200
-    if request.method == "POST":
-        username = request.form.get("username", "").strip()[:60]
-        password = request.form.get("password", "")
+    form = LoginForm()
+    if form.is_submitted():
+        username, password = form.username.data, form.password.data
         rt = runtime()
         keys = (("user", username.casefold()), ("addr", request.remote_addr or "-"))
         if not all(rt.limiter.test(FAILED_LOGINS, *key) for key in keys):

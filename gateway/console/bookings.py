@@ -3,13 +3,24 @@ closing it as done or cancelled; the resident is told by SMS each time."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Response, abort, render_template, request
 from sqlalchemy import select
+from wtforms import Field, StringField
 
 from gateway import staff_actions
 from gateway.console import bp, translate
 from gateway.console.auth import ALL, OFFICE, roles
-from gateway.console.shared import PAGE, actor, done, failed, parse_local_moment, scoped
+from gateway.console.shared import (
+    PAGE,
+    ConsoleForm,
+    actor,
+    done,
+    failed,
+    local_moment,
+    scoped,
+)
 from gateway.runtime import runtime
 from storage.models import HomeVisitBooking
 
@@ -38,6 +49,21 @@ def bookings() -> str:
     )
 
 
+class ScheduleForm(ConsoleForm):
+    """When staff will visit (WITA), and which team goes."""
+
+    date = StringField(default="")
+    time = StringField(default="")
+    team = StringField()
+
+    def validate_time(self, field: Field) -> None:
+        local_moment(self.date.data, field.data)
+
+    @property
+    def moment(self) -> dt.datetime:
+        return local_moment(self.date.data, self.time.data)
+
+
 @bp.post("/bookings/<number>/<step>")
 @roles(*OFFICE)
 def booking_step(number: str, step: str) -> Response:
@@ -45,11 +71,10 @@ def booking_step(number: str, step: str) -> Response:
     try:
         with rt.db.begin() as session:
             if step == "schedule":
-                local = parse_local_moment(
-                    request.form.get("date", ""), request.form.get("time", "")
-                )
+                form = ScheduleForm()
+                form.check()
                 staff_actions.schedule_booking(
-                    session, rt.resident_sms, actor(), number, local, request.form.get("team")
+                    session, rt.resident_sms, actor(), number, form.moment, form.team.data
                 )
             elif step in ("done", "cancelled"):
                 staff_actions.close_booking(session, rt.resident_sms, actor(), number, step)

@@ -9,13 +9,24 @@ from typing import Any
 from flask import Response, abort, flash, jsonify, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from wtforms import Field, StringField, TextAreaField
+from wtforms.validators import DataRequired, ValidationError
 
 from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
-from gateway.console import bp, translate
+from gateway.console import bp, lazy_translate, translate
 from gateway.console.auth import OFFICE, roles
-from gateway.console.shared import PAGE, actor, done, failed, parse_local_moment
-from gateway.runtime import Runtime, runtime
+from gateway.console.shared import (
+    PAGE,
+    ConsoleForm,
+    actor,
+    done,
+    failed,
+    local_moment,
+    strip,
+)
+from gateway.resident_sms import Audience
+from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage import outbox
 from storage.models import Broadcast
@@ -31,27 +42,55 @@ def broadcasts() -> str:
     return render_template("console/broadcasts.html", broadcasts=rows, rt=rt)
 
 
-def _audience_from(form: Any, rt: Runtime) -> Any:
-    kind = form.get("audience", "village")
-    if kind == "village":
-        return rt.resident_sms.audience(village=form.get("village", ""))
-    if kind == "district":
-        return rt.resident_sms.audience(district=form.get("district", ""))
-    if kind == "status":
-        status = form.get("request_status", "")
-        if status not in REQUEST_STATUSES:
-            raise ActionError(translate("Choose a request status."))
-        return rt.resident_sms.audience(request_status=status)
-    if kind == "all":
-        return rt.resident_sms.audience(everyone=True)
-    raise ActionError(translate("Choose who receives it."))
+AUDIENCES = ("village", "district", "status", "all")
+
+
+class BroadcastForm(ConsoleForm):
+    """A broadcast: the text (and its English version), who receives it, and when."""
+
+    text = TextAreaField(
+        filters=[strip], validators=[DataRequired(lazy_translate("Write the message."))]
+    )
+    audience = StringField(default="village")
+    village = StringField(default="")
+    district = StringField(default="")
+    request_status = StringField(default="")
+    text_en = TextAreaField(filters=[strip])
+    when = StringField(default="now")  # now | later
+    send_at = StringField(default="")  # <input type=datetime-local>: 2026-12-03T10:30
+    step = StringField(default="preview")  # preview | send
+
+    chosen: Audience | None = None  # once validated
+    send_at_utc: dt.datetime | None = None  # None: now
+
+    def validate_audience(self, field: Field) -> None:
+        kind = field.data
+        if kind not in AUDIENCES:
+            raise ValidationError(translate("Choose who receives it."))
+        if kind == "status" and self.request_status.data not in REQUEST_STATUSES:
+            raise ValidationError(translate("Choose a request status."))
+        try:
+            self.chosen = runtime().resident_sms.audience(
+                village=self.village.data if kind == "village" else None,
+                district=self.district.data if kind == "district" else None,
+                request_status=self.request_status.data if kind == "status" else None,
+                everyone=kind == "all",
+            )
+        except ValueError as error:  # an unknown village or district
+            raise ValidationError(str(error)) from None
+
+    def validate_send_at(self, field: Field) -> None:
+        if self.when.data == "later":
+            day, _, hour = field.data.partition("T")
+            self.send_at_utc = local_moment(day, hour).astimezone(dt.UTC)
 
 
 @bp.route("/broadcasts/new", methods=["GET", "POST"])
 @roles(*OFFICE)
 def broadcast_new() -> str | Response:
     rt = runtime()
-    form = request.form if request.method == "POST" else request.args
+    # A link may open the composer with its fields filled in (?audience=status&…).
+    form = BroadcastForm() if request.method == "POST" else BroadcastForm(formdata=request.args)
     context: dict[str, Any] = {
         "form": form,
         "rt": rt,
@@ -61,54 +100,52 @@ def broadcast_new() -> str | Response:
     }
     if request.method == "GET":
         return render_template("console/broadcast_form.html", preview=None, **context)
-    text = form.get("text", "").strip()
     try:
-        if not text:
-            raise ActionError(translate("Write the message."))
-        audience = _audience_from(form, rt)
-        send_at = None
-        if form.get("when") == "later":
-            day, _, hour = form.get("send_at", "").partition("T")  # <input type=datetime-local>
-            send_at = parse_local_moment(day, hour).astimezone(dt.UTC)
+        form.check()
+        assert form.chosen is not None
         with rt.db.begin() as session:
-            if form.get("step") != "send":
-                recipients = rt.resident_sms.recipients(session, audience)
-                english = form.get("text_en", "").strip()
-                in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
-                count, count_en = count_segments(text), count_segments(english or text)
+            if form.step.data != "send":
                 return render_template(
                     "console/broadcast_form.html",
-                    preview={
-                        "audience": audience.label,
-                        "recipients": len(recipients),
-                        "count": count,
-                        "odd": non_gsm_characters(text + english),
-                        "english": english,
-                        "in_english": in_english,
-                        "count_en": count_en,
-                        "cost": (
-                            (len(recipients) - in_english) * count.segments
-                            + in_english * count_en.segments
-                        )
-                        * context["price"],
-                    },
+                    preview=_preview(session, form, context["price"]),
                     **context,
                 )
             planned = staff_actions.plan_broadcast(
                 session,
                 rt.resident_sms,
                 actor(),
-                audience,
-                text,
-                send_at,
-                translations={"en": form.get("text_en", "").strip()},
+                form.chosen,
+                form.text.data,
+                form.send_at_utc,
+                translations={"en": form.text_en.data},
             )
             broadcast_id = planned.id
-    except ValueError as error:  # ActionError, an unknown village, a malformed date
+    except ValueError as error:  # the form's or the action's (ActionError)
         flash(str(error), "error")
         return render_template("console/broadcast_form.html", preview=None, **context)
     rt.dispatch(inline=True)
     return done(translate("Broadcast queued."), "staff.broadcast", broadcast_id=broadcast_id)
+
+
+def _preview(session: Session, form: BroadcastForm, price: float) -> dict[str, Any]:
+    """Who receives it, how many segments each text takes, and what it costs: nothing is
+    written."""
+    assert form.chosen is not None
+    recipients = runtime().resident_sms.recipients(session, form.chosen)
+    text, english = form.text.data, form.text_en.data
+    in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
+    count, count_en = count_segments(text), count_segments(english or text)
+    return {
+        "audience": form.chosen.label,
+        "recipients": len(recipients),
+        "count": count,
+        "odd": non_gsm_characters(text + english),
+        "english": english,
+        "in_english": in_english,
+        "count_en": count_en,
+        "cost": ((len(recipients) - in_english) * count.segments + in_english * count_en.segments)
+        * price,
+    }
 
 
 def _progress(session: Session, broadcast: Broadcast) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ, local_today
 from gateway.console import bp
-from gateway.console.auth import ALL, roles, village_scope
+from gateway.console.auth import ALL, roles
 from gateway.console.charts import (
     JOURNEY_COLOURS,
     STATUS_COLOURS,
@@ -20,7 +20,7 @@ from gateway.console.charts import (
     hbar_chart,
     pivot,
 )
-from gateway.console.shared import scoped
+from gateway.console.shared import scoped, village_scope
 from gateway.runtime import runtime
 from storage.models import (
     DocumentRequest,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gateway import staff_actions
 from gateway.console import bp, translate
 from gateway.console.auth import OFFICE, roles
-from gateway.console.shared import PAGE, actor, done
+from gateway.console.shared import PAGE, CheckedIds, ConsoleForm, actor, done
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage import outbox
@@ -39,11 +39,15 @@ def outbox_page() -> str:
     )
 
 
+class RetryForm(ConsoleForm):
+    ids = CheckedIds()  # none ticked: every failed message
+
+
 @bp.post("/outbox/retry")
 @roles(*OFFICE)
 def outbox_retry() -> Response:
     rt = runtime()
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = RetryForm().ids.data
     with rt.db.begin() as session:
         n = outbox.retry_failed(session, ids or None, utcnow())
         staff_actions.audit(

@@ -10,12 +10,25 @@ from typing import Any
 
 from flask import Response, abort, flash, render_template, request
 from flask_login import current_user
+from flask_wtf.file import FileField
 from sqlalchemy import or_, select
+from wtforms import Field, StringField
+from wtforms.validators import DataRequired, Regexp, ValidationError
 
 from gateway import staff_actions
-from gateway.console import bp, translate
-from gateway.console.auth import ALL, OFFICE, roles, village_scope
-from gateway.console.shared import PAGE, actor, done, failed, scoped
+from gateway.console import bp, lazy_translate, translate
+from gateway.console.auth import ALL, OFFICE, roles
+from gateway.console.shared import (
+    PAGE,
+    CheckedValues,
+    ConsoleForm,
+    actor,
+    done,
+    failed,
+    scoped,
+    typed,
+    village_scope,
+)
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
@@ -53,20 +66,28 @@ def requests_page() -> str:
     )
 
 
+class StatusForm(ConsoleForm):
+    """The requests ticked in the list, their new status, and where to collect them."""
+
+    numbers = CheckedValues(
+        validators=[DataRequired(lazy_translate("Choose at least one request."))]
+    )
+    status = StringField(default="")
+    pickup = StringField()
+
+
 @bp.post("/requests/status")
 @roles(*ALL)
 def requests_status() -> Response:
     """Change the status of one request or a selection; each change notifies the resident."""
     rt = runtime()
-    chosen = [n for n in request.form.getlist("numbers") if n]
-    status = request.form.get("status", "")
-    if current_user.is_officer and status != "collected":
+    form = StatusForm()
+    if current_user.is_officer and form.status.data != "collected":
         abort(403)  # officers hand documents over; the office changes the rest
-    if not chosen:
-        return failed(ActionError(translate("Choose at least one request.")), "staff.requests_page")
     try:
+        form.check()
         with rt.db.begin() as session:
-            for number in chosen:
+            for number in form.numbers.data:
                 found = session.scalar(
                     scoped(
                         select(DocumentRequest).where(DocumentRequest.number == number),
@@ -87,16 +108,52 @@ def requests_status() -> Response:
                     rt.resident_sms,
                     actor(),
                     number,
-                    status,
-                    request.form.get("pickup") or None,
+                    form.status.data,
+                    form.pickup.data or None,
                 )
     except ActionError as error:
         return failed(error, "staff.requests_page")
     rt.dispatch()
     return done(
-        translate("{n} request(s) changed; the residents are told by SMS.", n=len(chosen)),
+        translate(
+            "{n} request(s) changed; the residents are told by SMS.", n=len(form.numbers.data)
+        ),
         "staff.requests_page",
     )
+
+
+class PhoneField(StringField):
+    """A phone number as people write it (0812-…, +62 812 …); ``data`` is E.164, or None."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = to_e164(valuelist[0]) if valuelist else None
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is None:
+            raise ValidationError(translate("Not a phone number: {value}", value=typed(self)))
+
+    def _value(self) -> str:
+        return typed(self) or super()._value()
+
+
+class RequestForm(ConsoleForm):
+    """A request collected at the village office; a village officer's is in their village."""
+
+    phone = PhoneField()
+    village = StringField(default="")
+    birth_year = StringField(
+        default="",
+        validators=[Regexp(r"[0-9]+\Z", message=lazy_translate("The birth year is 4 digits."))],
+    )
+    doc_type = StringField(default="")
+
+    village_code = ""  # once validated
+
+    def validate_village(self, field: Field) -> None:
+        try:
+            self.village_code = runtime().regions.find_village(village_scope() or field.data).code
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -104,51 +161,46 @@ def requests_status() -> Response:
 def request_new() -> str | Response:
     """Register a request collected at the village office (Melali Kecapil)."""
     rt = runtime()
-    if request.method == "POST":
-        form = request.form
-        try:
-            phone = to_e164(form.get("phone", ""))
-            if phone is None:
-                raise ActionError(
-                    translate("Not a phone number: {value}", value=form.get("phone", ""))
-                )
-            village = rt.regions.find_village(village_scope() or form.get("village", ""))
-            birth_year = form.get("birth_year", "")
-            if not birth_year.isdigit():
-                raise ActionError(translate("The birth year is 4 digits."))
-            with rt.db.begin() as session:
-                created = staff_actions.add_request(
-                    session,
-                    actor(),
-                    doc_type=form.get("doc_type", ""),
-                    phone=phone,
-                    birth_year=int(birth_year),
-                    village_code=village.code,
-                )
-                number = created.number
-        except ValueError as error:
-            flash(str(error), "error")
-            return render_template(
-                "console/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES
+    form = RequestForm()
+    if not form.is_submitted():
+        return render_template("console/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES)
+    try:
+        form.check()
+        with rt.db.begin() as session:
+            created = staff_actions.add_request(
+                session,
+                actor(),
+                doc_type=form.doc_type.data,
+                phone=form.phone.data,
+                birth_year=int(form.birth_year.data),
+                village_code=form.village_code,
             )
-        return done(
-            translate("Request registered. Its number: {number}", number=number),
-            "staff.requests_page",
-            q=number,
-        )
-    return render_template("console/request_form.html", form={}, rt=rt, doc_types=DOC_TYPES)
+            number = created.number
+    except ValueError as error:  # the form's or the action's (ActionError)
+        flash(str(error), "error")
+        return render_template("console/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES)
+    return done(
+        translate("Request registered. Its number: {number}", number=number),
+        "staff.requests_page",
+        q=number,
+    )
+
+
+class ImportForm(ConsoleForm):
+    """A CSV file: type, phone, birth_year, village[, status, number, pickup]."""
+
+    file = FileField()
 
 
 @bp.route("/requests/import", methods=["GET", "POST"])
 @roles(*OFFICE)
 def requests_import() -> str:
-    """CSV: type, phone, birth_year, village[, status, number, pickup]. Bad rows are reported
-    with their reason and skipped; the others are imported."""
+    """Bad rows are reported with their reason and skipped; the others are imported."""
     rt = runtime()
+    form = ImportForm()
     report: dict[str, Any] | None = None
-    if request.method == "POST":
-        upload = request.files.get("file")
-        raw = upload.read() if upload else b""
+    if form.is_submitted():
+        raw = form.file.data.read() if form.file.data else b""
         try:
             rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
         except UnicodeDecodeError:

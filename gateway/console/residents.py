@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import Response, abort, render_template, request
 from sqlalchemy import select
+from wtforms import BooleanField, StringField
 
 from gateway import staff_actions
 from gateway.console import bp, translate
 from gateway.console.auth import ALL, OFFICE, roles
-from gateway.console.shared import PAGE, actor, done, scoped
+from gateway.console.shared import PAGE, ConsoleForm, actor, done, scoped
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from storage.models import Resident
@@ -37,17 +38,25 @@ def residents() -> str:
     return render_template("console/residents.html", residents=rows, rt=rt, q=q)
 
 
+class ResidentForm(ConsoleForm):
+    """SMS news on or off, and the language; a language the service does not speak is ignored
+    (the resident keeps theirs)."""
+
+    opted_out = BooleanField(false_values=("", "0"))
+    language = StringField()
+
+
 @bp.post("/residents/<int:resident_id>")
 @roles(*OFFICE)
 def resident_update(resident_id: int) -> Response:
     rt = runtime()
+    form = ResidentForm()
     with rt.db.begin() as session:
         resident = session.get(Resident, resident_id) or abort(404)
         before = {"opted_out": resident.opted_out, "language": resident.language}
-        resident.opted_out = request.form.get("opted_out") == "1"
-        language = request.form.get("language", resident.language)
-        if language in rt.catalogs:
-            resident.language = language
+        resident.opted_out = bool(form.opted_out.data)
+        if form.language.data in rt.catalogs:
+            resident.language = form.language.data
         staff_actions.audit(
             session,
             actor(),

@@ -3,18 +3,29 @@ residents already told hear of the change), and publishing it from a broadcast p
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
-from typing import Any
 
 from flask import Response, abort, flash, render_template, request
 from sqlalchemy import func, select
+from wtforms import Field, StringField
+from wtforms.validators import ValidationError
 
 from common.local_time import local_today
 from common.segments import count_segments
 from gateway import staff_actions
 from gateway.console import bp, translate
 from gateway.console.auth import ALL, OFFICE, roles
-from gateway.console.shared import PAGE, actor, done, failed, parse_date, parse_time, scoped
+from gateway.console.shared import (
+    PAGE,
+    ClockField,
+    ConsoleForm,
+    DayField,
+    actor,
+    done,
+    failed,
+    scoped,
+)
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage.models import Broadcast, ReminderSubscription, VillageVisit
@@ -35,36 +46,61 @@ def visits() -> str:
     return render_template("console/visits.html", visits=rows, rt=rt, show_past=show_past)
 
 
+class VisitForm(ConsoleForm):
+    """A new visit: which village, when, where, and what residents should bring."""
+
+    village = StringField(default="")
+    date = DayField()
+    start = ClockField(default=dt.time(9))
+    end = ClockField(default=dt.time(14))
+    place = StringField(default="")
+    bring = StringField()
+
+    village_code = ""  # the chosen village, once validated
+
+    def validate_village(self, field: Field) -> None:
+        try:
+            self.village_code = runtime().regions.find_village(field.data).code
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+class VisitEditForm(VisitForm):
+    """A visit stays in its village; the rest may change."""
+
+    village = None
+
+
 @bp.route("/visits/new", methods=["GET", "POST"])
 @roles(*OFFICE)
 def visit_new() -> str | Response:
     rt = runtime()
-    if request.method == "POST":
-        form = request.form
-        try:
-            village = rt.regions.find_village(form.get("village", ""))
-            with rt.db.begin() as session:
-                visit, _ = staff_actions.add_visit(
-                    session,
-                    rt.resident_sms,
-                    actor(),
-                    village_code=village.code,
-                    visit_date=parse_date(form.get("date", "")),
-                    start=parse_time(form.get("start", "")),
-                    end=parse_time(form.get("end", "")),
-                    place=form.get("place", ""),
-                    bring=form.get("bring"),
-                    publish=False,
-                )
-        except (ActionError, ValueError) as error:
-            flash(str(error), "error")
-            return render_template("console/visit_form.html", visit=None, form=form, rt=rt)
-        return done(
-            translate("Visit saved as a draft. Check it, then publish it."),
-            "staff.visit_publish",
-            visit_id=visit.id,
-        )
-    return render_template("console/visit_form.html", visit=None, form={}, rt=rt)
+    form = VisitForm()
+    if not form.is_submitted():
+        return render_template("console/visit_form.html", visit=None, form=form, rt=rt)
+    try:
+        form.check()
+        with rt.db.begin() as session:
+            visit, _ = staff_actions.add_visit(
+                session,
+                rt.resident_sms,
+                actor(),
+                village_code=form.village_code,
+                visit_date=form.date.data,
+                start=form.start.data,
+                end=form.end.data,
+                place=form.place.data,
+                bring=form.bring.data,
+                publish=False,
+            )
+    except ValueError as error:  # the form's or the action's (ActionError)
+        flash(str(error), "error")
+        return render_template("console/visit_form.html", visit=None, form=form, rt=rt)
+    return done(
+        translate("Visit saved as a draft. Check it, then publish it."),
+        "staff.visit_publish",
+        visit_id=visit.id,
+    )
 
 
 @bp.route("/visits/<int:visit_id>/edit", methods=["GET", "POST"])
@@ -73,18 +109,18 @@ def visit_edit(visit_id: int) -> str | Response:
     rt = runtime()
     with rt.db.begin() as session:
         visit = session.get(VillageVisit, visit_id) or abort(404)
-    form: dict[str, Any] = {
-        "village": visit.village_code,
-        "date": visit.visit_date.isoformat(),
-        "start": f"{visit.start_time:%H:%M}",
-        "end": f"{visit.end_time:%H:%M}",
-        "place": visit.place,
-        "bring": visit.bring or "",
-    }
     if request.method == "GET":
+        form = VisitEditForm(
+            date=visit.visit_date,
+            start=visit.start_time,
+            end=visit.end_time,
+            place=visit.place,
+            bring=visit.bring or "",
+        )
         return render_template("console/visit_form.html", visit=visit, form=form, rt=rt)
-    form = dict(request.form)
+    form = VisitEditForm()
     try:
+        form.check()
         # An error leaves the ``with`` block, which rolls the half-made change back.
         with rt.db.begin() as session:
             told = staff_actions.edit_visit(
@@ -92,11 +128,11 @@ def visit_edit(visit_id: int) -> str | Response:
                 rt.resident_sms,
                 actor(),
                 visit_id,
-                visit_date=parse_date(form.get("date", "")),
-                start=parse_time(form.get("start", "")),
-                end=parse_time(form.get("end", "")),
-                place=form.get("place", ""),
-                bring=form.get("bring", ""),
+                visit_date=form.date.data,
+                start=form.start.data,
+                end=form.end.data,
+                place=form.place.data,
+                bring=form.bring.data or "",  # an empty field clears it
             )
     except ActionError as error:
         flash(str(error), "error")
