@@ -4,10 +4,10 @@ residents already told hear of the change), and publishing it from a broadcast p
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter
 
 from flask import Response, abort, flash, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import Field, StringField
 from wtforms.validators import ValidationError
 
@@ -28,7 +28,7 @@ from gateway.console.shared import (
 )
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
-from storage.models import Broadcast, ReminderSubscription, VillageVisit
+from storage.models import VillageVisit
 
 
 @bp.get("/visits")
@@ -166,27 +166,15 @@ def visit_publish(visit_id: int) -> str | Response:
         visit = session.get(VillageVisit, visit_id) or abort(404)
         if request.method == "POST":
             try:
-                staff_actions.publish_visit(session, rt.resident_sms, actor(), visit_id)
+                broadcast = staff_actions.publish_visit_broadcast(
+                    session, rt.resident_sms, actor(), visit_id
+                )
             except ActionError as error:
                 return failed(error, "staff.visits")
-            broadcast_id = session.scalar(
-                select(func.max(Broadcast.id)).where(Broadcast.visit_id == visit_id)
-            )
+            broadcast_id = broadcast.id
         else:
-            # The same people resident_sms.visit_published writes to: the village's residents
-            # (not opted out), and those who asked to be told of this village's visits.
-            audience = rt.resident_sms.audience(village=visit.village_code)
-            recipients = dict(rt.resident_sms.recipients(session, audience))
-            for phone, language in session.execute(
-                select(ReminderSubscription.phone, ReminderSubscription.language).where(
-                    ReminderSubscription.kind == "visit_published",
-                    ReminderSubscription.village_code == visit.village_code,
-                )
-            ):
-                recipients.setdefault(phone, language)
-            languages: dict[str, int] = defaultdict(int)
-            for language in recipients.values():
-                languages[language] += 1
+            recipients = rt.resident_sms.visit_audience(session, visit.village_code)
+            languages = Counter(recipients.values())  # in the order first seen
             previews = {
                 code: rt.resident_sms.visit_text("sms.visit_published", code, visit)
                 for code in rt.catalogs
