@@ -1364,6 +1364,37 @@ def test_a_broadcast_sent_later(staff: Browser, db: Database) -> None:
     assert {as_utc(m.due_at) for m in outbox_rows(db)} == {expected}
 
 
+def test_the_console_leaves_the_sweep_to_the_workers(
+    app: Flask, staff: Browser, db: Database, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change that wrote SMS asks for a sweep (a queued job, or the sender thread woken);
+    it never sweeps inside the request, which ``inline=True`` is for (CLI commands that exit
+    right after)."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(runtime(app), "dispatch", lambda **kwargs: calls.append(kwargs))
+    day = local_today() + dt.timedelta(days=20)
+    staff.post(
+        "/staff/visits/new",
+        {"village": TEMBOK, "date": f"{day}", "start": "09:00", "end": "13:00", "place": "Balai"},
+    )
+    with db.begin() as session:
+        visit_id = session.scalars(
+            select(VillageVisit.id).where(VillageVisit.visit_date == day)
+        ).one()
+    changes = [
+        (f"/staff/visits/{visit_id}/publish", {}),
+        (f"/staff/visits/{visit_id}/edit", {"date": f"{day}", "start": "10:00", "end": "13:00"}),
+        (f"/staff/visits/{visit_id}/cancel", {}),
+        ("/staff/broadcasts/new", {"audience": "all", "text": "Halo", "step": "send"}),
+        ("/staff/requests/status", {"numbers": [R2], "status": "ready"}),
+        (f"/staff/bookings/{world.booking_tembok}/done", {}),
+        ("/staff/outbox/retry", {}),
+    ]
+    for path, form in changes:
+        assert staff.post(path, {"place": "Pura", **form}).status_code == 302, path
+    assert calls == [{}] * len(changes)
+
+
 # --- document requests --------------------------------------------------------------------------
 
 

@@ -123,7 +123,7 @@ def broadcast_new() -> str | Response:
     except ValueError as error:  # the form's or the action's (ActionError)
         flash(str(error), "error")
         return render_template("console/broadcast_form.html", preview=None, **context)
-    rt.dispatch(inline=True)
+    rt.dispatch()
     return done(translate("Broadcast queued."), "staff.broadcast", broadcast_id=broadcast_id)
 
 

@@ -190,5 +190,5 @@ def visit_publish(visit_id: int) -> str | Response:
                 price=float(rt.config["SMS_PRICE_PER_SEGMENT"]),
                 currency=rt.config["SMS_CURRENCY"],
             )
-    rt.dispatch(inline=True)
+    rt.dispatch()
     return done(translate("Visit published."), "staff.broadcast", broadcast_id=broadcast_id)
