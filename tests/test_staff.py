@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -38,6 +39,8 @@ from werkzeug.test import TestResponse
 import gateway
 from common.local_time import LOCAL_TZ, local_today
 from common.segments import count_segments
+from flows import journeys
+from flows.engine import load_flow
 from gateway import create_app
 from gateway.console import auth
 from gateway.runtime import runtime
@@ -54,6 +57,7 @@ from storage.models import (
     RequestStatusChange,
     Resident,
     User,
+    UssdSessionLog,
     VillageVisit,
     utcnow,
 )
@@ -1395,6 +1399,66 @@ def test_the_console_leaves_the_sweep_to_the_workers(
     assert calls == [{}] * len(changes)
 
 
+# --- dashboard ----------------------------------------------------------------------------------
+
+LEGEND = re.compile(
+    r'<rect x="\d+" y="\d+" width="10" height="10" fill="(#\w+)"/><text [^>]*>([^<]+)<'
+)
+
+
+def test_journeys_are_the_main_menus_in_its_order(tmp_path: Path) -> None:
+    screens = tmp_path / "screens.toml"
+    screens.write_text(
+        'start = "main"\nresume = "main"\n[screens.main]\ntype = "menu"\ntext = "t"\n'
+        'options = [{ label = "a", goto = "main", journey = "zakat" },'
+        ' { label = "b", goto = "main" }, { label = "c", goto = "main", journey = "ktp" }]\n'
+    )
+    assert journeys(load_flow(screens)) == ["zakat", "ktp"]
+    assert journeys() == journeys(load_flow())  # the product's own menu by default
+
+
+def test_the_journeys_chart_follows_the_menu(
+    app: Flask, staff: Browser, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Colours by position in the main menu, "None" (left at the menu) last in grey; a journey
+    the menu no longer offers but the log still holds comes after the menu's."""
+    with db.begin() as session:
+        for i, journey in enumerate(["language", "status", None, "old_journey", "status"]):
+            session.add(
+                UssdSessionLog(
+                    session_id=f"s{i}", phone=GRANNY, journey=journey, outcome="completed"
+                )
+            )
+
+    def legend() -> list[tuple[str, str]]:
+        page = staff.get("/staff/?lang=en").text
+        chart = page.split("USSD sessions per day, by journey")[1].split("</svg>")[0]
+        return [(name, colour) for colour, name in LEGEND.findall(chart)]
+
+    assert legend() == [
+        ("status", "#1f5f99"),
+        ("language", "#6b7280"),
+        ("old_journey", "#0e7c86"),
+        ("None", "#c9d1d9"),
+    ]
+    # a new menu: a new journey is charted, and the colours follow the menu's order
+    menu = runtime(app).ussd_engine.flow.screens["main"]
+    new_menu = dataclasses.replace(
+        menu, options=(dataclasses.replace(menu.options[0], journey="old_journey"), *menu.options)
+    )
+    flow = dataclasses.replace(
+        runtime(app).ussd_engine.flow,
+        screens={**runtime(app).ussd_engine.flow.screens, "main": new_menu},
+    )
+    monkeypatch.setattr(runtime(app).ussd_engine, "flow", flow)
+    assert legend() == [
+        ("old_journey", "#1f5f99"),
+        ("status", "#b35c00"),
+        ("language", "#0e7c86"),
+        ("None", "#c9d1d9"),
+    ]
+
+
 # --- document requests --------------------------------------------------------------------------
 
 
@@ -2209,11 +2273,7 @@ def test_every_interface_text_has_an_indonesian_entry() -> None:
         "reminder",
         "broadcast",
         "reply",
-        "status",
-        "home_visit",
-        "next_visit",
-        "priority",
-        "language",
+        *journeys(),  # the dashboard's legend
         "None",
     ):
         texts.setdefault(word, "(vocabulary)")

@@ -12,6 +12,7 @@ from gateway.console import translate
 
 Series = dict[str, dict[dt.date, int]]  # category -> day -> count
 
+# Message statuses are a fixed vocabulary (storage/vocab.py): each keeps its meaning's colour.
 STATUS_COLOURS = {
     "delivered": "#1b7f3b",
     "sent": "#6cbf84",
@@ -20,14 +21,16 @@ STATUS_COLOURS = {
     "failed": "#c0392b",
     "cancelled": "#6b4f2a",
 }
-JOURNEY_COLOURS = {
-    "status": "#1f5f99",
-    "home_visit": "#b35c00",
-    "next_visit": "#1b7f3b",
-    "priority": "#7a3e9d",
-    "language": "#6b7280",
-    "None": "#c9d1d9",
-}
+# Other categories (USSD journeys) take colours by position, so a new one needs no code.
+PALETTE = ("#1f5f99", "#b35c00", "#1b7f3b", "#7a3e9d", "#6b7280", "#0e7c86", "#a8326e", "#8a6d00")
+NONE_COLOUR = "#c9d1d9"  # "None": no category (a USSD session left at the main menu)
+
+
+def colours_by_position(names: list[str]) -> dict[str, str]:
+    """The palette's colours in order (again from the start after the last), then "None"."""
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    colours["None"] = NONE_COLOUR
+    return colours
 
 
 def pivot(counts: dict[tuple[dt.date, str], int]) -> Series:

@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ, local_today
+from flows import journeys as menu_journeys
 from gateway.console import bp
 from gateway.console.auth import ALL, roles
 from gateway.console.charts import (
-    JOURNEY_COLOURS,
     STATUS_COLOURS,
     bar_chart,
+    colours_by_position,
     hbar_chart,
     pivot,
 )
@@ -88,6 +89,10 @@ def dashboard() -> str:
             or 0
         )
     days = [today - dt.timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+    by_journey = pivot(journeys)
+    # The main menu's journeys in its order; then any the menu no longer offers, still logged.
+    offered = menu_journeys(rt.ussd_engine.flow)
+    named = [*offered, *sorted(set(by_journey) - set(offered) - {"None"})]
     today_counts = {k: v.get(today, 0) for k, v in pivot(messages).items()}
     return render_template(
         "console/dashboard.html",
@@ -99,7 +104,7 @@ def dashboard() -> str:
         sessions_today=sum(n for (d, _), n in journeys.items() if d == today),
         open_bookings=sum(open_by_district.values()),
         messages_chart=bar_chart(days, pivot(messages), STATUS_COLOURS),
-        journeys_chart=bar_chart(days, pivot(journeys), JOURNEY_COLOURS),
+        journeys_chart=bar_chart(days, by_journey, colours_by_position(named)),
         bookings_chart=hbar_chart(dict(open_by_district)),
     )
 
