@@ -65,7 +65,8 @@ class LazyText:
     def __str__(self) -> str:
         return translate(self.text)
 
-    def __mod__(self, values: Any) -> str:  # WTForms fills its %(min)d-style fields so
+    def __mod__(self, values: Any) -> str:
+        # Some validators (Length, AnyOf, EqualTo) fill in %(min)d-style fields this way.
         return str(self) % values
 
 

@@ -143,7 +143,7 @@ class RequestForm(ConsoleForm):
     village = StringField(default="")
     birth_year = StringField(
         default="",
-        validators=[Regexp(r"[0-9]+\Z", message=lazy_translate("The birth year is 4 digits."))],
+        validators=[Regexp(r"\d+\Z", message=lazy_translate("The birth year is 4 digits."))],
     )
     doc_type = StringField(default="")
 
@@ -196,9 +196,8 @@ class ImportForm(ConsoleForm):
 @roles(*OFFICE)
 def requests_import() -> str:
     """Bad rows are reported with their reason and skipped; the others are imported."""
-    rt = runtime()
     form = ImportForm()
-    report: dict[str, Any] | None = None
+    report = None
     if form.is_submitted():
         raw = form.file.data.read() if form.file.data else b""
         try:
@@ -206,30 +205,37 @@ def requests_import() -> str:
         except UnicodeDecodeError:
             rows = []
             flash(translate("The file is not UTF-8 text."), "error")
-        added, rejected = [], []
-        for line, row in enumerate(rows, start=2):
-            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-            try:
-                phone = to_e164(row.get("phone", ""))
-                if phone is None:
-                    raise ActionError(f"'{row.get('phone', '')}' is not a phone number")
-                if not row.get("birth_year", "").isdigit():
-                    raise ActionError("birth_year is not a year")
-                village = rt.regions.find_village(row.get("village", ""))
-                with rt.db.begin() as session:
-                    created = staff_actions.add_request(
-                        session,
-                        actor(),
-                        doc_type=row.get("type", ""),
-                        phone=phone,
-                        birth_year=int(row["birth_year"]),
-                        village_code=village.code,
-                        status=row.get("status") or "submitted",
-                        number=row.get("number") or None,
-                        pickup_place=row.get("pickup") or None,
-                    )
-                    added.append(created.number)
-            except ValueError as error:
-                rejected.append((line, str(error)))
-        report = {"added": added, "rejected": rejected}
+        report = _import(rows)
     return render_template("console/requests_import.html", report=report)
+
+
+def _import(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Each row a request in its own transaction, so a bad row is rejected with its reason
+    and the others are kept."""
+    rt = runtime()
+    added, rejected = [], []
+    for line, raw_row in enumerate(rows, start=2):  # line 1: the header
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw_row.items()}
+        try:
+            phone = to_e164(row.get("phone", ""))
+            if phone is None:
+                raise ActionError(f"'{row.get('phone', '')}' is not a phone number")
+            if not row.get("birth_year", "").isdigit():
+                raise ActionError("birth_year is not a year")
+            village = rt.regions.find_village(row.get("village", ""))
+            with rt.db.begin() as session:
+                created = staff_actions.add_request(
+                    session,
+                    actor(),
+                    doc_type=row.get("type", ""),
+                    phone=phone,
+                    birth_year=int(row["birth_year"]),
+                    village_code=village.code,
+                    status=row.get("status") or "submitted",
+                    number=row.get("number") or None,
+                    pickup_place=row.get("pickup") or None,
+                )
+                added.append(created.number)
+        except ValueError as error:
+            rejected.append((line, str(error)))
+    return {"added": added, "rejected": rejected}
