@@ -24,9 +24,12 @@ def build_engine(
     return Engine(flow or load_flow(), catalogs or load_catalogs(), ACTIONS, max_chars)
 
 
-def journeys() -> list[str]:
+def journeys(flow: Flow | None = None) -> list[str]:
     """The journeys of the main menu, in its order (e.g. ``["status", "home_visit", ...]``):
-    the names the session log records, for any part that lists them (the dashboard)."""
+    the names the session log records, for any part that lists them (the dashboard). Without
+    ``flow``, the shipped screens'."""
+    if flow is not None:
+        return flow.journeys()
     return list(_shipped_journeys())
 
 

@@ -39,7 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, health, metrics, simulator, staff, webhooks
+    from gateway import cli, console, health, metrics, simulator, webhooks
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
@@ -60,8 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(simulator.bp)
     metrics.init_app(app)
     webhooks.init_app(app)  # (its WSGI wrapper goes around the metrics timer)
-    staff.init_app(app)
+    console.init_app(app)
     for blueprint in webhooks.BLUEPRINTS:  # machines authenticate with the webhook token
-        staff.csrf.exempt(blueprint)
+        console.csrf.exempt(blueprint)
     cli.init_app(app)
     return app

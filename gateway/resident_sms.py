@@ -206,14 +206,7 @@ class ResidentSms:
         )
         session.add(broadcast)
         session.flush()
-        recipients = dict(self._residents(session, (visit.village_code,)))
-        for phone, language in session.execute(
-            select(ReminderSubscription.phone, ReminderSubscription.language).where(
-                ReminderSubscription.kind == "visit_published",
-                ReminderSubscription.village_code == visit.village_code,
-            )
-        ):
-            recipients.setdefault(phone, language)
+        recipients = self.visit_audience(session, visit.village_code)
         for phone in skip:
             recipients.pop(phone, None)
         version = _version(visit)
@@ -243,6 +236,19 @@ class ResidentSms:
         ):
             self.visit_reminders(session, sub.phone, sub.language, visit)
         return broadcast
+
+    def visit_audience(self, session: Session, village_code: str) -> dict[str, str]:
+        """Who hears of a visit published in this village, and in which language (phone ->
+        language): its residents who have not opted out, and those who asked to be told."""
+        recipients = dict(self._residents(session, (village_code,)))
+        for phone, language in session.execute(
+            select(ReminderSubscription.phone, ReminderSubscription.language).where(
+                ReminderSubscription.kind == "visit_published",
+                ReminderSubscription.village_code == village_code,
+            )
+        ):
+            recipients.setdefault(phone, language)
+        return recipients
 
     def visit_reminders(
         self, session: Session | Connection, phone: str, language: str, visit: VisitFields

@@ -26,7 +26,7 @@ bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
 @bp.before_request
 def _page_request() -> None:
-    from gateway.staff import page_request  # (the console's package imports this module)
+    from gateway.console import page_request  # (the console's package imports this module)
 
     page_request()
 

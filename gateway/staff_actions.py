@@ -169,6 +169,15 @@ def get_visit(session: Session, visit_id: int) -> VillageVisit:
 
 
 def publish_visit(session: Session, resident_sms: ResidentSms, actor: str, visit_id: int) -> int:
+    """Returns how many residents will be told."""
+    return publish_visit_broadcast(session, resident_sms, actor, visit_id).recipients
+
+
+def publish_visit_broadcast(
+    session: Session, resident_sms: ResidentSms, actor: str, visit_id: int
+) -> Broadcast:
+    """``publish_visit``, returning the broadcast that announces the visit (the console shows
+    its progress next)."""
     visit = get_visit(session, visit_id)
     if visit.cancelled:
         raise ActionError(f"visit {visit_id} is cancelled")
@@ -177,9 +186,9 @@ def publish_visit(session: Session, resident_sms: ResidentSms, actor: str, visit
     before = _visit_fields(visit)
     visit.published = True
     session.flush()
-    told = resident_sms.visit_published(session, visit, created_by=actor).recipients
+    broadcast = resident_sms.visit_published(session, visit, created_by=actor)
     audit(session, actor, "visit.publish", "village_visit", visit_id, before, _visit_fields(visit))
-    return int(told)
+    return broadcast
 
 
 def edit_visit(

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from common.local_time import LOCAL_TZ
 from gateway.phones import to_e164
 from gateway.runtime import runtime
-from gateway.staff.auth import hash_password
+from gateway.console.auth import hash_password
 from storage.models import User
 from storage.regions import Place
 

@@ -1,83 +1,39 @@
 """The staff console (SPEC §5): registry staff, village officers and admins, in a browser.
 
 Server-rendered pages, no build step, fast on an old office PC and usable with the keyboard.
-Log-in with roles; CSRF on every form (Flask-WTF); every change goes through gateway.actions,
-which writes the SMS it owes and an audit entry in the same transaction.
+One module per area, each with its routes and the forms they read: dashboard, visits,
+broadcasts, requests, bookings, outbox, residents, users, audit; auth.py logs people in and
+says who may open what; shared.py holds what every area uses. Every change goes through
+gateway.staff_actions, which writes the SMS it owes and an audit entry in the same transaction.
+
+Texts are written in English in the templates and the code, and shown in the user's
+interface language: ``translate`` (``_`` in templates) looks them up in ui_<language>.toml.
 """
 
 from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, Flask, Request, abort, request, session
+from flask import Blueprint, Flask, Request, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask_login import LoginManager, UserMixin, current_user, login_required
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from gateway.runtime import runtime
-from storage.models import User
-
-bp = Blueprint("staff", __name__, url_prefix="/staff")
+# Named "staff" after its URLs (/staff/...): templates and redirects say url_for("staff.…").
+bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
-F = TypeVar("F", bound=Callable[..., Any])
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
-
-
-class StaffUser(UserMixin):
-    """The logged-in user, detached from the database session."""
-
-    def __init__(self, user: User) -> None:
-        self.id = user.id
-        self.username = user.username
-        self.role = user.role
-        self.village_code = user.village_code
-        self.language = user.language
-
-    @property
-    def is_officer(self) -> bool:
-        return self.role == "village_officer"
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> StaffUser | None:
-    if not user_id.isdigit():
-        return None
-    with runtime().db.begin() as db_session:
-        user = db_session.get(User, int(user_id))
-        return StaffUser(user) if user is not None and user.active else None
-
-
-def roles(*allowed: str) -> Callable[[F], F]:
-    """Only these roles may open the page; others get 403 (not a redirect: they are logged in)."""
-
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        @login_required
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if current_user.role not in allowed:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def village_scope() -> str | None:
-    """The one village a village officer may see; None for staff and admins (everything)."""
-    return current_user.village_code if current_user.is_officer else None
 
 
 @functools.cache
 def _ui_texts(language: str) -> dict[str, str]:
-    path = Path(str(resources.files("gateway") / "staff" / f"ui_{language}.toml"))
+    path = Path(str(resources.files("gateway.console") / f"ui_{language}.toml"))
     if not path.exists():
         return {}
     with path.open("rb") as f:
@@ -97,6 +53,25 @@ def translate(text: str, **values: Any) -> str:
     """Interface text: written in English in the templates, shown in Indonesian by default."""
     translated = _ui_texts(ui_language()).get(text, text) if ui_language() != "en" else text
     return translated.format(**values) if values else translated
+
+
+class LazyText:
+    """An interface text translated when it is shown. Form classes are built at import, before
+    any request has a language, so their validators' messages are these."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return translate(self.text)
+
+    def __mod__(self, values: Any) -> str:
+        # Some validators (Length, AnyOf, EqualTo) fill in %(min)d-style fields this way.
+        return str(self) % values
+
+
+def lazy_translate(text: str) -> LazyText:
+    return LazyText(text)
 
 
 class PageSessions(SecureCookieSessionInterface):
@@ -139,14 +114,24 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"
     login_manager.login_message = ""
-    # CSRF is checked by the pages' own blueprints (page_request below), not before every
+    # CSRF is checked by the pages' own blueprints (page_request above), not before every
     # request: machines post to the webhooks with a token, and a USSD hop should not pay
     # for a check that would exempt it anyway.
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     csrf.init_app(app)
     app.jinja_env.globals.update(_=translate, LANGUAGES=LANGUAGES, ui_language=ui_language)
 
-    import gateway.staff.auth
-    import gateway.staff.pages  # noqa: F401  (their routes register on bp)
+    from gateway.console import (  # noqa: F401  (importing an area registers its routes on bp)
+        audit,
+        auth,
+        bookings,
+        broadcasts,
+        dashboard,
+        outbox,
+        requests,
+        residents,
+        users,
+        visits,
+    )
 
     app.register_blueprint(bp)

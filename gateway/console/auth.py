@@ -1,23 +1,72 @@
-"""Log-in and log-out. Passwords hashed with argon2; failed log-ins throttled per user name and
-per address (the `limits` library, shared through Redis in production)."""
+"""Who is logged in and what they may open. Passwords hashed with argon2; failed log-ins
+throttled per user name and per address (the `limits` library, shared through Redis in
+production)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Response, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Response, abort, redirect, render_template, request, url_for
+from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from limits import parse
 from sqlalchemy import select
+from wtforms import PasswordField, StringField
 
+from gateway.console import bp, login_manager, translate
+from gateway.console.shared import ConsoleForm
 from gateway.runtime import runtime
-from gateway.staff import StaffUser, bp, translate
 from storage.models import User
+
+ALL = ("admin", "staff", "village_officer")
+OFFICE = ("admin", "staff")
 
 hasher = PasswordHasher()
 FAILED_LOGINS = parse("5/15 minutes")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StaffUser(UserMixin):
+    """The logged-in user, detached from the database session."""
+
+    def __init__(self, user: User) -> None:
+        self.id = user.id
+        self.username = user.username
+        self.role = user.role
+        self.village_code = user.village_code
+        self.language = user.language
+
+    @property
+    def is_officer(self) -> bool:
+        return self.role == "village_officer"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> StaffUser | None:
+    if not user_id.isdigit():
+        return None
+    with runtime().db.begin() as db_session:
+        user = db_session.get(User, int(user_id))
+        return StaffUser(user) if user is not None and user.active else None
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Only these roles may open the page; others get 403 (not a redirect: they are logged in)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 @functools.cache
@@ -37,15 +86,22 @@ def check_password(password_hash: str, password: str) -> bool:
         return False
 
 
+class LoginForm(ConsoleForm):
+    """No rules of its own: a wrong name and a wrong password get the same answer."""
+
+    username = StringField(default="", filters=[lambda name: (name or "").strip()[:60]])
+    password = PasswordField(default="")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("staff.dashboard"))  # type: ignore[return-value]
     error = None
     status = 200
-    if request.method == "POST":
-        username = request.form.get("username", "").strip()[:60]
-        password = request.form.get("password", "")
+    form = LoginForm()
+    if form.is_submitted():
+        username, password = form.username.data, form.password.data
         rt = runtime()
         keys = (("user", username.casefold()), ("addr", request.remote_addr or "-"))
         if not all(rt.limiter.test(FAILED_LOGINS, *key) for key in keys):
@@ -68,7 +124,7 @@ def login() -> str | Response:
             for key in keys:
                 rt.limiter.hit(FAILED_LOGINS, *key)
             error, status = translate("Wrong user name or password."), 401
-    return Response(render_template("staff/login.html", error=error), status=status)
+    return Response(render_template("console/login.html", error=error), status=status)
 
 
 @bp.post("/logout")

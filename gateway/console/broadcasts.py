@@ -1,0 +1,195 @@
+"""Broadcasts: writing one (audience, text, an English version, now or later) with a preview
+of who receives it and what it costs, then following its progress and cancelling the rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, abort, flash, jsonify, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from wtforms import Field, StringField, TextAreaField
+from wtforms.validators import DataRequired, ValidationError
+
+from common.segments import count_segments, non_gsm_characters
+from gateway import staff_actions
+from gateway.console import bp, lazy_translate, translate
+from gateway.console.auth import OFFICE, roles
+from gateway.console.shared import (
+    PAGE,
+    ConsoleForm,
+    actor,
+    done,
+    failed,
+    local_moment,
+    strip,
+)
+from gateway.resident_sms import Audience
+from gateway.runtime import runtime
+from gateway.staff_actions import ActionError
+from storage import outbox
+from storage.models import Broadcast
+from storage.vocab import REQUEST_STATUSES
+
+
+@bp.get("/broadcasts")
+@roles(*OFFICE)
+def broadcasts() -> str:
+    rt = runtime()
+    with rt.db.begin() as session:
+        rows = session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(PAGE)).all()
+    return render_template("console/broadcasts.html", broadcasts=rows, rt=rt)
+
+
+AUDIENCES = ("village", "district", "status", "all")
+
+
+class BroadcastForm(ConsoleForm):
+    """A broadcast: the text (and its English version), who receives it, and when."""
+
+    text = TextAreaField(
+        filters=[strip], validators=[DataRequired(lazy_translate("Write the message."))]
+    )
+    audience = StringField(default="village")
+    village = StringField(default="")
+    district = StringField(default="")
+    request_status = StringField(default="")
+    text_en = TextAreaField(filters=[strip])
+    when = StringField(default="now")  # now | later
+    send_at = StringField(default="")  # <input type=datetime-local>: 2026-12-03T10:30
+    step = StringField(default="preview")  # preview | send
+
+    chosen: Audience | None = None  # once validated
+    send_at_utc: dt.datetime | None = None  # None: now
+
+    def validate_audience(self, field: Field) -> None:
+        kind = field.data
+        if kind not in AUDIENCES:
+            raise ValidationError(translate("Choose who receives it."))
+        if kind == "status" and self.request_status.data not in REQUEST_STATUSES:
+            raise ValidationError(translate("Choose a request status."))
+        try:
+            self.chosen = runtime().resident_sms.audience(
+                village=self.village.data if kind == "village" else None,
+                district=self.district.data if kind == "district" else None,
+                request_status=self.request_status.data if kind == "status" else None,
+                everyone=kind == "all",
+            )
+        except ValueError as error:  # an unknown village or district
+            raise ValidationError(str(error)) from None
+
+    def validate_send_at(self, field: Field) -> None:
+        if self.when.data == "later":
+            day, _, hour = field.data.partition("T")
+            self.send_at_utc = local_moment(day, hour).astimezone(dt.UTC)
+
+
+@bp.route("/broadcasts/new", methods=["GET", "POST"])
+@roles(*OFFICE)
+def broadcast_new() -> str | Response:
+    rt = runtime()
+    # A link may open the composer with its fields filled in (?audience=status&…).
+    form = BroadcastForm() if request.method == "POST" else BroadcastForm(formdata=request.args)
+    context: dict[str, Any] = {
+        "form": form,
+        "rt": rt,
+        "statuses": REQUEST_STATUSES,
+        "price": float(rt.config["SMS_PRICE_PER_SEGMENT"]),
+        "currency": rt.config["SMS_CURRENCY"],
+    }
+    if request.method == "GET":
+        return render_template("console/broadcast_form.html", preview=None, **context)
+    try:
+        form.check()
+        assert form.chosen is not None
+        with rt.db.begin() as session:
+            if form.step.data != "send":
+                return render_template(
+                    "console/broadcast_form.html",
+                    preview=_preview(session, form, context["price"]),
+                    **context,
+                )
+            planned = staff_actions.plan_broadcast(
+                session,
+                rt.resident_sms,
+                actor(),
+                form.chosen,
+                form.text.data,
+                form.send_at_utc,
+                translations={"en": form.text_en.data},
+            )
+            broadcast_id = planned.id
+    except ValueError as error:  # the form's or the action's (ActionError)
+        flash(str(error), "error")
+        return render_template("console/broadcast_form.html", preview=None, **context)
+    rt.dispatch()
+    return done(translate("Broadcast queued."), "staff.broadcast", broadcast_id=broadcast_id)
+
+
+def _preview(session: Session, form: BroadcastForm, price: float) -> dict[str, Any]:
+    """Who receives it, how many segments each text takes, and what it costs: nothing is
+    written."""
+    assert form.chosen is not None
+    recipients = runtime().resident_sms.recipients(session, form.chosen)
+    text, english = form.text.data, form.text_en.data
+    in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
+    count, count_en = count_segments(text), count_segments(english or text)
+    return {
+        "audience": form.chosen.label,
+        "recipients": len(recipients),
+        "count": count,
+        "odd": non_gsm_characters(text + english),
+        "english": english,
+        "in_english": in_english,
+        "count_en": count_en,
+        "cost": ((len(recipients) - in_english) * count.segments + in_english * count_en.segments)
+        * price,
+    }
+
+
+def _progress(session: Session, broadcast: Broadcast) -> dict[str, Any]:
+    counts = outbox.counts_by_status(session, broadcast.id)
+    total = sum(counts.values())
+    finished = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed", "cancelled"))
+    return {
+        "id": broadcast.id,
+        "status": broadcast.status,
+        "total": total,
+        "counts": counts,
+        "percent": round(100 * finished / total) if total else 100,
+        "done": finished == total,
+    }
+
+
+@bp.get("/broadcasts/<int:broadcast_id>")
+@roles(*OFFICE)
+def broadcast(broadcast_id: int) -> str:
+    rt = runtime()
+    with rt.db.begin() as session:
+        row = session.get(Broadcast, broadcast_id) or abort(404)
+        progress = _progress(session, row)
+    return render_template("console/broadcast.html", broadcast=row, progress=progress, rt=rt)
+
+
+@bp.get("/broadcasts/<int:broadcast_id>/progress.json")
+@roles(*OFFICE)
+def broadcast_progress(broadcast_id: int) -> Response:
+    with runtime().db.begin() as session:
+        row = session.get(Broadcast, broadcast_id) or abort(404)
+        return jsonify(_progress(session, row))
+
+
+@bp.post("/broadcasts/<int:broadcast_id>/cancel")
+@roles(*OFFICE)
+def broadcast_cancel(broadcast_id: int) -> Response:
+    try:
+        with runtime().db.begin() as session:
+            n = staff_actions.cancel_broadcast(session, actor(), broadcast_id)
+    except ActionError as error:
+        return failed(error, "staff.broadcasts")
+    return done(
+        translate("{n} message(s) not yet sent were cancelled.", n=n),
+        "staff.broadcast",
+        broadcast_id=broadcast_id,
+    )

@@ -1,0 +1,95 @@
+"""The dashboard's charts, drawn on the server as inline SVG and HTML: no JavaScript, no
+chart library, fast on an old office PC, and they print."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from markupsafe import Markup, escape
+
+from gateway.console import translate
+
+Series = dict[str, dict[dt.date, int]]  # category -> day -> count
+
+# Message statuses are a fixed vocabulary (storage/vocab.py): each keeps its meaning's colour.
+STATUS_COLOURS = {
+    "delivered": "#1b7f3b",
+    "sent": "#6cbf84",
+    "queued": "#9aa5b1",
+    "sending": "#c9d1d9",
+    "failed": "#c0392b",
+    "cancelled": "#6b4f2a",
+}
+# Other categories (USSD journeys) take colours by position, so a new one needs no code.
+PALETTE = ("#1f5f99", "#b35c00", "#1b7f3b", "#7a3e9d", "#6b7280", "#0e7c86", "#a8326e", "#8a6d00")
+NONE_COLOUR = "#c9d1d9"  # "None": no category (a USSD session left at the main menu)
+
+
+def colours_by_position(names: list[str]) -> dict[str, str]:
+    """The palette's colours in order (again from the start after the last), then "None"."""
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    colours["None"] = NONE_COLOUR
+    return colours
+
+
+def pivot(counts: dict[tuple[dt.date, str], int]) -> Series:
+    series: Series = defaultdict(dict)
+    for (day, category), n in counts.items():
+        series[category][day] = n
+    return series
+
+
+def bar_chart(days: list[dt.date], series: Series, colours: dict[str, str]) -> Markup:
+    """A stacked bar per day, the categories in the order of ``colours``, with a legend."""
+    width, height, bar = 560, 160, 28
+    totals = [sum(s.get(d, 0) for s in series.values()) for d in days]
+    if not any(totals):
+        return Markup(f'<p class="muted">{escape(translate("No data yet."))}</p>')
+    top = max([*totals, 1])
+    parts = [f'<svg viewBox="0 0 {width} {height + 40}" role="img" class="chart">']
+    for i, day in enumerate(days):
+        x, y = 10 + i * (bar + 11), float(height)
+        for name in colours:
+            n = series.get(name, {}).get(day, 0)
+            if not n:
+                continue
+            h = n / top * (height - 10)
+            y -= h
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
+                f'fill="{colours[name]}"><title>{day:%d %b} {escape(translate(name))}: '
+                f"{n}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{x + bar / 2}" y="{height + 14}" text-anchor="middle">{day:%d}</text>'
+        )
+        if totals[i]:
+            parts.append(
+                f'<text x="{x + bar / 2}" y="{y - 3:.1f}" text-anchor="middle" '
+                f'class="total">{totals[i]}</text>'
+            )
+    legend_x = 10
+    for name, colour in colours.items():
+        if name in series:
+            parts.append(
+                f'<rect x="{legend_x}" y="{height + 24}" width="10" height="10" '
+                f'fill="{colour}"/><text x="{legend_x + 14}" y="{height + 33}">'
+                f"{escape(translate(name))}</text>"
+            )
+            legend_x += 24 + 8 * len(translate(name))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def hbar_chart(values: dict[str, int]) -> Markup:
+    """Horizontal bars, longest first: a table, so a screen reader reads it as one."""
+    if not values:
+        return Markup(f"<p>{escape(translate('No open bookings.'))}</p>")
+    top = max(values.values())
+    rows = "".join(
+        f'<tr><th scope="row">{escape(name)}</th><td><span class="hbar" '
+        f'style="width:{max(4, int(n / top * 300))}px"></span> {n}</td></tr>'
+        for name, n in sorted(values.items(), key=lambda kv: -kv[1])
+    )
+    return Markup(f'<table class="hbars">{rows}</table>')

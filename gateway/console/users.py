@@ -1,0 +1,165 @@
+"""Log-ins (admins): creating one, switching one off or on, setting a new password for
+someone who forgot theirs; and everyone's own password."""
+
+from __future__ import annotations
+
+from flask import Response, abort, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from wtforms import BooleanField, Field, PasswordField, StringField
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, ValidationError
+
+from gateway import staff_actions
+from gateway.console import bp, lazy_translate, translate
+from gateway.console.auth import ALL, check_password, hash_password, roles
+from gateway.console.shared import ConsoleForm, actor, done, failed, strip
+from gateway.runtime import runtime
+from gateway.staff_actions import ActionError
+from storage.models import STAFF_ROLES, User
+
+MIN_PASSWORD = 10
+NAME_AND_PASSWORD = lazy_translate("A user name, and a password of 10 characters or more.")
+LONG_ENOUGH = lazy_translate("A password of 10 characters or more.")
+
+
+class NewUserForm(ConsoleForm):
+    """A log-in: its role, name, first password, and a village officer's village."""
+
+    role = StringField(validators=[AnyOf(STAFF_ROLES, message=lazy_translate("Choose a role."))])
+    username = StringField(filters=[strip], validators=[DataRequired(NAME_AND_PASSWORD)])
+    password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=NAME_AND_PASSWORD)])
+    village = StringField(default="")  # a name or a code
+
+    village_code: str | None = None  # once validated; None but for village officers
+
+    def validate_village(self, field: Field) -> None:
+        if self.role.data == "village_officer":
+            try:
+                self.village_code = runtime().regions.find_village(field.data).code
+            except ValueError as error:
+                raise ValidationError(str(error)) from None
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@roles("admin")
+def users() -> str | Response:
+    rt = runtime()
+    form = NewUserForm()
+    if form.is_submitted():
+        try:
+            form.check()
+            username = form.username.data
+            with rt.db.begin() as session:
+                if session.scalar(select(User.id).where(User.username == username)):
+                    raise ActionError(translate("That user name is taken."))
+                session.add(
+                    User(
+                        username=username,
+                        password_hash=hash_password(form.password.data),
+                        role=form.role.data,
+                        village_code=form.village_code,
+                        language="id",
+                        active=True,
+                    )
+                )
+                staff_actions.audit(
+                    session,
+                    actor(),
+                    "user.create",
+                    "user",
+                    username,
+                    after={"role": form.role.data, "village_code": form.village_code},
+                )
+        except ActionError as error:
+            return failed(error, "staff.users")
+        return done(translate("User created."), "staff.users")
+    with rt.db.begin() as session:
+        rows = session.scalars(select(User).order_by(User.username)).all()
+    return render_template("console/users.html", users=rows, rt=rt, roles=STAFF_ROLES)
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        abort(404)
+    return user
+
+
+class ActiveForm(ConsoleForm):
+    active = BooleanField(false_values=("", "0"))
+
+
+@bp.post("/users/<username>/active")
+@roles("admin")
+def user_active(username: str) -> Response:
+    """Switch a log-in off (someone left) or on again. Their open sessions end at their next
+    page: a user who is not active is not loaded."""
+    active = bool(ActiveForm().active.data)
+    try:
+        if username == actor() and not active:
+            raise ActionError(translate("You cannot switch off your own log-in."))
+        with runtime().db.begin() as session:
+            user = _user(session, username)
+            before, user.active = user.active, active
+            staff_actions.audit(
+                session,
+                actor(),
+                "user.active",
+                "user",
+                username,
+                before={"active": before},
+                after={"active": active},
+            )
+    except ActionError as error:
+        return failed(error, "staff.users")
+    return done(translate("User {username} updated.", username=username), "staff.users")
+
+
+class NewPasswordForm(ConsoleForm):
+    password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=LONG_ENOUGH)])
+
+
+@bp.post("/users/<username>/password")
+@roles("admin")
+def user_password(username: str) -> Response:
+    """An admin sets a new password for someone who forgot theirs (told to them in person)."""
+    form = NewPasswordForm()
+    try:
+        form.check()
+        with runtime().db.begin() as session:
+            _user(session, username).password_hash = hash_password(form.password.data)
+            staff_actions.audit(session, actor(), "user.password", "user", username)
+    except ActionError as error:
+        return failed(error, "staff.users")
+    return done(translate("User {username} updated.", username=username), "staff.users")
+
+
+class OwnPasswordForm(ConsoleForm):
+    """The current password (checked against the stored hash after the form), the new one
+    twice."""
+
+    current = PasswordField(default="")
+    new = PasswordField(validators=[Length(min=MIN_PASSWORD, message=LONG_ENOUGH)])
+    again = PasswordField(
+        validators=[EqualTo("new", message=lazy_translate("The two new passwords differ."))]
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@roles(*ALL)
+def own_password() -> str | Response:
+    """Anyone logged in changes their own password, after typing the current one."""
+    form = OwnPasswordForm()
+    if not form.is_submitted():
+        return render_template("console/password.html")
+    try:
+        form.check()
+        with runtime().db.begin() as session:
+            user = _user(session, actor())
+            if not check_password(user.password_hash, form.current.data):
+                raise ActionError(translate("The current password is wrong."))
+            user.password_hash = hash_password(form.new.data)
+            staff_actions.audit(session, actor(), "user.password", "user", user.username)
+    except ActionError as error:
+        return failed(error, "staff.own_password")
+    return done(translate("Password changed."), "staff.dashboard")

@@ -1,0 +1,269 @@
+"""Document requests: status changes one by one or for a selection (each resident told by
+SMS), finding them, registering one at the office, and the CSV import."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+import re
+
+from sqlalchemy import select
+
+from storage import numbers, queries
+from storage.db import Database
+from storage.models import DocumentRequest
+from tests.console.helpers import (
+    GRANNY,
+    KAYUPUTIH,
+    KAYUPUTIH_REQUESTS,
+    R1,
+    R2,
+    R3,
+    R4,
+    R6,
+    TEMBOK,
+    TEMBOK_REQUESTS,
+    Browser,
+    audit_log,
+    errors_of,
+    flashes,
+    outbox_rows,
+    request_state,
+    snapshot,
+)
+
+
+def test_change_one_request_status(staff: Browser, db: Database) -> None:
+    response = staff.post(
+        "/staff/requests/status",
+        {"numbers": [R2], "status": "ready", "pickup": "Kantor Desa Tembok"},
+    )
+    page = staff.follow(response, "/staff/requests")
+    assert flashes(page) == [("ok", "1 permohonan diubah; warga diberi tahu lewat SMS.")]
+    assert request_state(db, R2) == ("ready", "Kantor Desa Tembok", 2)
+    with db.begin() as session:
+        request = queries.find_request(session, R2)
+        assert request is not None
+        key = f"request:{request.id}:change:{queries.last_status_change_id(session, request)}"
+    [message] = outbox_rows(db)
+    assert (message.recipient, message.kind, message.status, message.dedupe_key) == (
+        GRANNY,
+        "notification",
+        "queued",
+        key,
+    )
+    assert R2 in message.body and "Kantor Desa Tembok" in message.body
+    assert audit_log(db)[-1] == (
+        "staff",
+        "request.status",
+        "document_request",
+        R2,
+        {"status": "processing", "pickup": None},
+        {"status": "ready", "pickup": "Kantor Desa Tembok"},
+    )
+
+
+def test_change_a_selection_of_requests(staff: Browser, db: Database) -> None:
+    page = staff.get("/staff/requests?status=ready").text
+    assert set(re.findall(r'name="numbers" value="(\d+)"', page)) == {R1, R6}
+    response = staff.post(
+        "/staff/requests/status", {"numbers": [R1, R6, ""], "status": "collected", "pickup": ""}
+    )
+    page = staff.follow(response, "/staff/requests")
+    assert flashes(page) == [("ok", "2 permohonan diubah; warga diberi tahu lewat SMS.")]
+    assert request_state(db, R1) == ("collected", "Kantor Desa Tembok", 2)
+    assert request_state(db, R6) == ("collected", "Balai Desa Tembok", 2)
+    assert sorted((m.recipient, m.kind) for m in outbox_rows(db)) == [
+        (GRANNY, "notification"),
+        ("+6281200000009", "notification"),
+    ]
+    assert [a[:4] for a in audit_log(db)] == [
+        ("staff", "request.status", "document_request", R1),
+        ("staff", "request.status", "document_request", R6),
+    ]
+    assert [(a[4], a[5]) for a in audit_log(db)] == [
+        (
+            {"status": "ready", "pickup": "Kantor Desa Tembok"},
+            {"status": "collected", "pickup": "Kantor Desa Tembok"},
+        ),
+        (
+            {"status": "ready", "pickup": "Balai Desa Tembok"},
+            {"status": "collected", "pickup": "Balai Desa Tembok"},
+        ),
+    ]
+
+
+def test_a_refused_status_change_changes_nothing(staff: Browser, db: Database) -> None:
+    before = snapshot(db)
+    cases = [
+        ({"numbers": [], "status": "ready"}, "Pilih setidaknya satu permohonan."),
+        (
+            {"numbers": [R1], "status": "lost"},
+            "unknown status 'lost' (one of: submitted, processing, ready, collected, rejected)",
+        ),
+        (
+            {"numbers": [R1], "status": "ready", "pickup": "x" * 121},
+            "the pickup place is longer than 120 characters",
+        ),
+    ]
+    got = errors_of(staff, "/staff/requests/status", {}, cases, status=302, then="/staff/requests")
+    assert got == {error: [("error", error)] for _, error in cases}
+    # a number that does not exist, even after a good one: nothing is changed
+    unknown = numbers.with_check_digit("9999999")
+    response = staff.post(
+        "/staff/requests/status", {"numbers": [R1, unknown], "status": "rejected"}
+    )
+    assert response.status_code == 404
+    assert snapshot(db) == before
+    assert request_state(db, R1) == ("ready", "Kantor Desa Tembok", 1)
+
+
+def test_find_requests_by_number_or_phone(staff: Browser) -> None:
+    def listed(query: str) -> set[str]:
+        page = staff.get(f"/staff/requests?{query}").text
+        return set(re.findall(r'name="numbers" value="(\d+)"', page))
+
+    assert listed("") == TEMBOK_REQUESTS | KAYUPUTIH_REQUESTS
+    assert listed(f"q={R3}") == {R3}
+    assert listed(f"q=%2B{R3}") == set()
+    assert listed("q=0812-0000-0001") == {R1, R2}
+    assert listed("q=%2B62+812+0000+0002") == KAYUPUTIH_REQUESTS
+    assert listed("q=0812-0000-0002&status=collected") == {R4}
+    assert "Tidak ditemukan." in staff.get("/staff/requests?q=12345").text
+
+
+def test_register_a_request_at_the_office(staff: Browser, db: Database) -> None:
+    response = staff.post(
+        "/staff/requests/new",
+        {"doc_type": "kia", "phone": "0812 3456 7890", "birth_year": "2015", "village": KAYUPUTIH},
+    )
+    with db.begin() as session:
+        created = session.scalars(
+            select(DocumentRequest).where(DocumentRequest.applicant_phone == "+6281234567890")
+        ).one()
+        assert (
+            created.doc_type,
+            created.applicant_birth_year,
+            created.village_code,
+            created.status,
+        ) == ("kia", 2015, KAYUPUTIH, "submitted")
+        number = created.number
+    page = staff.follow(response, f"/staff/requests?q={number}")
+    assert flashes(page) == [("ok", f"Permohonan terdaftar. Nomornya: {number}")]
+    assert audit_log(db)[-1] == (
+        "staff",
+        "request.add",
+        "document_request",
+        number,
+        None,
+        {"type": "kia", "status": "submitted", "village_code": KAYUPUTIH},
+    )
+    assert outbox_rows(db) == []
+
+
+def test_a_bad_request_registration_is_shown_again(staff: Browser, db: Database) -> None:
+    before = snapshot(db)
+    cases = [
+        ({"phone": "12"}, "Bukan nomor HP: 12"),
+        ({"birth_year": "19x0"}, "Tahun lahir 4 angka."),
+        ({"birth_year": "1800"}, f"birth year 1800 is not between 1900 and {dt.date.today().year}"),
+        (
+            {"doc_type": "passport"},
+            "unknown document type 'passport' (one of: ktp, kk, birth_cert, death_cert, kia, move)",
+        ),
+        ({"village": "Atlantis"}, "no village with code or name 'Atlantis'"),
+    ]
+    got = errors_of(
+        staff,
+        "/staff/requests/new",
+        {"doc_type": "ktp", "phone": "081234567890", "birth_year": "1980", "village": TEMBOK},
+        cases,
+    )
+    assert got == {error: [("error", error)] for _, error in cases}
+    assert snapshot(db) == before
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def test_csv_import_reports_rejected_rows(staff: Browser, db: Database) -> None:
+    given = numbers.with_check_digit("3000001")
+    body = _csv(
+        [
+            ["Type", "Phone", "Birth_Year", "Village", "Status", "Number", "Pickup"],
+            ["ktp", "0812-5555-0001", "1980", "Tembok", "", "", ""],  # 2: good
+            [
+                "kk",
+                "+62 812 5555 0002",
+                "1975",
+                KAYUPUTIH,
+                "ready",
+                given,
+                "Kantor Camat Sukasada",
+            ],  # 3: good
+            ["ktp", "12345", "1980", "Tembok", "", "", ""],  # 4: phone
+            ["ktp", "081255550003", "tua", "Tembok", "", "", ""],  # 5: birth year
+            ["ktp", "081255550004", "1980", "Atlantis", "", "", ""],  # 6: village
+            ["paspor", "081255550005", "1980", "Tembok", "", "", ""],  # 7: type
+            ["ktp", "081255550006", "1980", "Tembok", "", R1, ""],  # 8: number in use
+            ["ktp", "081255550007", "1980", "Tembok", "lost", "", ""],  # 9: status
+        ]
+    )
+    response = staff.post(
+        "/staff/requests/import",
+        {"file": (io.BytesIO(body), "requests.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    page = html.unescape(response.get_data(as_text=True))
+    assert "<p>2 diimpor, 6 ditolak</p>" in page
+    assert re.findall(r"<tr><td>(\d+)</td><td>(.*?)</td></tr>", page) == [
+        ("4", "'12345' is not a phone number"),
+        ("5", "birth_year is not a year"),
+        ("6", "no village with code or name 'Atlantis'"),
+        (
+            "7",
+            "unknown document type 'paspor' (one of: ktp, kk, birth_cert, death_cert, kia, move)",
+        ),
+        ("8", f"request number {R1} already exists"),
+        ("9", "unknown status 'lost' (one of: submitted, processing, ready, collected, rejected)"),
+    ]
+    with db.begin() as session:
+        imported = {
+            (
+                r.applicant_phone,
+                r.doc_type,
+                r.applicant_birth_year,
+                r.village_code,
+                r.status,
+                r.pickup_place,
+            )
+            for r in session.scalars(
+                select(DocumentRequest).where(DocumentRequest.applicant_phone.like("+62812555%"))
+            )
+        }
+        assert queries.find_request(session, given) is not None
+    assert imported == {
+        ("+6281255550001", "ktp", 1980, TEMBOK, "submitted", None),
+        ("+6281255550002", "kk", 1975, KAYUPUTIH, "ready", "Kantor Camat Sukasada"),
+    }
+    assert [(a[0], a[1]) for a in audit_log(db)] == [("staff", "request.add")] * 2
+    assert outbox_rows(db) == []  # an import tells nobody
+
+
+def test_csv_import_of_a_file_that_is_not_utf8(staff: Browser, db: Database) -> None:
+    before = snapshot(db)
+    response = staff.post(
+        "/staff/requests/import",
+        {"file": (io.BytesIO(b"type,phone\nktp,\xff\xfe\n"), "x.csv")},
+        content_type="multipart/form-data",
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    assert flashes(page) == [("error", "Berkas bukan teks UTF-8.")]
+    assert "<p>0 diimpor, 0 ditolak</p>" in page
+    assert snapshot(db) == before
