@@ -10,9 +10,9 @@ import click
 from sqlalchemy import inspect
 
 from common.local_time import LOCAL_TZ
+from gateway.console.auth import hash_password
 from gateway.phones import to_e164
 from gateway.runtime import runtime
-from gateway.console.auth import hash_password
 from storage.models import User
 from storage.regions import Place
 
