@@ -365,6 +365,7 @@ def test_many_threaded_callers_get_answers_and_give_connections_back(
     server: GatewayServer, own_database: str, callers: int
 ) -> None:
     _many_callers(server, callers)
+    time.sleep(1.5)  # the session-log flush that follows the last replies is over by then
     for _ in range(12):  # gunicorn: each scrape lands on one of the processes
         assert server.metric("gateway_db_connections_checked_out") == 0
         assert server.metric("gateway_redis_connections_in_use") == 0

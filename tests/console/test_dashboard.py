@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from flows import journeys
-from flows.engine import load_flow
+from flows.flow import load_flow
 from gateway.runtime import runtime
 from storage.db import Database
 from storage.models import UssdSessionLog
