@@ -201,7 +201,6 @@ def sm_start(ctx: Context, _text: str | None) -> Outcome:
 def _visit_vars(ctx: Context, visit: VisitView) -> dict[str, object]:
     return {
         "visit_id": visit.id,
-        "visit_day": visit.day.isoformat(),
         "date": ctx.catalog.date(visit.day),
         "start": visit.start,
         "end": visit.end,
@@ -218,17 +217,7 @@ def sm_lookup(ctx: Context, _text: str | None) -> Outcome:
 
 
 def sm_remind(ctx: Context, _text: str | None) -> Outcome:
-    v = ctx.vars
-    visit = VisitView(
-        id=int(v["visit_id"]),
-        village_code=str(v["village"]),
-        day=dt.date.fromisoformat(str(v["visit_day"])),
-        start=str(v["start"]),
-        end=str(v["end"]),
-        place=str(v["place"]),
-        bring=None,
-    )
-    ctx.services.subscribe_visit_reminder(visit, ctx.lang)
+    ctx.services.subscribe_visit_reminder(int(ctx.vars["visit_id"]), ctx.lang)
     return Outcome(goto="sm_reminded")
 
 

@@ -28,7 +28,7 @@ from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.webhooks.auth import require_webhook_auth
 from storage import numbers, outbox, queries
-from storage.models import InboundMessage, VillageVisit, utcnow
+from storage.models import InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +228,7 @@ class SmsConversation:
         if visit is None:
             services.subscribe_visit_published(village, self.language)
             return [self.t("sms.schedule_none", village_name=regions.name(village))]
-        with self.rt.db.begin() as session:
-            stored = session.get(VillageVisit, visit.id)
-            assert stored is not None
-            return [self.rt.resident_sms.visit_text("sms.visit_published", self.language, stored)]
+        return [self.rt.resident_sms.visit_text("sms.visit_published", self.language, visit)]
 
     def _status(self, argument: str) -> list[str]:
         number = argument.replace(" ", "")
