@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from flows import request_status
 from flows.engine import Action, Context, Outcome
 from flows.services import RequestView, VisitView
 
@@ -20,23 +21,7 @@ MAX_HAMLET_LENGTH = 30
 
 
 def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
-    if request.status == "ready":
-        pickup = (
-            ctx.t("status.pickup", place=request.pickup_place)
-            if request.pickup_place
-            else ctx.t("status.pickup_unknown")
-        )
-    elif request.status == "collected" and request.pickup_place:
-        pickup = ctx.t("status.pickup", place=request.pickup_place)
-    else:
-        pickup = ""
-    return {
-        "doc_label": ctx.t(f"doc.{request.doc_type}"),
-        "status_label": ctx.t(f"request_status.{request.status}"),
-        "last4": request.number[-4:],
-        "date": ctx.catalog.date(request.updated),
-        "pickup_line": pickup,
-    }
+    return request_status.screen_vars(ctx.catalog, request)
 
 
 def status_start(ctx: Context, _text: str | None) -> Outcome:

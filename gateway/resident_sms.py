@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ
 from common.views import VisitView
+from flows import request_status
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
 from storage import outbox
 from storage.models import (
@@ -30,7 +31,7 @@ from storage.models import (
     VillageVisit,
     utcnow,
 )
-from storage.queries import visits
+from storage.queries import requests, visits
 from storage.regions import RegionDirectory
 
 
@@ -66,18 +67,7 @@ class ResidentSms:
         self, session: Session, request: DocumentRequest, change_id: int
     ) -> None:
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        pickup = (
-            c.text("sms.status_pickup", place=request.pickup_place)
-            if request.status == "ready" and request.pickup_place
-            else ""
-        )
-        body = c.text(
-            "sms.status_changed",
-            doc_label=c.text(f"doc.{request.doc_type}"),
-            number=request.number,
-            status_label=c.text(f"request_status.{request.status}"),
-            pickup=pickup,
-        )
+        body = request_status.changed_sms(c, requests.view_of(request))
         outbox.add(
             session,
             recipient=request.applicant_phone,

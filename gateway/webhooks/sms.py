@@ -21,7 +21,7 @@ from limits import parse as parse_limit
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from flows import keywords
+from flows import keywords, request_status
 from flows.engine import Engine
 from gateway.caller import caller_profile
 from gateway.phones import to_e164
@@ -246,19 +246,4 @@ class SmsConversation:
             if found is None:
                 return [self.t("sms.status_not_found", number=number)]
             return [self.t("sms.status_other_phone", code=code)]
-        c = self.rt.resident_sms.catalog(self.language)
-        pickup = (
-            c.text("sms.status_pickup", place=found.pickup_place)
-            if found.status == "ready" and found.pickup_place
-            else ""
-        )
-        return [
-            c.text(
-                "sms.status_reply",
-                doc_label=c.text(f"doc.{found.doc_type}"),
-                last4=number[-4:],
-                status_label=c.text(f"request_status.{found.status}"),
-                date=c.date(found.updated),
-                pickup=pickup,
-            )
-        ]
+        return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]
