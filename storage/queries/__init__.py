@@ -9,7 +9,7 @@ the USSD hop (storage/hop.py). Inserts go through storage/statements.py.
 
 from __future__ import annotations
 
-from storage.queries.bookings import book_home_visit, count_open_bookings, create_booking
+from storage.queries.bookings import count_open_bookings, create_booking
 from storage.queries.requests import (
     REQUEST_BY_NUMBER,
     REQUESTS_OF_PHONE,
@@ -34,7 +34,6 @@ __all__ = [
     "RESIDENT_PROFILE",
     "add_request",
     "add_visit",
-    "book_home_visit",
     "count_open_bookings",
     "create_booking",
     "find_request",
