@@ -1,1 +1,2 @@
-"""What every part may import: the settings, local time, SMS segment counting."""
+"""What every part may import: the settings, local time, SMS segment counting, and the views
+(plain data) storage builds and the flows and the SMS texts use."""

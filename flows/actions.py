@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 
+from flows import request_status
 from flows.engine import Action, Context, Outcome, Run
 from flows.services import RequestView, VisitView
 
@@ -40,23 +41,7 @@ def action(
 
 
 def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
-    if request.status == "ready":
-        pickup = (
-            ctx.t("status.pickup", place=request.pickup_place)
-            if request.pickup_place
-            else ctx.t("status.pickup_unknown")
-        )
-    elif request.status == "collected" and request.pickup_place:
-        pickup = ctx.t("status.pickup", place=request.pickup_place)
-    else:
-        pickup = ""
-    return {
-        "doc_label": ctx.t(f"doc.{request.doc_type}"),
-        "status_label": ctx.t(f"request_status.{request.status}"),
-        "last4": request.number[-4:],
-        "date": ctx.catalog.date(request.updated),
-        "pickup_line": pickup,
-    }
+    return request_status.screen_vars(ctx.catalog, request)
 
 
 @action("status_number", "status_list")
@@ -224,7 +209,6 @@ def hv_create(ctx: Context, _text: str | None) -> Outcome:
 def _visit_vars(ctx: Context, visit: VisitView) -> dict[str, object]:
     return {
         "visit_id": visit.id,
-        "visit_day": visit.day.isoformat(),
         "date": ctx.catalog.date(visit.day),
         "start": visit.start,
         "end": visit.end,
@@ -243,17 +227,7 @@ def sm_lookup(ctx: Context, _text: str | None) -> Outcome:
 
 @action("sm_reminded")
 def sm_remind(ctx: Context, _text: str | None) -> Outcome:
-    v = ctx.vars
-    visit = VisitView(
-        id=int(v["visit_id"]),
-        village_code=str(v["village"]),
-        day=dt.date.fromisoformat(str(v["visit_day"])),
-        start=str(v["start"]),
-        end=str(v["end"]),
-        place=str(v["place"]),
-        bring=None,
-    )
-    ctx.services.subscribe_visit_reminder(visit, ctx.lang)
+    ctx.services.subscribe_visit_reminder(int(ctx.vars["visit_id"]), ctx.lang)
     return Outcome(goto="sm_reminded")
 
 

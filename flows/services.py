@@ -1,44 +1,18 @@
 """What the flows need from the rest of the product, as a small protocol.
 
 The gateway hands an implementation in (backed by storage and caches); tests can hand in
-anything that fits. Views are plain data: nothing here touches SQL or Flask.
+anything that fits. Views are plain data (common/views.py): nothing here touches SQL or Flask.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+# The shapes storage builds and the flows show: plain data, in a module every part may import.
+from common.views import BookingResult, RequestView, VisitView
 
-@dataclass(frozen=True)
-class RequestView:
-    number: str
-    doc_type: str
-    status: str
-    updated: dt.date
-    pickup_place: str | None
-    owned_by_caller: bool
-
-
-@dataclass(frozen=True)
-class VisitView:
-    id: int
-    village_code: str
-    day: dt.date
-    start: str  # "09:00"
-    end: str
-    place: str
-    bring: str | None
-
-
-@dataclass(frozen=True)
-class BookingResult:
-    number: str
-    created: bool  # False: an open booking for this phone and service already existed
-    status: str
-    scheduled_for: dt.date | None
+__all__ = ["BookingResult", "RequestView", "Services", "VisitView"]
 
 
 class Services(Protocol):
@@ -84,7 +58,11 @@ class Services(Protocol):
 
     # Village visits (Si Melik)
     def next_visit(self, village_code: str) -> VisitView | None: ...
-    def subscribe_visit_reminder(self, visit: VisitView, language: str) -> None: ...
+    def subscribe_visit_reminder(self, visit_id: int, language: str) -> None:
+        """Remind this phone of the visit, with the details stored when its reminders are
+        written (staff may have edited it since it was shown)."""
+        ...
+
     def subscribe_visit_published(self, village_code: str, language: str) -> None: ...
 
     # Priority service

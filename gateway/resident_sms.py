@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ
+from common.views import VisitView
+from flows import request_status
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
 from storage import outbox
 from storage.models import (
@@ -29,31 +31,8 @@ from storage.models import (
     VillageVisit,
     utcnow,
 )
+from storage.queries import requests, visits
 from storage.regions import RegionDirectory
-
-
-class VisitFields(Protocol):
-    """A village visit as the texts need it: the ORM object, or a Core row of its table (the
-    USSD hop reads those)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def village_code(self) -> str: ...
-    @property
-    def visit_date(self) -> dt.date: ...
-    @property
-    def start_time(self) -> dt.time: ...
-    @property
-    def end_time(self) -> dt.time: ...
-    @property
-    def place(self) -> str: ...
-    @property
-    def bring(self) -> str | None: ...
-    @property
-    def created_at(self) -> dt.datetime | None: ...
-    @property
-    def updated_at(self) -> dt.datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -88,18 +67,7 @@ class ResidentSms:
         self, session: Session, request: DocumentRequest, change_id: int
     ) -> None:
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        pickup = (
-            c.text("sms.status_pickup", place=request.pickup_place)
-            if request.status == "ready" and request.pickup_place
-            else ""
-        )
-        body = c.text(
-            "sms.status_changed",
-            doc_label=c.text(f"doc.{request.doc_type}"),
-            number=request.number,
-            status_label=c.text(f"request_status.{request.status}"),
-            pickup=pickup,
-        )
+        body = request_status.changed_sms(c, requests.view_of(request))
         outbox.add(
             session,
             recipient=request.applicant_phone,
@@ -172,17 +140,17 @@ class ResidentSms:
 
     # --- village visits ------------------------------------------------------------------------
 
-    def _visit_values(self, c: Catalog, visit: VisitFields) -> dict[str, str]:
+    def _visit_values(self, c: Catalog, visit: VisitView) -> dict[str, str]:
         return {
             "village_name": self.regions.name(visit.village_code),
-            "date": c.date(visit.visit_date),
-            "start": f"{visit.start_time:%H:%M}",
-            "end": f"{visit.end_time:%H:%M}",
+            "date": c.date(visit.day),
+            "start": visit.start,
+            "end": visit.end,
             "place": visit.place,
             "bring": c.text("sms.visit_bring", bring=visit.bring) if visit.bring else "",
         }
 
-    def visit_text(self, key: str, language: str, visit: VisitFields, **extra: str) -> str:
+    def visit_text(self, key: str, language: str, visit: VisitView, **extra: str) -> str:
         c = self.catalog(language)
         return c.text(key, **self._visit_values(c, visit), **extra)
 
@@ -195,6 +163,7 @@ class ResidentSms:
     ) -> Broadcast:
         """Announce a visit to the village's residents and to those who asked to be told
         (except the phones in ``skip``)."""
+        view = visits.view_of(visit)
         broadcast = Broadcast(
             kind="visit_published",
             audience=f"village:{visit.village_code}",
@@ -209,9 +178,9 @@ class ResidentSms:
         recipients = self.visit_audience(session, visit.village_code)
         for phone in skip:
             recipients.pop(phone, None)
-        version = _version(visit)
+        version = _version(view)
         texts = {
-            lang: self.visit_text("sms.visit_published", lang, visit)
+            lang: self.visit_text("sms.visit_published", lang, view)
             for lang in set(recipients.values())
         }
         broadcast.recipients = outbox.add_many(
@@ -234,7 +203,7 @@ class ResidentSms:
                 ReminderSubscription.visit_id == visit.id,
             )
         ):
-            self.visit_reminders(session, sub.phone, sub.language, visit)
+            self.visit_reminders(session, sub.phone, sub.language, view)
         return broadcast
 
     def visit_audience(self, session: Session, village_code: str) -> dict[str, str]:
@@ -251,7 +220,7 @@ class ResidentSms:
         return recipients
 
     def visit_reminders(
-        self, session: Session | Connection, phone: str, language: str, visit: VisitFields
+        self, session: Session | Connection, phone: str, language: str, visit: VisitView
     ) -> int:
         """Write the visit's reminders for this phone (``reminder_messages``); how many were new."""
         return sum(
@@ -260,7 +229,7 @@ class ResidentSms:
         )
 
     def reminder_messages(
-        self, phone: str, language: str, visit: VisitFields
+        self, phone: str, language: str, visit: VisitView
     ) -> list[dict[str, Any]]:
         """Reminders N days before, at the reminder hour (WITA), those still in the future: the
         keyword arguments of ``outbox.add``."""
@@ -268,7 +237,7 @@ class ResidentSms:
         c = self.catalog(language)
         version = _version(visit)
         for days in self.reminder_days:
-            due = self._at_reminder_hour(visit.visit_date - dt.timedelta(days=days))
+            due = self._at_reminder_hour(visit.day - dt.timedelta(days=days))
             if due <= utcnow():
                 continue
             when = (
@@ -291,6 +260,7 @@ class ResidentSms:
     def visit_changed(self, session: Session, visit: VillageVisit, *, cancelled: bool) -> int:
         """A published visit was edited or cancelled: cancel what is still queued for it; tell
         who already heard of it; re-plan the rest with the new details."""
+        view = visits.view_of(visit)
         now = utcnow()
         already_told: set[str] = set(
             session.scalars(
@@ -308,7 +278,7 @@ class ResidentSms:
             now=now,
         )
         key = "sms.visit_cancelled" if cancelled else "sms.visit_changed"
-        version = _version(visit)
+        version = _version(view)
         languages: dict[str, str] = {
             phone: language
             for phone, language in session.execute(
@@ -324,7 +294,7 @@ class ResidentSms:
                     "recipient": phone,
                     "kind": "broadcast",
                     "visit_id": visit.id,
-                    "body": self.visit_text(key, languages.get(phone, DEFAULT_LANGUAGE), visit),
+                    "body": self.visit_text(key, languages.get(phone, DEFAULT_LANGUAGE), view),
                     "dedupe_key": f"visit:{visit.id}:{version}:"
                     f"{'cancelled' if cancelled else 'changed'}:{phone}",
                 }
@@ -450,8 +420,8 @@ class ResidentSms:
 def _by_language(recipients: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Recipients grouped by language, in their order otherwise. The outbox rows of a broadcast
     then have consecutive ids per text, and the sender, which hands the provider one text for
-    many numbers per call, makes full calls: with 10 % of recipients reading English, mixed
-    order halved the batches (100,000 recipients: 77 s instead of 47.5 s, bench/broadcast.py)."""
+    many numbers per call, makes full calls: mixed order halves the batches when a tenth of the
+    recipients read English (docs/benchmarks-broadcast.md)."""
     return sorted(recipients, key=lambda recipient: _language_order(recipient[1]))
 
 
@@ -459,7 +429,6 @@ def _language_order(language: str) -> tuple[bool, str]:
     return (language != DEFAULT_LANGUAGE, language)  # Indonesian (most) first, then the rest
 
 
-def _version(visit: VisitFields) -> str:
+def _version(visit: VisitView) -> str:
     """Part of a visit's message keys: an edit makes new keys, so corrected texts are written."""
-    stamp = visit.updated_at or visit.created_at
-    return str(int(stamp.timestamp() * 1000)) if stamp else "0"
+    return str(int(visit.stamp.timestamp() * 1000)) if visit.stamp else "0"

@@ -10,13 +10,16 @@ engine's connections in autocommit would cost each look-up more than the pool it
 no round trip: a server that restarted or terminated the backend has already closed the socket
 or sent its goodbye, so a dead connection is replaced before use.
 
-Three more things, for the USSD hop, whose budget is a millisecond of CPU:
-- ``read(statement, params)``: a Core ``SELECT`` in autocommit (no BEGIN/COMMIT round trips,
-  no ORM session).
+For the USSD hop, whose CPU budget is small (storage/hop.py uses these; nothing above storage/
+needs to):
+- ``read(statement, params, make)``: a Core ``SELECT`` in autocommit (no BEGIN/COMMIT round
+  trips, no ORM session); each row ``make(*columns)``, or a plain tuple, on PostgreSQL and
+  SQLite alike. PostgreSQL's are run by psycopg itself (``_read_with_driver``).
 - ``write(work)``: ``work(connection)`` in one short Core transaction; ``write_alone(work)``
-  the same for a single statement, committed on its own. ``work`` must be idempotent (it checks
-  before it inserts, or uses a dedupe key): if the connection dies under it, it runs once more
-  on a new one.
+  the same for a single statement, committed on its own; ``write_as_one(work)`` is
+  ``write_alone`` on PostgreSQL (``one_statement_writes``: ``work`` is one statement of
+  data-modifying CTEs there) and ``write`` on SQLite. ``work`` must be idempotent (a dedupe
+  key, ``ON CONFLICT``): if the connection dies under it, it runs once more on a new one.
 - ``watch(model, key, callback)``: after a commit that added, changed or deleted rows of
   ``model`` through this database's ORM sessions, ``callback`` gets the set of ``key(row)``
   — how caches of those rows are told (the next visit of a village). ``write`` is not
@@ -27,11 +30,11 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, TypeVar, overload
 
 import psycopg
-from psycopg.rows import namedtuple_row
+from psycopg.rows import args_row, tuple_row
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -99,6 +102,7 @@ def make_engine(
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 Watcher = tuple[type, Callable[[Any], Hashable], Callable[[set[Any]], None]]
 
 
@@ -111,6 +115,8 @@ class Database:
         self.autocommit = make_engine(url, settings, autocommit=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._watchers: list[Watcher] = []
+        # PostgreSQL runs a hop's several writes as one statement (statements.*_WITH_*)
+        self.one_statement_writes = self.engine.dialect.name == "postgresql"
         # compiled reads run by the driver itself (see _read_with_driver): PostgreSQL only
         self._driver_sql: dict[Executable, Any] | None = (
             {} if self.engine.dialect.driver == "psycopg" else None
@@ -123,26 +129,46 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
-    def read(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
-        """All rows of a read-only statement, in autocommit (each row with the columns as
-        attributes and by index)."""
+    @overload
+    def read(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]: ...
+    @overload
+    def read(
+        self, statement: Executable, params: Mapping[str, Any] | None, make: Callable[..., R]
+    ) -> list[R]: ...
+    def read(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None = None,
+        make: Callable[..., Any] | None = None,
+    ) -> list[Any]:
+        """All rows of a read-only statement, in autocommit: each ``make(*columns)``, or a
+        plain tuple -- the same on PostgreSQL and SQLite."""
         if self._driver_sql is not None:
             return self._on_connection(
                 self.autocommit,
-                lambda connection: self._read_with_driver(connection, statement, params or {}),
+                lambda connection: self._read_with_driver(
+                    connection, statement, params or {}, make
+                ),
             )
-        return self._on_connection(
-            self.autocommit,
-            lambda connection: connection.execute(statement, params or {}).all(),
-        )
+
+        def with_sqlalchemy(connection: Connection) -> list[Any]:
+            rows = connection.execute(statement, params or {})
+            return [make(*row) for row in rows] if make else [tuple(row) for row in rows]
+
+        return self._on_connection(self.autocommit, with_sqlalchemy)
 
     def _read_with_driver(
-        self, connection: Connection, statement: Executable, params: Mapping[str, Any]
-    ) -> Sequence[Any]:
-        """PostgreSQL: the statement compiled once by SQLAlchemy, then run by psycopg itself.
-        SQLAlchemy's execution and result layers cost more than the look-up itself; for the
-        plain types of these reads psycopg returns the same values SQLAlchemy would. Rows are
-        named tuples: ``row.number``, ``row[0]``."""
+        self,
+        connection: Connection,
+        statement: Executable,
+        params: Mapping[str, Any],
+        make: Callable[..., Any] | None,
+    ) -> list[Any]:
+        """PostgreSQL: the statement compiled once by SQLAlchemy, then run by psycopg itself
+        (SQLAlchemy's execution and result layers cost more than the look-up). For the plain
+        types of these reads psycopg returns the values SQLAlchemy would."""
         cache = self._driver_sql
         assert cache is not None
         compiled = cache.get(statement)
@@ -151,7 +177,8 @@ class Database:
                 dialect=self.engine.dialect
             )
         driver = connection.connection.driver_connection
-        with driver.cursor(row_factory=namedtuple_row) as cursor:  # type: ignore[union-attr]
+        rows = args_row(make) if make else tuple_row
+        with driver.cursor(row_factory=rows) as cursor:  # type: ignore[union-attr]
             cursor.execute(compiled.string, compiled.construct_params(params))
             return cursor.fetchall()
 
@@ -172,7 +199,7 @@ class Database:
     def write_as_one(self, work: Callable[[Connection], T]) -> T:
         """``work`` that is one statement on PostgreSQL (data-modifying CTEs) and several
         elsewhere: alone in autocommit there, in a transaction elsewhere."""
-        return (self.write_alone if self.engine.dialect.name == "postgresql" else self.write)(work)
+        return (self.write_alone if self.one_statement_writes else self.write)(work)
 
     def _on_connection(self, engine: Engine, work: Callable[[Connection], T]) -> T:
         """``work`` on a connection checked out for it and given back after. A connection

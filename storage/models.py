@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column, relationship
 
 # Stable constraint names, so Alembic diffs are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -37,6 +37,13 @@ NAMING_CONVENTION = {
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def check_length(value: str | None, column: QueryableAttribute[str | None], what: str) -> None:
+    """Column sizes are enforced by PostgreSQL but not by SQLite: check them the same on both."""
+    limit = column.type.length
+    if value is not None and limit is not None and len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
 
 
 class Base(DeclarativeBase):

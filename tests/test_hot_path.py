@@ -21,7 +21,7 @@ from gateway import staff_actions
 from gateway.caller import next_visit_cache_key
 from gateway.runtime import runtime
 from gateway.session_store import RedisStore
-from storage import queries
+from storage import hop, queries
 from storage.db import Database
 from storage.models import Resident, VillageVisit
 from tests.conftest import Phone
@@ -135,12 +135,13 @@ def test_reads_see_commits_at_once(db: Database) -> None:
 
 def test_the_hop_sets_a_residents_language_and_village_in_one_statement(db: Database) -> None:
     profile = queries.RESIDENT_PROFILE
-    db.write_alone(lambda c: queries.set_resident_field(c, ME, "language", "en"))  # new caller
-    assert [tuple(r) for r in db.read(profile, {"phone": ME})] == [("en", None)]
-    db.write_alone(lambda c: queries.set_resident_field(c, ME, "village_code", TEMBOK))
-    assert [tuple(r) for r in db.read(profile, {"phone": ME})] == [("en", TEMBOK)]
-    db.write_alone(lambda c: queries.set_resident_field(c, NEIGHBOUR, "village_code", JULAH))
-    assert [tuple(r) for r in db.read(profile, {"phone": NEIGHBOUR})] == [("id", JULAH)]
+    hop.update_resident(db, ME, language="en")  # a new caller
+    assert hop.resident_profile(db, ME) == ("en", None)
+    hop.update_resident(db, ME, village_code=TEMBOK)
+    assert hop.resident_profile(db, ME) == ("en", TEMBOK)
+    hop.update_resident(db, NEIGHBOUR, village_code=JULAH)
+    assert hop.resident_profile(db, NEIGHBOUR) == ("id", JULAH)
+    assert db.read(profile, {"phone": ME}) == [("en", TEMBOK)]  # plain tuples on both databases
     with db.begin() as session:
         resident = session.scalars(select(Resident).where(Resident.phone == ME)).one()
         assert (resident.opted_out, resident.created_at is not None) == (False, True)

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,11 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from common.local_time import local_today
 from gateway.runtime import runtime
-from storage import migrate, numbers, outbox, queries
+from storage import hop, migrate, numbers, outbox, queries
 from storage.db import Database
 from storage.models import (
     Base,
@@ -510,11 +511,14 @@ def test_requests_for_phone_newest_first(db: Database) -> None:
         )
     with db.begin() as session:
         queries.set_request_status(session, made[0], "ready")  # now the most recently updated
-    mine = [r.number for r in db.read(queries.REQUESTS_OF_PHONE, {"phone": PHONE, "limit": 8})]
-    assert [
-        r.number for r in db.read(queries.REQUESTS_OF_PHONE, {"phone": PHONE, "limit": 2})
-    ] == mine[:2]
-    assert mine == [made[0], made[2], made[1]]
+    mine = hop.requests_of(db, PHONE, 8)
+    assert [r.number for r in hop.requests_of(db, PHONE, 2)] == [r.number for r in mine[:2]]
+    assert [r.number for r in mine] == [made[0], made[2], made[1]]
+    assert all(r.owned_by_caller for r in mine)
+    assert (mine[0].status, mine[0].doc_type, mine[0].updated) == ("ready", "ktp", local_today())
+    assert hop.find_request(db, made[0], OTHER_PHONE) == replace(mine[0], owned_by_caller=False)
+    assert hop.find_request(db, made[0], OTHER_PHONE, birth_year=1956) is not None
+    assert hop.find_request(db, made[0], OTHER_PHONE, birth_year=1957) is None
 
 
 # --- home visits -----------------------------------------------------------------------------
@@ -581,20 +585,16 @@ def _create(
     db: Database, calls: list[str], phone: str = PHONE, service: str = "ktp", path: str = "console"
 ) -> tuple[str, bool]:
     if path == "hop":
-
-        def book(connection: Connection) -> queries.Booked:
-            return queries.book_home_visit(
-                connection,
-                phone=phone,
-                for_whom="family",
-                reason="sick",
-                service=service,
-                village_code=TEMBOK,
-                hamlet="Banjar Kaja",
-                confirmation_sms=lambda number: f"Booking {number}",
-            )
-
-        booked = db.write_as_one(book)
+        booked = hop.book_home_visit(
+            db,
+            phone=phone,
+            for_whom="family",
+            reason="sick",
+            service=service,
+            village_code=TEMBOK,
+            hamlet="Banjar Kaja",
+            confirmation_sms=lambda number: f"Booking {number}",
+        )
         if booked.created:
             calls.append(booked.number)
         return booked.number, booked.created
@@ -811,8 +811,12 @@ def test_next_visit_ignores_drafts_cancelled_and_past(db: Database) -> None:
     with db.begin() as session:
         found = queries.next_visit(session, TEMBOK, today)
         assert found is not None and found.id == morning
-        assert found.visit_date == today + dt.timedelta(days=4)
-        assert found.start_time == dt.time(8)
+        assert (found.day, found.start, found.end) == (
+            today + dt.timedelta(days=4),
+            "08:00",
+            "14:00",
+        )
+        assert found == hop.next_visit(db, TEMBOK, today)  # the hop's look-up, the same visit
     with db.begin() as session:
         todays = _visit(session, today).id  # today still counts
     with db.begin() as session:

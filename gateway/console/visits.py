@@ -29,6 +29,7 @@ from gateway.console.shared import (
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage.models import VillageVisit
+from storage.queries.visits import view_of
 
 
 @bp.get("/visits")
@@ -175,8 +176,9 @@ def visit_publish(visit_id: int) -> str | Response:
         else:
             recipients = rt.resident_sms.visit_audience(session, visit.village_code)
             languages = Counter(recipients.values())  # in the order first seen
+            view = view_of(visit)
             previews = {
-                code: rt.resident_sms.visit_text("sms.visit_published", code, visit)
+                code: rt.resident_sms.visit_text("sms.visit_published", code, view)
                 for code in rt.catalogs
             }
             return render_template(

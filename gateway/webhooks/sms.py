@@ -21,14 +21,14 @@ from limits import parse as parse_limit
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from flows import keywords
+from flows import keywords, request_status
 from flows.engine import Engine
 from gateway.caller import caller_profile
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.webhooks.auth import require_webhook_auth
 from storage import numbers, outbox, queries
-from storage.models import InboundMessage, VillageVisit, utcnow
+from storage.models import InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +237,7 @@ class SmsConversation:
         if visit is None:
             services.subscribe_visit_published(village, self.language)
             return [self.t("sms.schedule_none", village_name=regions.name(village))]
-        with self.rt.db.begin() as session:
-            stored = session.get(VillageVisit, visit.id)
-            assert stored is not None
-            return [self.rt.resident_sms.visit_text("sms.visit_published", self.language, stored)]
+        return [self.rt.resident_sms.visit_text("sms.visit_published", self.language, visit)]
 
     def _status(self, argument: str) -> list[str]:
         number = argument.replace(" ", "")
@@ -258,19 +255,4 @@ class SmsConversation:
             if found is None:
                 return [self.t("sms.status_not_found", number=number)]
             return [self.t("sms.status_other_phone", code=code)]
-        c = self.rt.resident_sms.catalog(self.language)
-        pickup = (
-            c.text("sms.status_pickup", place=found.pickup_place)
-            if found.status == "ready" and found.pickup_place
-            else ""
-        )
-        return [
-            c.text(
-                "sms.status_reply",
-                doc_label=c.text(f"doc.{found.doc_type}"),
-                last4=number[-4:],
-                status_label=c.text(f"request_status.{found.status}"),
-                date=c.date(found.updated),
-                pickup=pickup,
-            )
-        ]
+        return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]

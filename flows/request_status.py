@@ -1,0 +1,66 @@
+"""A document request's status in words: the one place that says it, in the reader's language.
+
+The USSD status screens, the SMS answer to ``STATUS <number>`` and the SMS sent when staff change
+a status all come from here, so a resident reads the same words for the same status whichever
+way they asked. The words themselves are the catalog's (``request_status.*``, ``doc.*``).
+"""
+
+from __future__ import annotations
+
+from flows.catalog import Catalog
+from flows.services import RequestView
+
+
+def status_label(c: Catalog, status: str) -> str:
+    return c.text(f"request_status.{status}")
+
+
+def screen_vars(c: Catalog, request: RequestView) -> dict[str, str]:
+    """The placeholders of the status screens (``status.item``, ``status.detail``). A ready
+    document says where to collect it, or that an SMS will say; a collected one, where it was."""
+    if request.status == "ready":
+        pickup = (
+            c.text("status.pickup", place=request.pickup_place)
+            if request.pickup_place
+            else c.text("status.pickup_unknown")
+        )
+    elif request.status == "collected" and request.pickup_place:
+        pickup = c.text("status.pickup", place=request.pickup_place)
+    else:
+        pickup = ""
+    return {
+        "doc_label": c.text(f"doc.{request.doc_type}"),
+        "status_label": status_label(c, request.status),
+        "last4": request.number[-4:],
+        "date": c.date(request.updated),
+        "pickup_line": pickup,
+    }
+
+
+def reply_sms(c: Catalog, request: RequestView) -> str:
+    """The answer to ``STATUS <number>``."""
+    return c.text(
+        "sms.status_reply",
+        doc_label=c.text(f"doc.{request.doc_type}"),
+        last4=request.number[-4:],
+        status_label=status_label(c, request.status),
+        date=c.date(request.updated),
+        pickup=_sms_pickup(c, request),
+    )
+
+
+def changed_sms(c: Catalog, request: RequestView) -> str:
+    """What the applicant is told when staff change the status."""
+    return c.text(
+        "sms.status_changed",
+        doc_label=c.text(f"doc.{request.doc_type}"),
+        number=request.number,
+        status_label=status_label(c, request.status),
+        pickup=_sms_pickup(c, request),
+    )
+
+
+def _sms_pickup(c: Catalog, request: RequestView) -> str:
+    if request.status == "ready" and request.pickup_place:
+        return c.text("sms.status_pickup", place=request.pickup_place)
+    return ""

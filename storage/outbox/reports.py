@@ -1,0 +1,102 @@
+"""Delivery reports: the provider tells what became of a message. They may come twice, late, or
+before the send call that returned their id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import DeliveryReport, OutboxMessage
+from storage.outbox.sending import chunks
+
+FINAL_FAILURE_REPORTS = {"Rejected", "Failed", "AbsentSubscriber", "Expired"}
+INTERIM_REPORTS = {"Sent", "Submitted", "Buffered"}
+
+
+def record_delivery_report(
+    session: Session,
+    *,
+    provider_id: str,
+    status: str,
+    failure_reason: str | None,
+    phone: str | None,
+    now: dt.datetime,
+) -> str:
+    """Keep the report and apply it if its message is known. Idempotent; order-tolerant.
+
+    Returns "applied", "duplicate" or "pending" (the send call has not returned yet: applied
+    when it does, by ``apply_pending_reports``).
+    """
+    if session.scalar(
+        select(DeliveryReport.id).where(
+            DeliveryReport.provider_message_id == provider_id, DeliveryReport.status == status
+        )
+    ):
+        return "duplicate"
+    report = DeliveryReport(
+        provider_message_id=provider_id,
+        status=status,
+        failure_reason=failure_reason,
+        phone=phone,
+        applied=False,
+        received_at=now,
+    )
+    session.add(report)
+    session.flush()
+    message = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_id)
+    )
+    if message is None:
+        return "pending"
+    _apply(message, report)
+    return "applied"
+
+
+def apply_pending_reports(session: Session, provider_ids: Sequence[str]) -> int:
+    """Apply reports that arrived before the send call returned the ids they refer to."""
+    applied = 0
+    for chunk in chunks(list(provider_ids), 1000):
+        reports = list(
+            session.scalars(
+                select(DeliveryReport)
+                .where(
+                    DeliveryReport.provider_message_id.in_(chunk), DeliveryReport.applied.is_(False)
+                )
+                .order_by(DeliveryReport.id)
+            )
+        )
+        if not reports:
+            continue
+        messages = {
+            m.provider_message_id: m
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.provider_message_id.in_(chunk))
+            )
+        }
+        for report in reports:
+            message = messages.get(report.provider_message_id)
+            if message is not None:
+                _apply(message, report)
+                applied += 1
+    session.flush()
+    return applied
+
+
+def _apply(message: OutboxMessage, report: DeliveryReport) -> None:
+    """A final state (delivered, failed) is never undone by a late interim report."""
+    report.applied = True
+    if message.status in ("delivered", "failed", "cancelled"):
+        return
+    message.provider_status = report.status
+    if report.status == "Success":
+        message.status = "delivered"
+        message.delivered_at = report.received_at
+    elif report.status in FINAL_FAILURE_REPORTS:
+        message.status = "failed"
+        message.failed_at = report.received_at
+        message.last_error = f"{report.status}: {report.failure_reason or 'no reason given'}"
+    elif message.status in ("queued", "sending"):
+        message.status = "sent"  # the provider has it, whatever our send call said so far

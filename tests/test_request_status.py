@@ -1,0 +1,56 @@
+"""A request's status in words (flows/request_status.py): the USSD screens, the STATUS reply and
+the SMS staff's change sends say the same words, in every language."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from flows import request_status
+from flows.catalog import load_catalogs
+from flows.services import RequestView
+from storage.vocab import REQUEST_STATUSES
+
+CATALOGS = load_catalogs()
+
+
+def _request(status: str, pickup_place: str | None = "Kantor Desa Tembok") -> RequestView:
+    return RequestView(
+        number="12345678",
+        doc_type="ktp",
+        status=status,
+        updated=dt.date(2030, 5, 1),
+        pickup_place=pickup_place,
+        owned_by_caller=True,
+    )
+
+
+@pytest.mark.parametrize("language", sorted(CATALOGS))
+@pytest.mark.parametrize("status", REQUEST_STATUSES)
+def test_every_channel_says_the_same_status(language: str, status: str) -> None:
+    c = CATALOGS[language]
+    label = c.text(f"request_status.{status}")
+    request = _request(status)
+    assert request_status.screen_vars(c, request)["status_label"] == label
+    assert label in request_status.reply_sms(c, request)
+    assert label in request_status.changed_sms(c, request)
+    assert request_status.changed_sms(c, request).count("12345678") == 1  # the whole number
+    assert "..5678" in request_status.reply_sms(c, request)  # its last four digits
+
+
+def test_where_to_collect_is_said_when_it_is_known() -> None:
+    c = CATALOGS["en"]
+    ready = _request("ready")
+    assert request_status.screen_vars(c, ready)["pickup_line"] == "Collect at: Kantor Desa Tembok"
+    assert request_status.reply_sms(c, ready).endswith(" Collect at Kantor Desa Tembok.")
+    assert request_status.changed_sms(c, ready).endswith(" Collect at Kantor Desa Tembok.")
+    unknown = _request("ready", pickup_place=None)
+    assert request_status.screen_vars(c, unknown)["pickup_line"] == c.text("status.pickup_unknown")
+    assert request_status.reply_sms(c, unknown).endswith(".")
+    collected = _request("collected")
+    assert request_status.screen_vars(c, collected)["pickup_line"] == (
+        "Collect at: Kantor Desa Tembok"
+    )  # the screen says where it was collected; the SMS does not
+    assert "Kantor" not in request_status.reply_sms(c, collected)
+    assert request_status.screen_vars(c, _request("processing"))["pickup_line"] == ""
