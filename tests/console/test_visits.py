@@ -16,6 +16,7 @@ from common.segments import count_segments
 from gateway.runtime import runtime
 from storage.db import Database
 from storage.models import Broadcast, OutboxMessage, VillageVisit
+from storage.queries.visits import view_of
 from tests.console.helpers import (
     GRANNY,
     NEIGHBOUR_EN,
@@ -76,7 +77,7 @@ def test_a_visit_is_drafted_previewed_and_published(
         )
         resident_sms = runtime(app).resident_sms
         previews = {
-            code: resident_sms.visit_text("sms.visit_published", code, visit)
+            code: resident_sms.visit_text("sms.visit_published", code, view_of(visit))
             for code in ("id", "en")
         }
     page = staff.follow(response, f"/staff/visits/{visit_id}/publish")
