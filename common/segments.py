@@ -1,4 +1,4 @@
-"""How many SMS segments a text costs (SPEC §4).
+"""How many SMS segments a text costs (docs/product.md, "SMS").
 
 GSM-7: 160 characters, 153 per part when split; ``^{}\\[~]|€`` (the extension table) count 2.
 Any character outside GSM-7 turns the whole message into UCS-2: 70, 67 per part (characters

@@ -60,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "RQ_QUEUE": "outbox",
     # Without REDIS_URL: run send jobs and the sweep in a thread of the web process.
     "RUN_JOBS_IN_PROCESS": True,
-    # Webhook authentication (SPEC §6): a shared secret and/or a source-IP allow-list.
+    # Webhook authentication (docs/product.md): a shared secret and/or a source-IP allow-list.
     "WEBHOOK_TOKEN": "",
     "WEBHOOK_ALLOWED_IPS": [],
     "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-For in front of us

@@ -13,7 +13,7 @@ from flows.catalog import Catalog, load_catalogs
 from flows.engine import Engine, Turn
 from flows.flow import Flow, load_flow
 
-USSD_SCREEN_LIMIT = 160  # SPEC §3: including the "CON "/"END " prefix
+USSD_SCREEN_LIMIT = 160  # including the "CON "/"END " prefix
 USSD_PREFIX_LENGTH = 4
 SMS_SCREEN_LIMIT = 160  # one GSM-7 segment
 

@@ -7,9 +7,10 @@ whether the conversation ends, and the new state — and touch nothing but the `
 they are handed. The state is a small JSON-able dict, so any transport (USSD, SMS) can keep
 it wherever it likes (Redis, memory) between inputs.
 
-Rules every screen follows (SPEC §3): choices are numbers; ``0`` goes back (or to the previous
-page), ``00`` to the main menu, ``98`` to the next page; anything else that is not a choice
-re-shows the screen under a short error line. Text longer than the transport's limit is paged.
+Rules every screen follows (docs/product.md): choices are numbers; ``0`` goes back (or to the
+previous page), ``00`` to the main menu, ``98`` to the next page; anything else that is not a
+choice re-shows the screen under a short error line. Text longer than the transport's limit is
+paged.
 """
 
 from __future__ import annotations

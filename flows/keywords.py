@@ -1,4 +1,4 @@
-"""SMS keywords (SPEC §4), in Indonesian and English, tolerant of typos.
+"""SMS keywords (docs/product.md, "SMS"), in Indonesian and English, tolerant of typos.
 
 ``parse("jadwl tembok", villages)`` → ``Command("schedule", "tembok")``. Case-insensitive;
 a keyword within a small edit distance of a known one counts (``STAUS``, ``JADWL``,

@@ -1,4 +1,5 @@
-"""The Flask application: webhooks (USSD now, SMS next), health, and the operator CLI.
+"""The Flask application: the webhooks machines call, the staff console, the simulator, health
+and metrics, and the operator CLI — each part plugged in by its ``init_app``.
 
 ``create_app()`` reads the TOML file named by ``GATEWAY_CONFIG``, then ``DATABASE_URL`` and
 ``REDIS_URL`` from the environment. With neither it runs on the embedded default: SQLite in the

@@ -1,4 +1,4 @@
-"""GET /metrics for Prometheus (SPEC §6): request latency, queue depth, messages by status.
+"""GET /metrics for Prometheus (docs/product.md): request latency, queue depth, messages by status.
 
 Latency is per web process (scrape each, or put them behind one job label); queue depth and the
 outbox counts are read from Redis and the database at scrape time, so every process reports

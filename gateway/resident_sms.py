@@ -1,4 +1,4 @@
-"""What the product tells residents by SMS, and when (SPEC §4; issue 3 "What gets sent").
+"""What the product tells residents by SMS, and when (docs/product.md, "SMS").
 
 Every function writes outbox rows inside the caller's transaction, next to the change that
 causes them, in the recipient's language, with a de-duplication key that makes writing the same
@@ -8,11 +8,10 @@ promise twice harmless. Nothing is sent from here: the workers do that.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,8 @@ from common.local_time import LOCAL_TZ
 from common.views import VisitView
 from flows import request_status
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
+from gateway import broadcasts
+from gateway.broadcasts import Audience
 from storage import outbox
 from storage.models import (
     Broadcast,
@@ -33,15 +34,6 @@ from storage.models import (
 )
 from storage.queries import requests, visits
 from storage.regions import RegionDirectory
-
-
-@dataclass(frozen=True)
-class Audience:
-    """Who a broadcast goes to: residents of some villages, or everyone."""
-
-    label: str  # stored: "village:51.08.09.2010", "district:51.08.09", "all", "status:ready"
-    village_codes: tuple[str, ...] | None  # None: every resident
-    request_status: str | None = None  # only applicants with a request in this status
 
 
 class ResidentSms:
@@ -194,7 +186,7 @@ class ResidentSms:
                     "broadcast_id": broadcast.id,
                     "visit_id": visit.id,
                 }
-                for phone, lang in _by_language(recipients.items())
+                for phone, lang in broadcasts.by_language(recipients.items())
             ),
         )
         for sub in session.scalars(
@@ -209,7 +201,7 @@ class ResidentSms:
     def visit_audience(self, session: Session, village_code: str) -> dict[str, str]:
         """Who hears of a visit published in this village, and in which language (phone ->
         language): its residents who have not opted out, and those who asked to be told."""
-        recipients = dict(self._residents(session, (village_code,)))
+        recipients = dict(broadcasts.residents(session, (village_code,)))
         for phone, language in session.execute(
             select(ReminderSubscription.phone, ReminderSubscription.language).where(
                 ReminderSubscription.kind == "visit_published",
@@ -306,7 +298,7 @@ class ResidentSms:
             self.visit_published(session, visit, skip=already_told)
         return written
 
-    # --- broadcasts staff write ---------------------------------------------------------------
+    # --- broadcasts staff write (gateway/broadcasts.py) ---------------------------------------
 
     def audience(
         self,
@@ -317,49 +309,17 @@ class ResidentSms:
         request_status: str | None = None,
         within: str | None = None,
     ) -> Audience:
-        """``within``: a village officer's village; the audience cannot reach beyond it."""
-        if within is not None:
-            place = self.regions.find_village(within)
-            if request_status:
-                return Audience(
-                    f"status:{request_status}:village:{place.code}", (place.code,), request_status
-                )
-            return Audience(f"village:{place.code}", (place.code,))
-        if request_status:
-            return Audience(f"status:{request_status}", None, request_status)
-        if everyone:
-            return Audience("all", None)
-        if village:
-            place = self.regions.find_village(village)
-            return Audience(f"village:{place.code}", (place.code,))
-        if district:
-            d = self.regions.find_district(district)
-            return Audience(
-                f"district:{d.code}", tuple(v.code for v in self.regions.villages_of(d.code))
-            )
-        raise ValueError("choose a village, a district or everyone")
+        return broadcasts.resolve_audience(
+            self.regions,
+            village=village,
+            district=district,
+            everyone=everyone,
+            request_status=request_status,
+            within=within,
+        )
 
     def recipients(self, session: Session, audience: Audience) -> list[tuple[str, str]]:
-        return list(self._audience(session, audience))
-
-    def _audience(self, session: Session, audience: Audience) -> Iterable[tuple[str, str]]:
-        if audience.request_status is None:
-            return self._residents(session, audience.village_codes)
-        language = func.coalesce(Resident.language, DEFAULT_LANGUAGE).label("language")
-        query = (
-            select(DocumentRequest.applicant_phone, language)
-            .outerjoin(Resident, Resident.phone == DocumentRequest.applicant_phone)
-            .where(
-                DocumentRequest.status == audience.request_status,
-                func.coalesce(Resident.opted_out, False).is_(False),
-            )
-            .distinct()
-        )
-        if audience.village_codes is not None:
-            query = query.where(DocumentRequest.village_code.in_(list(audience.village_codes)))
-        return _by_language(
-            session.execute(query.order_by(DocumentRequest.applicant_phone)).tuples()
-        )
+        return list(broadcasts.recipients(session, audience))
 
     def broadcast(
         self,
@@ -370,63 +330,10 @@ class ResidentSms:
         created_by: str | None = None,
         translations: Mapping[str, str] | None = None,
     ) -> Broadcast:
-        """``text`` goes to everyone, except residents whose language has a translation."""
-        broadcast = Broadcast(
-            kind="custom",
-            audience=audience.label,
-            body=text,
-            status="planned",
-            recipients=0,
-            send_at=send_at or utcnow(),
-            created_by=created_by,
-        )
-        session.add(broadcast)
-        session.flush()
-        versions = {lang: body for lang, body in (translations or {}).items() if body.strip()}
-        broadcast.recipients = outbox.add_many(
-            session,
-            (  # streamed: flat memory at 100,000
-                {
-                    "recipient": phone,
-                    "kind": "broadcast",
-                    "body": versions.get(language, text),
-                    "due_at": broadcast.send_at,
-                    "dedupe_key": f"broadcast:{broadcast.id}:{phone}",
-                    "broadcast_id": broadcast.id,
-                }
-                for phone, language in self._audience(session, audience)
-            ),
-        )
-        return broadcast
-
-    def _residents(
-        self, session: Session, village_codes: Sequence[str] | None
-    ) -> Iterable[tuple[str, str]]:
-        """(phone, language) of residents who have not opted out (checked again at send time),
-        grouped by language (see ``_by_language``)."""
-        query = select(Resident.phone, Resident.language).where(Resident.opted_out.is_(False))
-        if village_codes is not None:
-            query = query.where(Resident.village_code.in_(list(village_codes)))
-        yield from session.execute(
-            query.order_by(  # as _language_order
-                Resident.language != DEFAULT_LANGUAGE, Resident.language, Resident.id
-            )
-        ).tuples()
+        return broadcasts.write(session, audience, text, send_at, created_by, translations)
 
     def _at_reminder_hour(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(self.reminder_hour), LOCAL_TZ).astimezone(dt.UTC)
-
-
-def _by_language(recipients: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Recipients grouped by language, in their order otherwise. The outbox rows of a broadcast
-    then have consecutive ids per text, and the sender, which hands the provider one text for
-    many numbers per call, makes full calls: mixed order halves the batches when a tenth of the
-    recipients read English (docs/benchmarks-broadcast.md)."""
-    return sorted(recipients, key=lambda recipient: _language_order(recipient[1]))
-
-
-def _language_order(language: str) -> tuple[bool, str]:
-    return (language != DEFAULT_LANGUAGE, language)  # Indonesian (most) first, then the rest
 
 
 def _version(visit: VisitView) -> str:

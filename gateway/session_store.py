@@ -2,7 +2,7 @@
 
 Two keys per phone number, both small JSON documents:
 - the call: the current session's flow state, the replies already given (so a repeated
-  callback gets the same answer), kept for the resume window (SPEC §3: 10 minutes);
+  callback gets the same answer), kept for the resume window (docs/product.md: 10 minutes);
 - the profile: language and village, read from the database once and then served from here,
   so a hop that needs no database does not touch it.
 Plus one list: finished-session records waiting to be written to the session log.

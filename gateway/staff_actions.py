@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ, local_today
-from gateway.resident_sms import Audience, ResidentSms
+from gateway.broadcasts import Audience
+from gateway.resident_sms import ResidentSms
 from storage import queries
 from storage.models import (
     AuditEntry,

@@ -1,6 +1,6 @@
 """The product's tables: SQLAlchemy 2 typed models, portable between SQLite and PostgreSQL.
 
-Privacy (SPEC §9, UU 27/2022): we store the least that serves the resident — a phone number,
+Privacy (docs/product.md; UU 27/2022): we store the least that serves the resident — a phone number,
 village, language, opt-out flag, request numbers and statuses. No names, no NIK, anywhere.
 All timestamps are stored in UTC; screens and SMS show Asia/Makassar (WITA).
 """

@@ -37,9 +37,10 @@ class RQJobQueue:
 
     def enqueue_sweep(self) -> None:
         """A sweep job, unless one is already waiting to start: a burst of USSD hops that each
-        wrote an SMS asks for one sweep, not hundreds (an RQ enqueue costs a hop ~0.6 ms of
-        CPU). The job clears the mark as it starts (``sweep_started``), so a message written
-        after that asks for a new one; the mark expires in case the job is lost."""
+        wrote an SMS asks for one sweep, not hundreds (an RQ enqueue is several Redis commands,
+        more than a hop's own work). The job clears the mark as it starts (``sweep_started``),
+        so a message written after that asks for a new one; the mark expires in case the job is
+        lost."""
         if self.client.set(SWEEP_PENDING_KEY, b"1", nx=True, ex=120):
             self.queue.enqueue("workers.jobs.sweep_outbox", job_timeout=900, result_ttl=60)
 

@@ -1,4 +1,4 @@
-"""Quiet hours (SPEC §4): 21:00-07:00 WITA nothing non-urgent is sent; it waits."""
+"""Quiet hours (docs/product.md, "SMS"): 21:00-07:00 WITA nothing non-urgent is sent; it waits."""
 
 from __future__ import annotations
 

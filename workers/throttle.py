@@ -1,5 +1,5 @@
 """A send-rate limit shared by every worker: at most R messages per second, all workers
-together (SPEC: operators and providers cap the rate).
+together (operators and providers cap the rate).
 
 Reservation style (GCRA): a caller asks to send ``n`` messages at ``now``; the limiter moves a
 shared "next free time" forward by n/R seconds and answers how long the caller must wait

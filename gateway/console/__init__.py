@@ -1,4 +1,4 @@
-"""The staff console (SPEC §5): registry staff, village officers and admins, in a browser.
+"""The staff console (docs/product.md): registry staff, village officers and admins, in a browser.
 
 Server-rendered pages, no build step, fast on an old office PC and usable with the keyboard.
 One module per area, each with its routes and the forms they read: dashboard, visits,
@@ -78,7 +78,7 @@ class PageSessions(SecureCookieSessionInterface):
     """Signed-cookie sessions for the pages people use (console, simulator) only.
 
     Machines post to the webhooks and probes without cookies; opening and signing a session
-    there cost a USSD hop ~40 µs of CPU for nothing. Elsewhere the session is Flask's null
+    there would cost every USSD hop CPU for nothing. Elsewhere the session is Flask's null
     session: readable (empty), and writing to it is an error."""
 
     BROWSER_PATHS = ("/staff", "/simulator")

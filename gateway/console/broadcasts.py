@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, ValidationError
 
 from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
+from gateway.broadcasts import Audience
 from gateway.console import bp, lazy_translate, translate
 from gateway.console.auth import OFFICE, roles
 from gateway.console.shared import (
@@ -25,7 +26,6 @@ from gateway.console.shared import (
     local_moment,
     strip,
 )
-from gateway.resident_sms import Audience
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage import outbox

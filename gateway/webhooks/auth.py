@@ -1,8 +1,8 @@
-"""Webhook authentication (SPEC §6): Africa's Talking does not sign callbacks, so we accept a
-shared secret (``?token=`` in the callback URL, or an ``X-Webhook-Token`` header) and/or a
-source-IP allow-list. With neither configured every caller is accepted — fine for the embedded
-demo — and the first webhook request of each process logs a warning about it (not at import,
-so operator CLI commands stay quiet)."""
+"""Webhook authentication (docs/product.md): Africa's Talking does not sign callbacks, so we
+accept a shared secret (``?token=`` in the callback URL, or an ``X-Webhook-Token`` header)
+and/or a source-IP allow-list. With neither configured every caller is accepted — fine for the
+embedded demo — and the first webhook request of each process logs a warning about it (not at
+import, so operator CLI commands stay quiet)."""
 
 from __future__ import annotations
 

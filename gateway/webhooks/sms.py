@@ -1,4 +1,4 @@
-"""POST /sms/inbound and POST /sms/delivery — Africa's Talking's SMS callbacks (SPEC §4, §6).
+"""POST /sms/inbound and POST /sms/delivery — Africa's Talking's SMS callbacks (docs/product.md).
 
 Inbound: keywords (``JADWAL Tembok``, ``STATUS 12345678``, ``RUMAH``, ``STOP``/``MULAI``,
 ``BANTUAN``) are shortcuts; anything else is an answer in the resident's SMS conversation — the

@@ -1,4 +1,4 @@
-"""POST /ussd — Africa's Talking's USSD callback (SPEC §6, §10) — and POST /ussd/events.
+"""POST /ussd — Africa's Talking's USSD callback (docs/product.md) — and POST /ussd/events.
 
 A hop costs one read and one write of the session store; the database is touched only when the
 screen needs it (a look-up, a booking). The reply is ``text/plain`` starting ``CON `` or
@@ -50,15 +50,16 @@ MAX_FORM_FIELDS = 20  # Africa's Talking sends 5 or 6
 def callback_form() -> Mapping[str, str] | None:
     """The callback's fields (None: more fields than any callback has). Africa's Talking posts
     a small urlencoded form, parsed here with the standard library: werkzeug's general parser
-    (multipart, files, MultiDict) costs a hop ~50 µs more. As with ``request.form.get``, a
-    repeated field's first value counts. Any other content type goes to werkzeug's parser."""
+    (multipart, files, MultiDict) costs a hop more (docs/benchmarks.md). As with
+    ``request.form.get``, a repeated field's first value counts. Any other content type goes to
+    werkzeug's parser."""
     if request.mimetype != "application/x-www-form-urlencoded":
         return request.form
     length = request.content_length
     limit = request.max_content_length
     if length is not None and (limit is None or length <= limit):
         # A plain Content-Length body (as the gateway sends): read it straight from the
-        # server's input, without werkzeug's stream wrapper (~20 µs a hop).
+        # server's input, without werkzeug's stream wrapper (a cost on every hop).
         body = request.environ["wsgi.input"].read(length).decode("utf-8", "replace")
     else:
         body = request.get_data(as_text=True)  # chunked, or too large: werkzeug decides (413)

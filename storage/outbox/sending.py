@@ -22,7 +22,7 @@ from common.local_time import as_utc
 from storage import statements
 from storage.models import OutboxMessage, Resident
 
-OPT_OUT_KINDS = ("broadcast", "reminder")  # SPEC §4: opt-outs are honoured for these
+OPT_OUT_KINDS = ("broadcast", "reminder")  # opt-outs are honoured for these
 
 
 # --- dispatch (the sweep) -----------------------------------------------------------------------

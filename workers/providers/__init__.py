@@ -1,5 +1,5 @@
 """SMS providers behind one small interface: send a batch, parse a delivery report, parse an
-inbound message. Africa's Talking's conventions are the wire format (SPEC §6, §10); another
+inbound message. Africa's Talking's conventions are the wire format (docs/product.md); another
 provider (an Indonesian aggregator) is one more module here, nothing else changes."""
 
 from __future__ import annotations
