@@ -24,12 +24,9 @@ from gateway.session_store import RedisStore
 from storage import hop, queries
 from storage.db import Database
 from storage.models import Resident, VillageVisit
-from tests.conftest import Phone
+from tests.helpers import ME, NEIGHBOUR, TEMBOK, Phone
 
-TEMBOK = "51.08.09.2010"
 JULAH = "51.08.09.2009"
-ME = "+6281299990001"
-NEIGHBOUR = "+6281299990002"
 
 
 # --- the kept Redis connection ---------------------------------------------------------------
@@ -115,11 +112,6 @@ def _url(client: redis.Redis) -> str:
 
 
 # --- the kept database reader ----------------------------------------------------------------
-
-
-@pytest.fixture
-def db(app: Flask) -> Database:
-    return runtime(app).db
 
 
 def test_reads_see_commits_at_once(db: Database) -> None:

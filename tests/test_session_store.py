@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from gateway.session_store import CallStore, MemoryStore, RedisStore
 from storage.models import UssdSessionLog
-from tests.conftest import Phone
+from tests.helpers import Phone
 
 
 @pytest.fixture(params=["memory", "redis"])
