@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PHONE ?= +6281200000001
 
-.PHONY: demo test install install-test dial lint bench clean
+.PHONY: demo test test-fast install install-test dial lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -52,6 +52,11 @@ test: install-test
 	$(BIN)/mypy
 	$(BIN)/python -m flows.validate
 	$(BIN)/pytest
+
+## test-fast: the pure tests only (no PostgreSQL, Redis, processes or browser), in seconds
+# For the edit-test loop: no lint. The others are marked `servers` (tests/conftest.py).
+test-fast: install-test
+	$(BIN)/pytest -q -m "not servers"
 
 lint: install-test
 	$(BIN)/ruff check .

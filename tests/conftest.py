@@ -30,6 +30,24 @@ from tests.fake_africastalking import FakeAfricasTalking
 from tests.helpers import PG_BASE, REDIS_URL, Phone
 from tests.live_servers import RQWorkers
 
+# A test needs the servers when it uses one of these fixtures, directly or through another (the
+# app runs on both configurations: PostgreSQL and Redis for "production"; ``workers`` starts
+# processes): it is then marked ``servers`` (pyproject.toml). A test that starts servers of its
+# own, or a fixture parameter that needs them, carries the mark itself. `make test-fast` runs
+# the rest: pytest -m "not servers".
+SERVER_FIXTURES = frozenset(
+    {
+        *("app", "app_config", "backend", "client", "runner", "phone", "db"),
+        *("sqlite_template", "pg_schema_url", "pg_url", "redis_client", "workers"),
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
 
 def _prepare(url: str) -> None:
     db = Database(url)

@@ -29,6 +29,8 @@ from storage.regions import import_regions
 from tests.helpers import PG_BASE, TEMBOK
 from tests.live_servers import FAILURE_REPLY, SERVER_KINDS, GatewayServer, RedisServer, Reply
 
+pytestmark = pytest.mark.servers  # its own redis-server, database and gateway processes
+
 CALLERS = 80  # phones with a request on file, one per client thread at most
 STATUS_PHONE = "+628136{:07d}"
 BOOKING_PHONE = "+628137{:07d}"

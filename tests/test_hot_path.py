@@ -317,6 +317,7 @@ def test_a_burst_of_written_messages_asks_for_one_sweep(redis_client: redis.Redi
 # --- Redis unreachable: fail fast, try again soon ----------------------------------------------
 
 
+@pytest.mark.servers  # a redis-server of its own
 def test_while_redis_is_unreachable_hops_fail_at_once_and_one_tries_again(
     tmp_path: Any,
 ) -> None:

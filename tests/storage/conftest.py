@@ -14,7 +14,7 @@ from storage.db import Database
 from tests.helpers import PG_BASE
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
 def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A database with no tables at all: a new SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":

@@ -84,6 +84,7 @@ def test_fake_reset_and_control_endpoint(
     assert at_fake.delay == 0.01
 
 
+@pytest.mark.servers  # the fake as a process of its own
 def test_fake_runs_as_a_script() -> None:
     script = Path(__file__).parents[1] / "fake_africastalking.py"
     with subprocess.Popen(
