@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PHONE ?= +6281200000001
 
-.PHONY: demo test install install-test dial lint bench clean
+.PHONY: demo test test-fast install install-test dial lint bench clean help
 
 $(BIN)/activate:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -22,9 +22,6 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
-
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
 
 ## demo: set up, load demo data and run the gateway on the embedded default (SQLite, no Redis)
 demo: install
@@ -44,8 +41,9 @@ demo: install
 dial: install
 	$(FLASK) dial $(PHONE)
 
-## test: install what the tests need and run them all (needs PostgreSQL and Redis on 127.0.0.1,
-## and Debian's chromium for the browser tests: .ci/run starts/installs all three)
+## test: install what the tests need, lint, type-check and run every test
+# Needs PostgreSQL and Redis on 127.0.0.1, and Debian's chromium for the browser tests: .ci/run
+# starts/installs all three.
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,6 +51,12 @@ test: install-test
 	$(BIN)/python -m flows.validate
 	$(BIN)/pytest
 
+## test-fast: the pure tests only (no PostgreSQL, Redis, processes or browser), in seconds
+# For the edit-test loop: no lint. The others are marked `servers` (tests/conftest.py).
+test-fast: install-test
+	$(BIN)/pytest -q -m "not servers"
+
+## lint: ruff and mypy, as `make test` runs them
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -62,5 +66,15 @@ lint: install-test
 bench: install-test
 	$(BIN)/python bench/ussd_load.py
 
+## install: create .venv and install the gateway (again only when pyproject.toml changes)
+install: $(VENV)/.installed
+## install-test: the same, with what the tests need
+install-test: $(VENV)/.installed-test
+
+## clean: remove .venv, instance/ and the tools' caches
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## help: these targets, one line each
+help:
+	@sed -n 's/^## \([a-z-]*\): \(.*\)/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 16

@@ -1,4 +1,5 @@
-"""Fixtures: the app on both configurations, a test client, a CLI runner, and a phone.
+"""Fixtures: the app on both configurations, its database, a test client, a CLI runner, and a
+phone. Plain functions and constants the tests share are in tests/helpers.py.
 
 ``backend`` runs a test twice: "embedded" (SQLite file + in-process session store, the default
 a newcomer gets) and "production" (PostgreSQL + Redis, real servers on 127.0.0.1). The
@@ -7,7 +8,6 @@ PostgreSQL side works in a schema of its own per test run, so runs never see eac
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -21,15 +21,32 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from gateway import create_app
+from gateway.runtime import runtime
 from storage import migrate
 from storage.db import Database
 from storage.models import Base
 from storage.regions import import_regions
 from tests.fake_africastalking import FakeAfricasTalking
+from tests.helpers import PG_BASE, REDIS_URL, Phone
 from tests.live_servers import RQWorkers
 
-PG_BASE = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A test needs the servers when it uses one of these fixtures, directly or through another (the
+# app runs on both configurations: PostgreSQL and Redis for "production"; ``workers`` starts
+# processes): it is then marked ``servers`` (pyproject.toml). A test that starts servers of its
+# own, or a fixture parameter that needs them, carries the mark itself. `make test-fast` runs
+# the rest: pytest -m "not servers".
+SERVER_FIXTURES = frozenset(
+    {
+        *("app", "app_config", "backend", "client", "runner", "phone", "db"),
+        *("sqlite_template", "pg_schema_url", "pg_url", "redis_client", "workers"),
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
 
 
 def _prepare(url: str) -> None:
@@ -137,54 +154,13 @@ def runner(app: Flask) -> Any:
     return app.test_cli_runner()
 
 
-class Phone:
-    """A feature phone dialling the service: ``dial()``, then ``press("1")``; each returns the
-    screen exactly as the phone would show it (with its CON/END prefix)."""
-
-    def __init__(self, client: FlaskClient, number: str = "+6281299990001") -> None:
-        self.client = client
-        self.number = number
-        self.session_id = ""
-        self.inputs: list[str] = []
-        self.last_status = 0
-        self.hangups = 0
-
-    def post(self, text: str, session_id: str | None = None) -> str:
-        response = self.client.post(
-            "/ussd",
-            data={
-                "sessionId": session_id or self.session_id,
-                "serviceCode": "*123#",
-                "phoneNumber": self.number,
-                "networkCode": "51010",
-                "text": text,
-            },
-        )
-        self.last_status = response.status_code
-        return response.get_data(as_text=True)
-
-    def dial(self) -> str:
-        self.session_id = f"ATUid_{secrets.token_hex(8)}"
-        self.inputs = []
-        return self.post("")
-
-    def press(self, key: str) -> str:
-        self.inputs.append(key)
-        return self.post("*".join(self.inputs))
-
-
 @pytest.fixture
 def phone(client: FlaskClient) -> Phone:
+    """A feature phone on the test client (tests/helpers.py), dialling from ``ME``."""
     return Phone(client)
 
 
-def run(runner: Any, *args: str) -> Any:
-    """Run an operator CLI command (``flask --app gateway ARGS``) through the test runner."""
-    return runner.invoke(args=list(args))
-
-
-def ok(result: Any) -> str:
-    """The command succeeded; its standard output."""
-    assert result.exception is None, result.output
-    assert result.exit_code == 0, result.output
-    return str(result.stdout)
+@pytest.fixture
+def db(app: Flask) -> Database:
+    """The app's database: migrated, with the region list imported."""
+    return runtime(app).db

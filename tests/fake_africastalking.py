@@ -9,7 +9,7 @@ form fields ``username``, ``to`` (comma-joined +E.164), ``message``, ``bulkSMSMo
                                         "cost": "IDR 350.0000", "status": "Success",
                                         "messageId": "ATXid_..."}, ...]}}
 
-In tests (stdlib only; the fixture needs pytest)::
+In tests (stdlib only)::
 
     from tests.fake_africastalking import FakeAfricasTalking
 
@@ -23,8 +23,8 @@ In tests (stdlib only; the fixture needs pytest)::
         fake.malformed = True                             # a 201 whose body is not JSON
         fake.requests[0].recipients, fake.sent_to("+62..."), fake.total_messages()
 
-``fake_at`` below is a pytest fixture yielding a started server; a test module (or a conftest)
-gets it with ``from tests.fake_africastalking import fake_at  # noqa: F401``.
+The tests get a started one from the ``fake`` fixture (tests/conftest.py), or ``at_fake``
+(tests/workers/conftest.py) for the provider's own tests.
 
 As a separate process (for a benchmark)::
 
@@ -53,17 +53,11 @@ import socketserver
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
-
-try:
-    import pytest
-except ImportError:  # the script runs without the test extras
-    pytest = None  # type: ignore[assignment]
 
 MESSAGING_PATH = "/version1/messaging"
 COST_PER_MESSAGE = "350.0000"
@@ -463,15 +457,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests and benchmarks read counts, not logs
-
-
-if pytest is not None:
-
-    @pytest.fixture
-    def fake_at() -> Iterator[FakeAfricasTalking]:
-        """A started fake (any username and key accepted), stopped after the test."""
-        with FakeAfricasTalking() as fake:
-            yield fake
 
 
 def free_port(host: str = "127.0.0.1") -> int:

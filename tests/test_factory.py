@@ -10,7 +10,7 @@ from flask import Flask
 
 from gateway import create_app
 from gateway.session_store import MemoryStore, RedisStore
-from tests.conftest import REDIS_URL
+from tests.helpers import REDIS_URL
 
 
 def test_test_config_is_used_as_given(tmp_path: Path) -> None:

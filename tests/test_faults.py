@@ -26,10 +26,11 @@ from storage import migrate, queries
 from storage.db import Database
 from storage.models import HomeVisitBooking, OutboxMessage
 from storage.regions import import_regions
-from tests.conftest import PG_BASE
+from tests.helpers import PG_BASE, TEMBOK
 from tests.live_servers import FAILURE_REPLY, SERVER_KINDS, GatewayServer, RedisServer, Reply
 
-TEMBOK = "51.08.09.2010"
+pytestmark = pytest.mark.servers  # its own redis-server, database and gateway processes
+
 CALLERS = 80  # phones with a request on file, one per client thread at most
 STATUS_PHONE = "+628136{:07d}"
 BOOKING_PHONE = "+628137{:07d}"

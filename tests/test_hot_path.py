@@ -24,12 +24,9 @@ from gateway.session_store import RedisStore
 from storage import hop, queries
 from storage.db import Database
 from storage.models import Resident, VillageVisit
-from tests.conftest import Phone
+from tests.helpers import ME, NEIGHBOUR, TEMBOK, Phone
 
-TEMBOK = "51.08.09.2010"
 JULAH = "51.08.09.2009"
-ME = "+6281299990001"
-NEIGHBOUR = "+6281299990002"
 
 
 # --- the kept Redis connection ---------------------------------------------------------------
@@ -115,11 +112,6 @@ def _url(client: redis.Redis) -> str:
 
 
 # --- the kept database reader ----------------------------------------------------------------
-
-
-@pytest.fixture
-def db(app: Flask) -> Database:
-    return runtime(app).db
 
 
 def test_reads_see_commits_at_once(db: Database) -> None:
@@ -325,6 +317,7 @@ def test_a_burst_of_written_messages_asks_for_one_sweep(redis_client: redis.Redi
 # --- Redis unreachable: fail fast, try again soon ----------------------------------------------
 
 
+@pytest.mark.servers  # a redis-server of its own
 def test_while_redis_is_unreachable_hops_fail_at_once_and_one_tries_again(
     tmp_path: Any,
 ) -> None:

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from gateway.session_store import CallStore, MemoryStore, RedisStore
 from storage.models import UssdSessionLog
-from tests.conftest import Phone
+from tests.helpers import Phone
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.servers)])
 def store(request: pytest.FixtureRequest) -> Iterator[CallStore]:
     if request.param == "memory":
         yield MemoryStore(call_ttl=600, profile_ttl=3600)

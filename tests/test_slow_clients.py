@@ -38,6 +38,8 @@ if NGINX is None:
         raise RuntimeError("nginx is missing: .ci/run installs Debian's nginx")
     pytest.skip("nginx is not installed (apt-get install nginx)", allow_module_level=True)
 
+pytestmark = pytest.mark.servers  # nginx and gunicorn, as processes
+
 HALF_OPEN = 100
 HOP_BUDGET = 1.0  # seconds: far inside what Africa's Talking waits, far above a normal hop
 HOPS = 5

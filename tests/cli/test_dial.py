@@ -8,8 +8,7 @@ from gateway import create_app
 from gateway.runtime import runtime
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.cli.conftest import count, fails
-from tests.conftest import Phone, ok, run
+from tests.helpers import Phone, count, fails, ok, run
 
 # --- sessions flush --------------------------------------------------------------------------
 

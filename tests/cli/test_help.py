@@ -7,7 +7,7 @@ from typing import Any
 import click
 from flask import Flask
 
-from tests.conftest import ok, run
+from tests.helpers import ok, run
 
 
 def _all_commands(app: Flask) -> list[tuple[str, ...]]:

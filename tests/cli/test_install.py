@@ -27,8 +27,7 @@ from storage.models import (
     VillageVisit,
 )
 from storage.regions import import_regions
-from tests.cli.conftest import KAYUPUTIH_SUKASADA, TEMBOK, count, fails
-from tests.conftest import ok, run
+from tests.helpers import KAYUPUTIH_SUKASADA, TEMBOK, count, fails, ok, run
 
 REGIONS_OK = "regions: 0 added, 0 updated; 9 districts, 148 villages"
 

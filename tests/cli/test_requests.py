@@ -1,4 +1,5 @@
-"""``requests add`` and ``requests set-status``."""
+"""``requests add`` and ``requests set-status``, and what the applicant is told by SMS of each
+change, in their language."""
 
 from __future__ import annotations
 
@@ -7,13 +8,24 @@ import re
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from storage import numbers, queries
 from storage.db import Database
 from storage.models import DocumentRequest, OutboxMessage, RequestStatusChange
-from tests.cli.conftest import KAYUPUTIH_SUKASADA, TEMBOK, count, fails
-from tests.conftest import ok, run
+from tests.helpers import (
+    KAYUPUTIH_SUKASADA,
+    ME,
+    TEMBOK,
+    Phone,
+    count,
+    fails,
+    ok,
+    resident,
+    rows,
+    run,
+)
 
 # --- requests add ----------------------------------------------------------------------------
 
@@ -228,3 +240,98 @@ def test_set_status_rejects_unknown_status_and_long_pickup(
         "the pickup place is longer than 120 characters",
     )
     assert _history(db, request_number) == [("submitted", None)]
+
+
+# --- what the applicant is told --------------------------------------------------------------
+
+KTP = numbers.with_check_digit("2000001")
+
+
+@pytest.mark.parametrize(
+    ("language", "processing", "ready"),
+    [
+        (
+            "id",
+            f"Adminduk Buleleng: KTP-el no. {KTP}: Sedang diproses.",
+            f"Adminduk Buleleng: KTP-el no. {KTP}: Siap diambil. Ambil di Kantor Desa Tembok.",
+        ),
+        (
+            "en",
+            f"Adminduk Buleleng: KTP-el (ID card) no. {KTP}: In progress.",
+            f"Adminduk Buleleng: KTP-el (ID card) no. {KTP}: Ready to collect. "
+            "Collect at Kantor Desa Tembok.",
+        ),
+    ],
+)
+def test_a_status_change_is_told_in_the_applicants_language(
+    runner: Any, db: Database, language: str, processing: str, ready: str
+) -> None:
+    resident(db, ME, language=language)
+    ok(
+        run(
+            runner,
+            "requests",
+            "add",
+            "--type",
+            "ktp",
+            "--phone",
+            "0812-9999-0001",
+            "--birth-year",
+            "1956",
+            "--village",
+            "Tembok",
+            "--number",
+            KTP,
+        )
+    )
+    assert rows(db, "id") == []  # registering a request tells nobody
+    ok(run(runner, "requests", "set-status", KTP, "processing"))
+    ok(run(runner, "requests", "set-status", KTP, "ready", "--pickup", "Kantor Desa Tembok"))
+    with db.begin() as session:
+        request = queries.find_request(session, KTP)
+        assert request is not None
+        changes = [h.id for h in request.history]
+        request_id = request.id
+    assert rows(db, "recipient", "kind", "urgent", "status", "body", "dedupe_key") == [
+        (
+            ME,
+            "notification",
+            False,
+            "queued",
+            processing,
+            f"request:{request_id}:change:{changes[1]}",
+        ),
+        (ME, "notification", False, "queued", ready, f"request:{request_id}:change:{changes[2]}"),
+    ]
+
+
+def test_a_language_chosen_by_ussd_is_used_for_notifications(
+    runner: Any, db: Database, client: FlaskClient
+) -> None:
+    ok(
+        run(
+            runner,
+            "requests",
+            "add",
+            "--type",
+            "kk",
+            "--phone",
+            ME,
+            "--birth-year",
+            "1956",
+            "--village",
+            "Tembok",
+            "--number",
+            KTP,
+        )
+    )
+    ok(run(runner, "requests", "set-status", KTP, "processing"))
+    phone = Phone(client, ME)  # never heard of before: Indonesian; then chooses English
+    phone.dial()
+    phone.press("5")
+    assert phone.press("2").startswith("CON Adminduk Buleleng\n1 Check document status")
+    ok(run(runner, "requests", "set-status", KTP, "rejected"))
+    assert rows(db, "body") == [
+        (f"Adminduk Buleleng: Kartu Keluarga no. {KTP}: Sedang diproses.",),
+        (f"Adminduk Buleleng: Family card no. {KTP}: Incomplete.",),
+    ]

@@ -20,8 +20,7 @@ from gateway.cli.common import DEMO_PHONES
 from gateway.runtime import runtime
 from storage import queries
 from storage.models import HomeVisitBooking, OutboxMessage, utcnow
-from tests.cli.conftest import TEMBOK
-from tests.conftest import ok, run
+from tests.helpers import TEMBOK, ok, run
 from workers.queue import ThreadJobQueue
 
 ANA = "+6281200000101"

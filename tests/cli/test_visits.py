@@ -1,4 +1,4 @@
-"""``visits add`` (publishing, editing and cancelling are in tests/test_notify.py, with the
+"""``visits add`` (publishing, editing and cancelling are in test_visit_changes.py, with the
 messages they send)."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from common.local_time import local_today
 from storage import queries
 from storage.db import Database
 from storage.models import VillageVisit
-from tests.cli.conftest import TEMBOK, fails
-from tests.conftest import ok, run
+from tests.helpers import TEMBOK, fails, ok, run
 
 
 def _day(days: int) -> str:

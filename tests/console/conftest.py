@@ -14,34 +14,27 @@ from flask import Flask
 from sqlalchemy import select
 
 from gateway.console import auth
-from gateway.runtime import runtime
 from storage import queries
 from storage.db import Database
 from storage.models import Broadcast, HomeVisitBooking, ReminderSubscription, Resident, VillageVisit
 from tests.console.helpers import (
     ENGLISH,
     GRANNY,
-    KAYUPUTIH,
     NEIGHBOUR_EN,
     NEIGHBOUR_STOP,
     SUBSCRIBER,
-    TEMBOK,
     Browser,
     World,
     cli,
     logged_in,
 )
+from tests.helpers import KAYUPUTIH_SUKASADA, TEMBOK
 
 
 @pytest.fixture(autouse=True)
 def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id still, at a cost a test suite can afford (verification reads it from the hash)."""
     monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
-
-@pytest.fixture
-def db(app: Flask) -> Database:
-    return runtime(app).db
 
 
 @pytest.fixture
@@ -66,7 +59,7 @@ def world(runner: Any, db: Database) -> World:
             hamlet="Banjar Kelod",
         )
         kayuputih_booking = session.scalars(
-            select(HomeVisitBooking).where(HomeVisitBooking.village_code == KAYUPUTIH)
+            select(HomeVisitBooking).where(HomeVisitBooking.village_code == KAYUPUTIH_SUKASADA)
         ).one()
         visits = {v.village_code: v.id for v in session.scalars(select(VillageVisit))}
         residents = {r.phone: r.id for r in session.scalars(select(Resident))}

@@ -15,14 +15,13 @@ from urllib.parse import quote
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from storage import numbers, queries
 from storage.db import Database
 from storage.models import (
     AuditEntry,
-    Base,
     Broadcast,
     DocumentRequest,
     OutboxMessage,
@@ -30,9 +29,8 @@ from storage.models import (
     User,
     VillageVisit,
 )
+from tests.helpers import count
 
-TEMBOK = "51.08.09.2010"
-KAYUPUTIH = "51.08.05.2015"  # Kayuputih in Sukasada
 PASSWORDS = {"admin": "admin-demo-123", "staff": "staff-demo-123", "officer": "officer-demo-123"}
 
 # The demo's requests: 1000001…1000006 with their check digits.
@@ -104,11 +102,6 @@ class Browser:
         page = self.get(location)
         assert page.status_code == 200
         return page.text
-
-
-def count(db: Database, model: type[Base], *where: Any) -> int:
-    with db.begin() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def audit_log(db: Database) -> list[tuple[Any, ...]]:

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from gateway.console import auth
 from storage.db import Database
 from storage.models import User
-from tests.console.helpers import TEMBOK, Browser, World, audit_log, cli, snapshot
+from tests.console.helpers import Browser, World, audit_log, cli, snapshot
+from tests.helpers import TEMBOK
 
 
 def test_demo_prints_one_account_per_role(world: World, db: Database) -> None:

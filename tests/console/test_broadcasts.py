@@ -20,7 +20,6 @@ from tests.console.helpers import (
     GRANNY,
     NEIGHBOUR_EN,
     R2,
-    TEMBOK,
     Browser,
     World,
     as_utc,
@@ -30,6 +29,7 @@ from tests.console.helpers import (
     outbox_rows,
     snapshot,
 )
+from tests.helpers import TEMBOK
 
 
 def test_the_broadcast_preview_counts_and_writes_nothing(staff: Browser, db: Database) -> None:

@@ -16,7 +16,6 @@ from tests.console.helpers import (
     GRANNY,
     PASSWORDS,
     R1,
-    TEMBOK,
     Browser,
     World,
     audit_log,
@@ -26,6 +25,7 @@ from tests.console.helpers import (
     request_state,
     snapshot,
 )
+from tests.helpers import TEMBOK
 
 
 def test_login_lands_on_the_dashboard(app: Flask, world: World) -> None:

@@ -16,14 +16,12 @@ from storage.db import Database
 from storage.models import DocumentRequest
 from tests.console.helpers import (
     GRANNY,
-    KAYUPUTIH,
     KAYUPUTIH_REQUESTS,
     R1,
     R2,
     R3,
     R4,
     R6,
-    TEMBOK,
     TEMBOK_REQUESTS,
     Browser,
     audit_log,
@@ -33,6 +31,7 @@ from tests.console.helpers import (
     request_state,
     snapshot,
 )
+from tests.helpers import KAYUPUTIH_SUKASADA, TEMBOK
 
 
 def test_change_one_request_status(staff: Browser, db: Database) -> None:
@@ -137,7 +136,12 @@ def test_find_requests_by_number_or_phone(staff: Browser) -> None:
 def test_register_a_request_at_the_office(staff: Browser, db: Database) -> None:
     response = staff.post(
         "/staff/requests/new",
-        {"doc_type": "kia", "phone": "0812 3456 7890", "birth_year": "2015", "village": KAYUPUTIH},
+        {
+            "doc_type": "kia",
+            "phone": "0812 3456 7890",
+            "birth_year": "2015",
+            "village": KAYUPUTIH_SUKASADA,
+        },
     )
     with db.begin() as session:
         created = session.scalars(
@@ -148,7 +152,7 @@ def test_register_a_request_at_the_office(staff: Browser, db: Database) -> None:
             created.applicant_birth_year,
             created.village_code,
             created.status,
-        ) == ("kia", 2015, KAYUPUTIH, "submitted")
+        ) == ("kia", 2015, KAYUPUTIH_SUKASADA, "submitted")
         number = created.number
     page = staff.follow(response, f"/staff/requests?q={number}")
     assert flashes(page) == [("ok", f"Permohonan terdaftar. Nomornya: {number}")]
@@ -158,7 +162,7 @@ def test_register_a_request_at_the_office(staff: Browser, db: Database) -> None:
         "document_request",
         number,
         None,
-        {"type": "kia", "status": "submitted", "village_code": KAYUPUTIH},
+        {"type": "kia", "status": "submitted", "village_code": KAYUPUTIH_SUKASADA},
     )
     assert outbox_rows(db) == []
 
@@ -201,7 +205,7 @@ def test_csv_import_reports_rejected_rows(staff: Browser, db: Database) -> None:
                 "kk",
                 "+62 812 5555 0002",
                 "1975",
-                KAYUPUTIH,
+                KAYUPUTIH_SUKASADA,
                 "ready",
                 given,
                 "Kantor Camat Sukasada",
@@ -250,7 +254,7 @@ def test_csv_import_reports_rejected_rows(staff: Browser, db: Database) -> None:
         assert queries.find_request(session, given) is not None
     assert imported == {
         ("+6281255550001", "ktp", 1980, TEMBOK, "submitted", None),
-        ("+6281255550002", "kk", 1975, KAYUPUTIH, "ready", "Kantor Camat Sukasada"),
+        ("+6281255550002", "kk", 1975, KAYUPUTIH_SUKASADA, "ready", "Kantor Camat Sukasada"),
     }
     assert [(a[0], a[1]) for a in audit_log(db)] == [("staff", "request.add")] * 2
     assert outbox_rows(db) == []  # an import tells nobody

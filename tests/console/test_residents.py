@@ -14,12 +14,12 @@ from tests.console.helpers import (
     GRANNY,
     NEIGHBOUR_EN,
     NEIGHBOUR_STOP,
-    TEMBOK,
     Browser,
     World,
     audit_log,
     flashes,
 )
+from tests.helpers import TEMBOK
 
 
 def test_opt_a_resident_out_and_back_in(

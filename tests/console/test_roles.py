@@ -17,14 +17,12 @@ from storage.db import Database
 from storage.models import DocumentRequest, Resident
 from tests.console.helpers import (
     GRANNY,
-    KAYUPUTIH,
     KAYUPUTIH_REQUESTS,
     NEIGHBOUR_EN,
     NEIGHBOUR_STOP,
     R1,
     R2,
     R3,
-    TEMBOK,
     TEMBOK_REQUESTS,
     Browser,
     World,
@@ -35,6 +33,7 @@ from tests.console.helpers import (
     request_state,
     snapshot,
 )
+from tests.helpers import KAYUPUTIH_SUKASADA, TEMBOK
 
 # --- every page, every role ---------------------------------------------------------------------
 
@@ -335,7 +334,12 @@ def test_an_officer_registers_requests_for_their_village_only(
     assert 'name="village"' not in form_page
     response = officer.post(
         "/staff/requests/new",
-        {"doc_type": "ktp", "phone": "081299998888", "birth_year": "1990", "village": KAYUPUTIH},
+        {
+            "doc_type": "ktp",
+            "phone": "081299998888",
+            "birth_year": "1990",
+            "village": KAYUPUTIH_SUKASADA,
+        },
     )
     with db.begin() as session:
         created = session.scalars(

@@ -14,8 +14,8 @@ from gateway import create_app
 from gateway.runtime import runtime
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.conftest import Phone
-from tests.console.helpers import GRANNY, Browser, cli, count, logged_in, outbox_rows
+from tests.console.helpers import GRANNY, Browser, cli, logged_in, outbox_rows
+from tests.helpers import Phone, count
 
 
 @pytest.fixture

@@ -10,16 +10,8 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import User
-from tests.console.helpers import (
-    PASSWORDS,
-    TEMBOK,
-    Browser,
-    World,
-    audit_log,
-    flashes,
-    logged_in,
-    snapshot,
-)
+from tests.console.helpers import PASSWORDS, Browser, World, audit_log, flashes, logged_in, snapshot
+from tests.helpers import TEMBOK
 
 
 def test_an_admin_creates_users_in_the_console(app: Flask, admin: Browser, db: Database) -> None:

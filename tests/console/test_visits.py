@@ -21,7 +21,6 @@ from tests.console.helpers import (
     GRANNY,
     NEIGHBOUR_EN,
     SUBSCRIBER,
-    TEMBOK,
     Browser,
     World,
     audit_log,
@@ -30,6 +29,7 @@ from tests.console.helpers import (
     outbox_rows,
     snapshot,
 )
+from tests.helpers import TEMBOK
 
 
 def _visit_fields(

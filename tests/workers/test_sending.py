@@ -4,12 +4,10 @@ the fake Africa's Talking server driven through the real SDK.
 What must hold (issue 3): every message arrives exactly once; a worker killed with SIGKILL
 loses nothing (only the chunk in flight may arrive twice); a flushed Redis loses nothing (the
 sweep finishes the job); a provider outage delays messages and then they go; opted-out numbers
-get nothing. Quiet hours and the throttle are tested with an injectable clock, not sleeps.
-"""
+get nothing. And the embedded default, with no Redis and no worker, sends from a thread."""
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -25,19 +23,14 @@ from gateway import create_app
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxMessage, Resident
-from tests.conftest import REDIS_URL
 from tests.fake_africastalking import FakeAfricasTalking
+from tests.helpers import REDIS_URL, TEMBOK
 from tests.live_servers import RQWorkers, wait_until, write_config
+from tests.workers.helpers import PER_CALL
 from workers.context import build_context
 from workers.providers.africastalking import AfricasTalkingProvider
-from workers.sender import OutboxSender, SendSettings, Sweeper, TransientSendError
-from workers.throttle import MemoryThrottle, NoThrottle, RedisThrottle
 
-TEMBOK = "51.08.09.2010"
-PER_CALL = 50
-
-
-# --- fixtures ------------------------------------------------------------------------------------
+# --- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -106,7 +99,7 @@ def all_sent(db: Database, total: int) -> Callable[[], bool]:
     return lambda: statuses(db).get("sent", 0) == total
 
 
-# --- real workers ------------------------------------------------------------------------------
+# --- real workers ----------------------------------------------------------------------------
 
 
 def test_a_broadcast_arrives_exactly_once(
@@ -195,185 +188,6 @@ def test_opted_out_numbers_get_nothing(
     assert all(fake.sent_to(p) == 1 for p in phones[10:])
 
 
-# --- the sender with an injectable clock ------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-        self.slept = 0.0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept += seconds
-        self.now += dt.timedelta(seconds=seconds)
-
-
-def wita(hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2026, 12, 1, hour, minute, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-
-
-@pytest.fixture
-def db(pg_url: str) -> Iterator[Database]:
-    database = Database(pg_url)
-    yield database
-    database.dispose()
-
-
-def queue_messages(
-    db: Database,
-    phones: list[str],
-    *,
-    kind: str = "broadcast",
-    urgent: bool = False,
-    body: str = "Halo",
-) -> list[int]:
-    with db.begin() as session:
-        outbox.add_many(
-            session,
-            [
-                {
-                    "recipient": p,
-                    "kind": kind,
-                    "body": body,
-                    "urgent": urgent,
-                    "dedupe_key": f"{kind}:{p}:{body}",
-                    "due_at": wita(0),
-                }
-                for p in phones
-            ],
-        )
-        return list(session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)))
-
-
-def sender(
-    db: Database, fake: FakeAfricasTalking, clock: Clock, throttle: Any = None, **overrides: Any
-) -> OutboxSender:
-    provider = AfricasTalkingProvider(username="adminduk", api_key="test-key", base_url=fake.url)
-    settings = SendSettings(**{"max_recipients_per_call": PER_CALL, "max_attempts": 3, **overrides})
-    return OutboxSender(
-        db, provider, throttle or NoThrottle(), settings, clock=clock, sleep=clock.sleep
-    )
-
-
-def test_quiet_hours_hold_non_urgent_messages_until_seven(
-    db: Database, fake: FakeAfricasTalking
-) -> None:
-    broadcast_ids = queue_messages(db, ["+6281270000001", "+6281270000002"])
-    reply_ids = queue_messages(db, ["+6281270000003"], kind="reply", urgent=True, body="Balasan")
-    clock = Clock(wita(22, 30))
-    report = sender(db, fake, clock).send_batch(broadcast_ids + reply_ids[-1:])
-    assert (report.sent, report.postponed) == (1, 2)
-    assert fake.sent_to("+6281270000003") == 1 and fake.total_messages() == 1
-    with db.begin() as session:
-        held = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")).all()
-    assert {(m.status, m.due_at.astimezone(dt.UTC)) for m in held} == {
-        ("queued", dt.datetime(2026, 12, 1, 23, 0, tzinfo=dt.UTC))
-    }  # 07:00 WITA on the 2nd
-
-
-class Recorder:
-    """A job queue that only records what it was given."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[int]] = []
-
-    def enqueue_send(self, ids: list[int]) -> None:
-        self.batches.append(ids)
-
-
-def test_the_sweep_enqueues_nothing_non_urgent_in_quiet_hours(db: Database) -> None:
-    queue_messages(db, ["+6281270000001"])
-    queue_messages(db, ["+6281270000002"], kind="reply", urgent=True, body="Balasan")
-
-    recorder = Recorder()
-    night = Sweeper(db, recorder, SendSettings(), clock=Clock(wita(23)))
-    assert night.run().enqueued == 1
-    morning = Sweeper(db, recorder, SendSettings(), clock=Clock(wita(7, 1)))
-    assert morning.run().enqueued == 1  # the broadcast; the reply is already enqueued
-    assert len(recorder.batches) == 2
-
-
-def test_the_throttle_holds_across_workers(redis_client: redis.Redis) -> None:
-    """Two workers share one limit of 100 messages/s: reservations queue up behind each other."""
-    first = RedisThrottle(redis_client, 100, key="test:throttle")
-    second = RedisThrottle(redis_client, 100, key="test:throttle")
-    assert first.reserve(50, 1000.0) == 0.0
-    assert second.reserve(50, 1000.0) == pytest.approx(0.5)
-    assert first.reserve(50, 1000.2) == pytest.approx(0.8)
-    assert second.reserve(10, 1003.0) == 0.0  # idle time is not saved up as a burst
-
-
-def test_a_throttled_sender_keeps_the_rate(
-    db: Database, fake: FakeAfricasTalking, redis_client: redis.Redis
-) -> None:
-    ids = queue_messages(db, [f"+62812700{i:05d}" for i in range(1000)])
-    clock = Clock(wita(10))
-    throttle = RedisThrottle(redis_client, 100, key="test:throttle:rate")
-    report = sender(db, fake, clock, throttle).send_batch(ids)
-    assert report.sent == 1000 and report.calls == 1000 // PER_CALL
-    # 20 calls of 50 at 100/s: the last starts 9.5 s after the first; 1000 in 10 s is 100/s.
-    assert clock.slept == pytest.approx(9.5)
-    rate = 1000 / (clock.slept + PER_CALL / 100)
-    assert 90 <= rate <= 100
-
-
-def test_memory_throttle_is_the_same_limit_in_one_process() -> None:
-    throttle = MemoryThrottle(10)
-    assert [throttle.reserve(5, 0.0) for _ in range(3)] == [0.0, 0.5, 1.0]
-
-
-def test_per_recipient_results(db: Database, fake: FakeAfricasTalking) -> None:
-    ok, invalid, busy = "+6281270000001", "+6281270000002", "+6281270000003"
-    fake.set_status(invalid, 403)
-    fake.set_status(busy, 502)
-    ids = queue_messages(db, [ok, invalid, busy])
-    clock = Clock(wita(10))
-    with pytest.raises(TransientSendError):
-        sender(db, fake, clock).send_batch(ids)
-    with db.begin() as session:
-        rows = {m.recipient: m for m in session.scalars(select(OutboxMessage))}
-    assert (rows[ok].status, rows[ok].provider_message_id is not None) == ("sent", True)
-    assert (rows[invalid].status, rows[invalid].last_error) == ("failed", "403 InvalidPhoneNumber")
-    assert (rows[busy].status, rows[busy].attempts, rows[busy].last_error) == (
-        "queued",
-        1,
-        "502 RejectedByGateway",
-    )
-    # The job is retried (RQ Retry); after max_attempts the message fails, reason kept.
-    with pytest.raises(TransientSendError):
-        sender(db, fake, clock).send_batch(ids)  # attempt 2
-    last = sender(db, fake, clock).send_batch(ids)  # attempt 3: the last, so no retry
-    assert (last.failed, last.retry, last.skipped) == (1, 0, 2)
-    assert sender(db, fake, clock).send_batch(ids).skipped == 3  # nothing left to send
-    with db.begin() as session:
-        failed = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == busy)).one()
-    assert failed.status == "failed" and failed.attempts == 3
-    assert failed.last_error == "gave up after 3 attempts: 502 RejectedByGateway"
-    assert fake.sent_to(ok) == 1
-
-
-def test_two_jobs_with_the_same_ids_send_once(db: Database, fake: FakeAfricasTalking) -> None:
-    ids = queue_messages(db, [f"+62812700{i:05d}" for i in range(120)])
-    clock = Clock(wita(10))
-    first = sender(db, fake, clock).send_batch(ids)
-    second = sender(db, fake, clock).send_batch(ids)
-    assert (first.sent, second.sent, second.skipped) == (120, 0, 120)
-    assert fake.total_messages() == 120 and fake.duplicates() == {}
-
-
-def test_stuck_messages_are_taken_back(db: Database) -> None:
-    ids = queue_messages(db, ["+6281270000001", "+6281270000002"])
-    with db.begin() as session:
-        outbox.claim(session, ids[:1], wita(9))  # a worker took it at 09:00, then died
-    recorder = Recorder()
-    report = Sweeper(db, recorder, SendSettings(), clock=Clock(wita(9, 10))).run()
-    assert (report.taken_back, report.enqueued) == (1, 2)
-    assert recorder.batches == [ids]
-
-
 def test_the_worker_context_builds_from_settings(settings: dict[str, Any]) -> None:
     context = build_context(
         {**DEFAULTS, **{k: v for k, v in settings.items() if not k.startswith("_")}}
@@ -390,7 +204,7 @@ def test_the_embedded_default_sends_in_process(tmp_path: Path, sqlite_template: 
     from a thread of the web process."""
     import shutil
 
-    from tests.conftest import Phone
+    from tests.helpers import Phone
 
     path = tmp_path / "gateway.sqlite3"
     shutil.copy(sqlite_template, path)
