@@ -17,7 +17,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 
 from gateway.console import bp, login_manager, translate
-from gateway.console.shared import ConsoleForm
+from gateway.console.shared import ConsoleForm, local_target
 from gateway.runtime import runtime
 from storage.models import User
 
@@ -118,9 +118,8 @@ def login() -> str | Response:
                 staff_user = StaffUser(user) if valid and user is not None else None
             if staff_user is not None:
                 login_user(staff_user)
-                target = request.args.get("next", "")
-                safe = target.startswith("/") and not target.startswith("//")
-                return redirect(target if safe else url_for("staff.dashboard"))  # type: ignore[return-value]
+                target = local_target(request.args.get("next"))
+                return redirect(target or url_for("staff.dashboard"))  # type: ignore[return-value]
             for key in keys:
                 rt.limiter.hit(FAILED_LOGINS, *key)
             error, status = translate("Wrong user name or password."), 401
