@@ -38,6 +38,12 @@ class StaffUser(UserMixin):
         self.role = user.role
         self.village_code = user.village_code
         self.language = user.language
+        self.session_version = user.session_version
+
+    def get_id(self) -> str:
+        """What the session cookie names: the user and their session version ("7:2"). A
+        cookie made before the version was raised names an old one and is refused."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def is_officer(self) -> bool:
@@ -46,11 +52,20 @@ class StaffUser(UserMixin):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> StaffUser | None:
-    if not user_id.isdigit():
+    user_part, _, version = user_id.partition(":")
+    if not (user_part.isdigit() and version.isdigit()) or len(user_id) > 40:
         return None
     with runtime().db.begin() as db_session:
-        user = db_session.get(User, int(user_id))
-        return StaffUser(user) if user is not None and user.active else None
+        user = db_session.get(User, int(user_part))
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        return StaffUser(user)
+
+
+def end_sessions(user: User) -> None:
+    """Every console session of ``user`` ends at its next page (in the caller's transaction):
+    after a log-out, a new password, or the log-in switched off."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def roles(*allowed: str) -> Callable[[F], F]:
@@ -128,5 +143,12 @@ def login() -> str | Response:
 
 @bp.post("/logout")
 def logout() -> Response:
+    """Log out here and everywhere else: a copy of this session's cookie (or the one on
+    another PC) is refused from now on."""
+    if current_user.is_authenticated:
+        with runtime().db.begin() as db_session:
+            user = db_session.get(User, current_user.id)
+            if user is not None:
+                end_sessions(user)
     logout_user()
     return redirect(url_for("staff.login"))  # type: ignore[return-value]

@@ -4,6 +4,7 @@ someone who forgot theirs; and everyone's own password."""
 from __future__ import annotations
 
 from flask import Response, abort, render_template
+from flask_login import login_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import BooleanField, Field, PasswordField, StringField
@@ -11,7 +12,14 @@ from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, ValidationE
 
 from gateway import staff_actions
 from gateway.console import bp, lazy_translate, translate
-from gateway.console.auth import ALL, check_password, hash_password, roles
+from gateway.console.auth import (
+    ALL,
+    StaffUser,
+    check_password,
+    end_sessions,
+    hash_password,
+    roles,
+)
 from gateway.console.shared import ConsoleForm, actor, done, failed, strip
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
@@ -92,8 +100,8 @@ class ActiveForm(ConsoleForm):
 @bp.post("/users/<username>/active")
 @roles("admin")
 def user_active(username: str) -> Response:
-    """Switch a log-in off (someone left) or on again. Their open sessions end at their next
-    page: a user who is not active is not loaded."""
+    """Switch a log-in off (someone left) or on again. Switched off, their open sessions end at
+    their next page, and stay ended if the log-in is switched on again."""
     active = bool(ActiveForm().active.data)
     try:
         if username == actor() and not active:
@@ -101,6 +109,8 @@ def user_active(username: str) -> Response:
         with runtime().db.begin() as session:
             user = _user(session, username)
             before, user.active = user.active, active
+            if not active:
+                end_sessions(user)
             staff_actions.audit(
                 session,
                 actor(),
@@ -127,7 +137,9 @@ def user_password(username: str) -> Response:
     try:
         form.check()
         with runtime().db.begin() as session:
-            _user(session, username).password_hash = hash_password(form.password.data)
+            user = _user(session, username)
+            user.password_hash = hash_password(form.password.data)
+            end_sessions(user)  # whoever knew the old password is logged out too
             staff_actions.audit(session, actor(), "user.password", "user", username)
     except ActionError as error:
         return failed(error, "staff.users")
@@ -159,7 +171,10 @@ def own_password() -> str | Response:
             if not check_password(user.password_hash, form.current.data):
                 raise ActionError(translate("The current password is wrong."))
             user.password_hash = hash_password(form.new.data)
+            end_sessions(user)  # every other session of this user ends...
             staff_actions.audit(session, actor(), "user.password", "user", user.username)
+            renewed = StaffUser(user)
     except ActionError as error:
         return failed(error, "staff.own_password")
+    login_user(renewed)  # ...and this one goes on under the new version
     return done(translate("Password changed."), "staff.dashboard")
