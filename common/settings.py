@@ -63,7 +63,9 @@ DEFAULTS: dict[str, Any] = {
     # Webhook authentication (docs/product.md): a shared secret and/or a source-IP allow-list.
     "WEBHOOK_TOKEN": "",
     "WEBHOOK_ALLOWED_IPS": [],
-    "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-For in front of us
+    # The proxies whose X-Forwarded-For/-Proto are believed: networks, and "unix" for a peer
+    # on a unix socket (nginx in front of gunicorn's socket: ["unix"]). Empty: nobody's.
+    "TRUSTED_PROXIES": [],
     # The phone simulator: "auto" (open on the embedded default, staff-only with Redis), or
     # true/false.
     "SIMULATOR_PUBLIC": "auto",

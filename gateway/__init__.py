@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import load_config
+from gateway.proxies import ProxyHeaders, parse_trusted_proxies
 from gateway.runtime import Runtime
 from storage.outages import outages
 
@@ -34,9 +34,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from gateway.webhooks.auth import check_auth_config
 
     check_auth_config(list(app.config["WEBHOOK_ALLOWED_IPS"]))
-    proxies = int(app.config["TRUSTED_PROXIES"])
-    if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    # The caller's address and scheme: from X-Forwarded-* only when the peer is a proxy we were
+    # told to believe (gateway/proxies.py); everyone else's forwarding headers are dropped.
+    trusted = parse_trusted_proxies(app.config["TRUSTED_PROXIES"])
+    app.wsgi_app = ProxyHeaders(app.wsgi_app, trusted)  # type: ignore[method-assign]
 
     app.extensions["gateway"] = Runtime(app.config)
 
