@@ -60,6 +60,11 @@ DEFAULTS: dict[str, Any] = {
     "RQ_QUEUE": "outbox",
     # Without REDIS_URL: run send jobs and the sweep in a thread of the web process.
     "RUN_JOBS_IN_PROCESS": True,
+    # Staff log-ins (gateway/console/throttle.py): failed log-ins over a moving window.
+    "LOGIN_FAILURE_MINUTES": 15,
+    "LOGIN_FAILURES_PER_USER": 5,  # a user name from one address
+    "LOGIN_FAILURES_PER_ADDRESS": 30,  # an address, whatever the names (an office router)
+    "LOGIN_FAILURES_PER_USER_ALL": 50,  # a user name from all addresses together
     # Webhook authentication (docs/product.md): a shared secret and/or a source-IP allow-list.
     "WEBHOOK_TOKEN": "",
     "WEBHOOK_ALLOWED_IPS": [],

@@ -133,5 +133,8 @@ def init_app(app: Flask) -> None:
         users,
         visits,
     )
+    from gateway.console.throttle import LoginThrottle
+    from gateway.runtime import runtime
 
+    app.extensions["login_throttle"] = LoginThrottle(app.config, runtime(app).redis)
     app.register_blueprint(bp)

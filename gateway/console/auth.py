@@ -1,6 +1,6 @@
 """Who is logged in and what they may open. Passwords hashed with argon2; failed log-ins
-throttled per user name and per address (the `limits` library, shared through Redis in
-production)."""
+throttled per user name and address, per address, and per user name (throttle.py, shared
+through Redis in production)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Response, abort, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
-from limits import parse
 from sqlalchemy import select
 from wtforms import PasswordField, StringField
 
 from gateway.console import bp, login_manager, translate
 from gateway.console.shared import ConsoleForm, local_target
+from gateway.console.throttle import LoginThrottle
 from gateway.runtime import runtime
 from storage.models import User
 
@@ -25,7 +25,6 @@ ALL = ("admin", "staff", "village_officer")
 OFFICE = ("admin", "staff")
 
 hasher = PasswordHasher()
-FAILED_LOGINS = parse("5/15 minutes")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -108,6 +107,14 @@ class LoginForm(ConsoleForm):
     password = PasswordField(default="")
 
 
+def _check(username: str, password: str) -> StaffUser | None:
+    with runtime().db.begin() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        # An unknown name costs the same hash check, so timing does not tell names.
+        valid = check_password(user.password_hash if user else _dummy_hash(), password)
+        return StaffUser(user) if valid and user is not None and user.active else None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     if current_user.is_authenticated:
@@ -117,26 +124,21 @@ def login() -> str | Response:
     form = LoginForm()
     if form.is_submitted():
         username, password = form.username.data, form.password.data
-        rt = runtime()
-        keys = (("user", username.casefold()), ("addr", request.remote_addr or "-"))
-        if not all(rt.limiter.test(FAILED_LOGINS, *key) for key in keys):
-            error, status = translate("Too many failed log-ins. Wait 15 minutes."), 429
+        throttle: LoginThrottle = current_app.extensions["login_throttle"]
+        # Counted before the check, atomically: concurrent tries cannot pass a limit.
+        ticket = throttle.reserve(username, request.remote_addr or "-")
+        if ticket is None:
+            error = translate(
+                "Too many failed log-ins. Wait {minutes} minutes.", minutes=throttle.minutes
+            )
+            status = 429
         else:
-            with rt.db.begin() as session:
-                user = session.scalar(select(User).where(User.username == username))
-                # An unknown name costs the same hash check, so timing does not tell names.
-                valid = (
-                    check_password(user.password_hash if user else _dummy_hash(), password)
-                    and user is not None
-                    and user.active
-                )
-                staff_user = StaffUser(user) if valid and user is not None else None
+            staff_user = _check(username, password)
             if staff_user is not None:
+                throttle.succeeded(ticket)
                 login_user(staff_user)
                 target = local_target(request.args.get("next"))
                 return redirect(target or url_for("staff.dashboard"))  # type: ignore[return-value]
-            for key in keys:
-                rt.limiter.hit(FAILED_LOGINS, *key)
             error, status = translate("Wrong user name or password."), 401
     return Response(render_template("console/login.html", error=error), status=status)
 
