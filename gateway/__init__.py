@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.config import load_config
@@ -45,7 +45,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
-        """Machines call this app: answer routing errors (404, 405) with one plain line."""
+        """Machines call this app: answer routing errors (404, 405) with one plain line.
+        People's pages (console, simulator) answer in the console's layout."""
+        if console.for_people(request.path):
+            return console.error_page(error)
         return Response(f"{error.name}\n", status=error.code or 500, mimetype="text/plain")
 
     @app.errorhandler(Exception)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from common.local_time import LOCAL_TZ
+from gateway.console import CONTROL
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from gateway.webhooks import sms, ussd
@@ -41,9 +43,29 @@ def _who_may_use_it() -> Response | None:
     return None
 
 
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        abort(400, description="a JSON object is expected")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, longest: int) -> str:
+    """A string field of the page's request, as a phone could send it: no control characters
+    (a NUL or a lone surrogate would reach the database), and no longer than ``longest``."""
+    value = body.get(name, "")
+    if not isinstance(value, str) or len(value) > longest or CONTROL.search(value):
+        abort(400, description=f"{name}: text of at most {longest} characters is expected")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        abort(400, description=f"{name}: not text")
+    return value
+
+
 def _phone() -> str:
-    raw = (request.get_json(silent=True) or {}).get("phone") or request.args.get("phone", "")
-    phone = to_e164(str(raw))
+    raw = _text(_body(), "phone", 40) if request.is_json else request.args.get("phone", "")
+    phone = to_e164(raw[:40])
     if phone is None:
         abort(400, description="not a valid phone number")
     allowed = current_app.config["SIMULATOR_NUMBERS"]
@@ -59,13 +81,13 @@ def page() -> str:
 
 @bp.post("/dial")
 def dial() -> Response:
-    body = request.get_json(silent=True) or {}
-    session_id = str(body.get("session") or "")[:64] or f"sim-{secrets.token_hex(8)}"
+    body = _body()
+    session_id = _text(body, "session", 64) or f"sim-{secrets.token_hex(8)}"
     reply = ussd.handle_hop(
         runtime(),
         session_id=session_id,
         phone=_phone(),
-        text=str(body.get("text", ""))[: ussd.MAX_TEXT],
+        text=_text(body, "text", ussd.MAX_TEXT),
         service_code=current_app.config["USSD_SERVICE_CODE"],
         network_code="simulator",
     )
@@ -74,10 +96,8 @@ def dial() -> Response:
 
 @bp.post("/sms")
 def send_sms() -> Response:
-    body = request.get_json(silent=True) or {}
-    result = sms.handle_inbound(
-        runtime(), f"sim-{secrets.token_hex(8)}", _phone(), str(body.get("text", ""))
-    )
+    text = _text(_body(), "text", 480)  # an inbound message's longest (three segments)
+    result = sms.handle_inbound(runtime(), f"sim-{secrets.token_hex(8)}", _phone(), text)
     return jsonify({"result": result})
 
 

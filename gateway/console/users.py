@@ -8,7 +8,7 @@ from flask_login import login_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import BooleanField, Field, PasswordField, StringField
-from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from gateway import staff_actions
 from gateway.console import bp, lazy_translate, translate
@@ -27,6 +27,7 @@ from storage.models import STAFF_ROLES, User
 
 MIN_PASSWORD = 10
 NAME_AND_PASSWORD = lazy_translate("A user name, and a password of 10 characters or more.")
+USER_NAME = lazy_translate("A user name: letters, digits and . _ - only, at most 60 characters.")
 LONG_ENOUGH = lazy_translate("A password of 10 characters or more.")
 
 
@@ -34,7 +35,13 @@ class NewUserForm(ConsoleForm):
     """A log-in: its role, name, first password, and a village officer's village."""
 
     role = StringField(validators=[AnyOf(STAFF_ROLES, message=lazy_translate("Choose a role."))])
-    username = StringField(filters=[strip], validators=[DataRequired(NAME_AND_PASSWORD)])
+    username = StringField(
+        filters=[strip],
+        validators=[
+            DataRequired(NAME_AND_PASSWORD),
+            Regexp(r"[\w.-]{1,60}\Z", message=USER_NAME),
+        ],
+    )
     password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=NAME_AND_PASSWORD)])
     village = StringField(default="")  # a name or a code
 
