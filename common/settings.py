@@ -74,9 +74,10 @@ DEFAULTS: dict[str, Any] = {
     # The phone simulator: "auto" (open on the embedded default, staff-only with Redis), or
     # true/false.
     "SIMULATOR_PUBLIC": "auto",
-    # Outside the embedded default the simulator may only play these numbers (test phones),
-    # so nobody can read a resident's SMS or act as a resident through it.
-    "SIMULATOR_NUMBERS": ["+6281200000001", "+6281200000002", "+6281200000003"],
+    # Outside the embedded default the simulator may only play these numbers (the office's own
+    # test SIMs), so nobody can read a resident's SMS or act as a resident through it. None by
+    # default: a made-up number may belong to a real subscriber.
+    "SIMULATOR_NUMBERS": [],
     # Flask
     "SECRET_KEY": "",
     "MAX_CONTENT_LENGTH": 64 * 1024,  # no webhook body is anywhere near this

@@ -41,7 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, console, health, metrics, simulator, webhooks
+    from gateway import cli, console, headers, health, metrics, simulator, webhooks
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
@@ -64,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(simulator.bp)
     metrics.init_app(app)
+    headers.init_app(app)  # CSP, frame-ancestors, nosniff, Referrer-Policy on every response
     webhooks.init_app(app)  # (its WSGI wrapper goes around the metrics timer)
     console.init_app(app)
     for blueprint in webhooks.BLUEPRINTS:  # machines authenticate with the webhook token

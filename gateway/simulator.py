@@ -2,8 +2,8 @@
 tests. Dialling goes through ``ussd.handle_hop`` — the code the Africa's Talking webhook runs —
 and texting through ``sms.handle_inbound``; the inbox shows what the outbox holds for the number.
 
-Open to anyone on the embedded default; in production only to logged-in staff, unless
-SIMULATOR_PUBLIC is set.
+Open to anyone on the embedded default; in production only to logged-in admins and staff,
+unless SIMULATOR_PUBLIC is set, and there it plays only SIMULATOR_NUMBERS (none by default).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from common.local_time import LOCAL_TZ
 from gateway.console import CONTROL
+from gateway.console.auth import OFFICE
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from gateway.webhooks import sms, ussd
@@ -35,11 +36,19 @@ def _page_request() -> None:
 
 @bp.before_request
 def _who_may_use_it() -> Response | None:
+    """Open on the embedded default (a demo with no real residents); in production only
+    admins and staff, whose work it is to train and test — not a village officer, who would
+    otherwise act as any test phone from any village. SIMULATOR_PUBLIC = true opens it to
+    anyone (a training server)."""
     public = current_app.config.get("SIMULATOR_PUBLIC", "auto")
     if public == "auto":
         public = current_app.config["EMBEDDED"]
-    if not public and not current_user.is_authenticated:
+    if public:
+        return None
+    if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if current_user.role not in OFFICE:
+        abort(403)
     return None
 
 
@@ -70,13 +79,24 @@ def _phone() -> str:
         abort(400, description="not a valid phone number")
     allowed = current_app.config["SIMULATOR_NUMBERS"]
     if not current_app.config["EMBEDDED"] and phone not in allowed:
-        abort(403, description="the simulator plays only the test numbers: " + ", ".join(allowed))
+        abort(
+            403,
+            description="the simulator plays only the test numbers: " + ", ".join(allowed)
+            if allowed
+            else "no test numbers are set (SIMULATOR_NUMBERS)",
+        )
     return phone
 
 
 @bp.get("")
 def page() -> str:
-    return render_template("simulator.html", code=current_app.config["USSD_SERVICE_CODE"])
+    numbers = current_app.config["SIMULATOR_NUMBERS"]
+    demo = "+6281200000001" if current_app.config["EMBEDDED"] else ""  # the demo's grandmother
+    return render_template(
+        "simulator.html",
+        code=current_app.config["USSD_SERVICE_CODE"],
+        default_phone=numbers[0] if numbers else demo,
+    )
 
 
 @bp.post("/dial")

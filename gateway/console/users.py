@@ -3,15 +3,17 @@ someone who forgot theirs; and everyone's own password."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, abort, render_template
 from flask_login import login_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import BooleanField, Field, PasswordField, StringField
-from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Regexp, ValidationError
 
 from gateway import staff_actions
-from gateway.console import bp, lazy_translate, translate
+from gateway.console import LazyText, bp, lazy_translate, translate
 from gateway.console.auth import (
     ALL,
     StaffUser,
@@ -21,14 +23,33 @@ from gateway.console.auth import (
     roles,
 )
 from gateway.console.shared import ConsoleForm, actor, done, failed, strip
+from gateway.passwords import TOO_SHORT, password_problem
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage.models import STAFF_ROLES, User
 
-MIN_PASSWORD = 10
-NAME_AND_PASSWORD = lazy_translate("A user name, and a password of 10 characters or more.")
+NAME_AND_PASSWORD = lazy_translate("A user name, and a password of 12 characters or more.")
 USER_NAME = lazy_translate("A user name: letters, digits and . _ - only, at most 60 characters.")
-LONG_ENOUGH = lazy_translate("A password of 10 characters or more.")
+LONG_ENOUGH = lazy_translate("A password of 12 characters or more.")
+TOO_COMMON = lazy_translate("That password is one that guessers try first: choose another.")
+
+
+class GoodPassword:
+    """The password rule (gateway/passwords.py), with the console's words. ``username``: the
+    form's field or attribute holding the user name, or None for the logged-in user's own."""
+
+    def __init__(self, too_short: LazyText, username: str | None = None) -> None:
+        self.too_short = too_short
+        self.username = username
+
+    def __call__(self, form: Any, field: Field) -> None:
+        name = getattr(form, self.username) if self.username else actor()
+        name = name.data if isinstance(name, Field) else name
+        problem = password_problem(field.data or "", name or "")
+        if problem == TOO_SHORT:
+            raise ValidationError(str(self.too_short))
+        if problem:
+            raise ValidationError(str(TOO_COMMON))
 
 
 class NewUserForm(ConsoleForm):
@@ -42,7 +63,7 @@ class NewUserForm(ConsoleForm):
             Regexp(r"[\w.-]{1,60}\Z", message=USER_NAME),
         ],
     )
-    password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=NAME_AND_PASSWORD)])
+    password = PasswordField(validators=[GoodPassword(NAME_AND_PASSWORD, "username")])
     village = StringField(default="")  # a name or a code
 
     village_code: str | None = None  # once validated; None but for village officers
@@ -133,7 +154,10 @@ def user_active(username: str) -> Response:
 
 
 class NewPasswordForm(ConsoleForm):
-    password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=LONG_ENOUGH)])
+    """An admin's reset: the rule is checked against the name in the page's address."""
+
+    password = PasswordField(validators=[GoodPassword(LONG_ENOUGH, "for_user")])
+    for_user = ""  # the name in the page's address, set by the view
 
 
 @bp.post("/users/<username>/password")
@@ -141,6 +165,7 @@ class NewPasswordForm(ConsoleForm):
 def user_password(username: str) -> Response:
     """An admin sets a new password for someone who forgot theirs (told to them in person)."""
     form = NewPasswordForm()
+    form.for_user = username
     try:
         form.check()
         with runtime().db.begin() as session:
@@ -158,7 +183,7 @@ class OwnPasswordForm(ConsoleForm):
     twice."""
 
     current = PasswordField(default="")
-    new = PasswordField(validators=[Length(min=MIN_PASSWORD, message=LONG_ENOUGH)])
+    new = PasswordField(validators=[GoodPassword(LONG_ENOUGH)])
     again = PasswordField(
         validators=[EqualTo("new", message=lazy_translate("The two new passwords differ."))]
     )
