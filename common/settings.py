@@ -60,16 +60,24 @@ DEFAULTS: dict[str, Any] = {
     "RQ_QUEUE": "outbox",
     # Without REDIS_URL: run send jobs and the sweep in a thread of the web process.
     "RUN_JOBS_IN_PROCESS": True,
+    # Staff log-ins (gateway/console/throttle.py): failed log-ins over a moving window.
+    "LOGIN_FAILURE_MINUTES": 15,
+    "LOGIN_FAILURES_PER_USER": 5,  # a user name from one address
+    "LOGIN_FAILURES_PER_ADDRESS": 30,  # an address, whatever the names (an office router)
+    "LOGIN_FAILURES_PER_USER_ALL": 50,  # a user name from all addresses together
     # Webhook authentication (docs/product.md): a shared secret and/or a source-IP allow-list.
     "WEBHOOK_TOKEN": "",
     "WEBHOOK_ALLOWED_IPS": [],
-    "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-For in front of us
+    # The proxies whose X-Forwarded-For/-Proto are believed: networks, and "unix" for a peer
+    # on a unix socket (nginx in front of gunicorn's socket: ["unix"]). Empty: nobody's.
+    "TRUSTED_PROXIES": [],
     # The phone simulator: "auto" (open on the embedded default, staff-only with Redis), or
     # true/false.
     "SIMULATOR_PUBLIC": "auto",
-    # Outside the embedded default the simulator may only play these numbers (test phones),
-    # so nobody can read a resident's SMS or act as a resident through it.
-    "SIMULATOR_NUMBERS": ["+6281200000001", "+6281200000002", "+6281200000003"],
+    # Outside the embedded default the simulator may only play these numbers (the office's own
+    # test SIMs), so nobody can read a resident's SMS or act as a resident through it. None by
+    # default: a made-up number may belong to a real subscriber.
+    "SIMULATOR_NUMBERS": [],
     # Flask
     "SECRET_KEY": "",
     "MAX_CONTENT_LENGTH": 64 * 1024,  # no webhook body is anywhere near this

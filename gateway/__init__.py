@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.config import load_config
+from gateway.proxies import ProxyHeaders, parse_trusted_proxies
 from gateway.runtime import Runtime
 from storage.outages import outages
 
@@ -34,17 +34,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from gateway.webhooks.auth import check_auth_config
 
     check_auth_config(list(app.config["WEBHOOK_ALLOWED_IPS"]))
-    proxies = int(app.config["TRUSTED_PROXIES"])
-    if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    # The caller's address and scheme: from X-Forwarded-* only when the peer is a proxy we were
+    # told to believe (gateway/proxies.py); everyone else's forwarding headers are dropped.
+    trusted = parse_trusted_proxies(app.config["TRUSTED_PROXIES"])
+    app.wsgi_app = ProxyHeaders(app.wsgi_app, trusted)  # type: ignore[method-assign]
 
     app.extensions["gateway"] = Runtime(app.config)
 
-    from gateway import cli, console, health, metrics, simulator, webhooks
+    from gateway import cli, console, headers, health, metrics, simulator, webhooks
 
     @app.errorhandler(HTTPException)
     def plain_http_error(error: HTTPException) -> Response:
-        """Machines call this app: answer routing errors (404, 405) with one plain line."""
+        """Machines call this app: answer routing errors (404, 405) with one plain line.
+        People's pages (console, simulator) answer in the console's layout."""
+        if console.for_people(request.path):
+            return console.error_page(error)
         return Response(f"{error.name}\n", status=error.code or 500, mimetype="text/plain")
 
     @app.errorhandler(Exception)
@@ -60,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(simulator.bp)
     metrics.init_app(app)
+    headers.init_app(app)  # CSP, frame-ancestors, nosniff, Referrer-Policy on every response
     webhooks.init_app(app)  # (its WSGI wrapper goes around the metrics timer)
     console.init_app(app)
     for blueprint in webhooks.BLUEPRINTS:  # machines authenticate with the webhook token

@@ -2,20 +2,23 @@
 tests. Dialling goes through ``ussd.handle_hop`` — the code the Africa's Talking webhook runs —
 and texting through ``sms.handle_inbound``; the inbox shows what the outbox holds for the number.
 
-Open to anyone on the embedded default; in production only to logged-in staff, unless
-SIMULATOR_PUBLIC is set.
+Open to anyone on the embedded default; in production only to logged-in admins and staff,
+unless SIMULATOR_PUBLIC is set, and there it plays only SIMULATOR_NUMBERS (none by default).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from common.local_time import LOCAL_TZ
+from gateway.console import CONTROL
+from gateway.console.auth import OFFICE
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from gateway.webhooks import sms, ussd
@@ -33,39 +36,78 @@ def _page_request() -> None:
 
 @bp.before_request
 def _who_may_use_it() -> Response | None:
+    """Open on the embedded default (a demo with no real residents); in production only
+    admins and staff, whose work it is to train and test — not a village officer, who would
+    otherwise act as any test phone from any village. SIMULATOR_PUBLIC = true opens it to
+    anyone (a training server)."""
     public = current_app.config.get("SIMULATOR_PUBLIC", "auto")
     if public == "auto":
         public = current_app.config["EMBEDDED"]
-    if not public and not current_user.is_authenticated:
+    if public:
+        return None
+    if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if current_user.role not in OFFICE:
+        abort(403)
     return None
 
 
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        abort(400, description="a JSON object is expected")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, longest: int) -> str:
+    """A string field of the page's request, as a phone could send it: no control characters
+    (a NUL or a lone surrogate would reach the database), and no longer than ``longest``."""
+    value = body.get(name, "")
+    if not isinstance(value, str) or len(value) > longest or CONTROL.search(value):
+        abort(400, description=f"{name}: text of at most {longest} characters is expected")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        abort(400, description=f"{name}: not text")
+    return value
+
+
 def _phone() -> str:
-    raw = (request.get_json(silent=True) or {}).get("phone") or request.args.get("phone", "")
-    phone = to_e164(str(raw))
+    raw = _text(_body(), "phone", 40) if request.is_json else request.args.get("phone", "")
+    phone = to_e164(raw[:40])
     if phone is None:
         abort(400, description="not a valid phone number")
     allowed = current_app.config["SIMULATOR_NUMBERS"]
     if not current_app.config["EMBEDDED"] and phone not in allowed:
-        abort(403, description="the simulator plays only the test numbers: " + ", ".join(allowed))
+        abort(
+            403,
+            description="the simulator plays only the test numbers: " + ", ".join(allowed)
+            if allowed
+            else "no test numbers are set (SIMULATOR_NUMBERS)",
+        )
     return phone
 
 
 @bp.get("")
 def page() -> str:
-    return render_template("simulator.html", code=current_app.config["USSD_SERVICE_CODE"])
+    numbers = current_app.config["SIMULATOR_NUMBERS"]
+    demo = "+6281200000001" if current_app.config["EMBEDDED"] else ""  # the demo's grandmother
+    return render_template(
+        "simulator.html",
+        code=current_app.config["USSD_SERVICE_CODE"],
+        default_phone=numbers[0] if numbers else demo,
+    )
 
 
 @bp.post("/dial")
 def dial() -> Response:
-    body = request.get_json(silent=True) or {}
-    session_id = str(body.get("session") or "")[:64] or f"sim-{secrets.token_hex(8)}"
+    body = _body()
+    session_id = _text(body, "session", 64) or f"sim-{secrets.token_hex(8)}"
     reply = ussd.handle_hop(
         runtime(),
         session_id=session_id,
         phone=_phone(),
-        text=str(body.get("text", ""))[: ussd.MAX_TEXT],
+        text=_text(body, "text", ussd.MAX_TEXT),
         service_code=current_app.config["USSD_SERVICE_CODE"],
         network_code="simulator",
     )
@@ -74,10 +116,8 @@ def dial() -> Response:
 
 @bp.post("/sms")
 def send_sms() -> Response:
-    body = request.get_json(silent=True) or {}
-    result = sms.handle_inbound(
-        runtime(), f"sim-{secrets.token_hex(8)}", _phone(), str(body.get("text", ""))
-    )
+    text = _text(_body(), "text", 480)  # an inbound message's longest (three segments)
+    result = sms.handle_inbound(runtime(), f"sim-{secrets.token_hex(8)}", _phone(), text)
     return jsonify({"result": result})
 
 

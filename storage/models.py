@@ -307,6 +307,10 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default="id")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Part of what a console session cookie names (id:version): raised when the user logs out,
+    # changes their password, or an admin resets it or switches the log-in off, so every
+    # cookie made before that is refused.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditEntry(Base):

@@ -68,8 +68,19 @@ def page() -> Iterator[Page]:
             ],
         )
         context = browser.new_context(viewport={"width": 1200, "height": 900})
-        yield context.new_page()
+        page = context.new_page()
+        # The Content-Security-Policy refuses inline code: any page that still had some
+        # would show it here (and silently lose a script or a style).
+        refused: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        yield page
         context.close()
+        assert refused == []
         browser.close()
 
 

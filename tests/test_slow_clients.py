@@ -105,9 +105,10 @@ class Processes:
 
 @pytest.fixture
 def processes(tmp_path: Path, sqlite_template: Path) -> Iterator[Processes]:
-    """The embedded default (SQLite, no Redis), configured as behind nginx in production: one
-    trusted proxy. Webhooks only from this machine: behind nginx a hop is then accepted only if
-    the caller's address came through in X-Forwarded-For (a unix socket has no peer address)."""
+    """The embedded default (SQLite, no Redis), configured as behind nginx in production: the
+    peer on gunicorn's unix socket is the trusted proxy. Webhooks only from this machine:
+    behind nginx a hop is then accepted only if the caller's address came through in
+    X-Forwarded-For (a unix socket has no peer address)."""
     database = tmp_path / "gateway.sqlite3"
     shutil.copy(sqlite_template, database)
     config = tmp_path / "gateway.toml"
@@ -116,7 +117,7 @@ def processes(tmp_path: Path, sqlite_template: Path) -> Iterator[Processes]:
         'REDIS_URL = ""\n'
         "RUN_JOBS_IN_PROCESS = false\n"
         'SECRET_KEY = "test"\n'
-        "TRUSTED_PROXIES = 1\n"
+        'TRUSTED_PROXIES = ["unix"]\n'
         'WEBHOOK_ALLOWED_IPS = ["127.0.0.1"]\n'
     )
     secrets = ("DATABASE_URL", "REDIS_URL", "WEBHOOK_TOKEN", "SECRET_KEY")

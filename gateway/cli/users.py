@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from gateway.cli.common import ensure_schema, find_village, new_user
+from gateway.passwords import TOO_SHORT, password_problem
 from gateway.runtime import runtime
 from gateway.staff_actions import audit
 from storage.models import User
@@ -22,7 +23,7 @@ users_cli = AppGroup("users", help="Staff console accounts.")
 @click.option(
     "--password",
     envvar="GATEWAY_NEW_PASSWORD",
-    help="At least 10 characters. Default: asked for (or GATEWAY_NEW_PASSWORD).",
+    help="At least 12 characters, not a common one. Default: asked for (or GATEWAY_NEW_PASSWORD).",
 )
 def users_create(username: str, role: str, village: str | None, password: str | None) -> None:
     """Create a console account (the first admin, for instance)."""
@@ -32,8 +33,11 @@ def users_create(username: str, role: str, village: str | None, password: str | 
     code = find_village(village).code if role == "village_officer" and village else None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise click.BadParameter("at least 10 characters", param_hint="--password")
+    problem = password_problem(password, username)
+    if problem == TOO_SHORT:
+        raise click.BadParameter("at least 12 characters", param_hint="--password")
+    if problem:
+        raise click.BadParameter("a password that guessers try first", param_hint="--password")
     with runtime().db.begin() as session:
         if session.scalar(select(User.id).where(User.username == username)):
             raise click.ClickException(f"user '{username}' already exists")

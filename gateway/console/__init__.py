@@ -13,15 +13,19 @@ interface language: ``translate`` (``_`` in templates) looks them up in ui_<lang
 from __future__ import annotations
 
 import functools
+import json
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Request, request, session
+from flask import Blueprint, Flask, Request, Response, abort, render_template, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 # Named "staff" after its URLs (/staff/...): templates and redirects say url_for("staff.…").
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
@@ -89,10 +93,91 @@ class PageSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+# What people type into a filter or a form, and the words in a page's address: no control
+# characters (a NUL is refused by PostgreSQL; the others are nobody's typing, and a browser
+# reads some as the end of an address), and a length no search needs.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # a textarea's lines and tabs
+MAX_PARAMETER = 1000  # characters of one query parameter
+MAX_PATH_WORD = 100  # characters of a name or number in a page's address
+
+
+class RowId(IntegerConverter):
+    """A row id in a URL (``<id:visit_id>``): an integer a database column holds; a bigger one
+    is no page (404), not a database error."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+def check_input() -> None:
+    """Refuse, with a 400 page, what no person types: control characters in the address or a
+    form, and query parameters longer than any filter. A name or number in the page's address
+    that cannot exist is a 404."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and (len(value) > MAX_PATH_WORD or CONTROL.search(value)):
+            abort(404)
+    for key, value in request.args.items(multi=True):
+        if key == "next":  # not refused: an odd one sends the log-in to the dashboard
+            continue
+        if len(key) > 40 or len(value) > MAX_PARAMETER or CONTROL.search(key + value):
+            abort(400, description=BAD_INPUT)
+    for key, value in request.form.items(multi=True):
+        if CONTROL_BUT_LINES.search(key + value):
+            abort(400, description=BAD_INPUT)
+
+
+BAD_INPUT = "The address or the form holds characters the console does not accept."
+
+
+def _error_titles() -> dict[int, LazyText]:
+    return {
+        400: lazy_translate("Bad request"),
+        403: lazy_translate("Not allowed"),
+        404: lazy_translate("Page not found"),
+        405: lazy_translate("Not allowed here"),
+        413: lazy_translate("Too large"),
+        429: lazy_translate("Too many tries"),
+    }
+
+
+def for_people(path: str) -> bool:
+    return path.startswith(PageSessions.BROWSER_PATHS)
+
+
+def error_page(error: HTTPException) -> Response:
+    """A refused request of a page people use: the console's layout with one line saying why
+    (JSON for the pages' own fetches)."""
+    code = error.code or 500
+    description = ""
+    if error.description == BAD_INPUT:
+        description = translate(
+            "The address or the form holds characters the console does not accept."
+        )
+    if request.is_json or request.path.endswith(".json") or request.path.startswith("/simulator/"):
+        return Response(
+            json.dumps({"error": error.description or error.name}),
+            status=code,
+            mimetype="application/json",
+        )
+    try:
+        page = render_template(
+            "console/error.html",
+            code=code,
+            title=str(_error_titles().get(code, error.name)),
+            description=description,
+        )
+    except Exception:  # the database behind the page's log-in is down: one plain line
+        page = f"{error.name}\n"
+    return Response(page, status=code, mimetype="text/html" if "<" in page else "text/plain")
+
+
 def page_request() -> None:
     """Before every request of a page people use (console, simulator): the CSRF check of a
-    form or fetch, and the interface language switch (``?lang=en``)."""
+    form or fetch, input no person types refused, and the interface language switch
+    (``?lang=en``)."""
     csrf.protect()
+    check_input()
     lang = request.args.get("lang")
     if lang in LANGUAGES:
         session["ui_lang"] = lang
@@ -120,6 +205,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     csrf.init_app(app)
     app.jinja_env.globals.update(_=translate, LANGUAGES=LANGUAGES, ui_language=ui_language)
+    app.url_map.converters["id"] = RowId
 
     from gateway.console import (  # noqa: F401  (importing an area registers its routes on bp)
         audit,
@@ -133,5 +219,8 @@ def init_app(app: Flask) -> None:
         users,
         visits,
     )
+    from gateway.console.throttle import LoginThrottle
+    from gateway.runtime import runtime
 
+    app.extensions["login_throttle"] = LoginThrottle(app.config, runtime(app).redis)
     app.register_blueprint(bp)

@@ -8,9 +8,10 @@ import datetime as dt
 from flask import Response, abort, render_template, request
 from sqlalchemy import select
 from wtforms import Field, StringField
+from wtforms.validators import Length
 
 from gateway import staff_actions
-from gateway.console import bp, translate
+from gateway.console import bp, lazy_translate, translate
 from gateway.console.auth import ALL, OFFICE, roles
 from gateway.console.shared import (
     PAGE,
@@ -54,7 +55,11 @@ class ScheduleForm(ConsoleForm):
 
     date = StringField(default="")
     time = StringField(default="")
-    team = StringField()
+    team = StringField(
+        validators=[
+            Length(max=60, message=lazy_translate("The team's name: at most 60 characters."))
+        ]
+    )
 
     def validate_time(self, field: Field) -> None:
         local_moment(self.date.data, field.data)

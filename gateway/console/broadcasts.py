@@ -10,7 +10,7 @@ from flask import Response, abort, flash, jsonify, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import Field, StringField, TextAreaField
-from wtforms.validators import DataRequired, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
@@ -43,19 +43,22 @@ def broadcasts() -> str:
 
 
 AUDIENCES = ("village", "district", "status", "all")
+# Ten SMS segments: a broadcast is paid per segment and per resident.
+LONGEST_MESSAGE = Length(max=1600, message=lazy_translate("The message: at most 1,600 characters."))
 
 
 class BroadcastForm(ConsoleForm):
     """A broadcast: the text (and its English version), who receives it, and when."""
 
     text = TextAreaField(
-        filters=[strip], validators=[DataRequired(lazy_translate("Write the message."))]
+        filters=[strip],
+        validators=[DataRequired(lazy_translate("Write the message.")), LONGEST_MESSAGE],
     )
     audience = StringField(default="village")
     village = StringField(default="")
     district = StringField(default="")
     request_status = StringField(default="")
-    text_en = TextAreaField(filters=[strip])
+    text_en = TextAreaField(filters=[strip], validators=[LONGEST_MESSAGE])
     when = StringField(default="now")  # now | later
     send_at = StringField(default="")  # <input type=datetime-local>: 2026-12-03T10:30
     step = StringField(default="preview")  # preview | send
@@ -162,7 +165,7 @@ def _progress(session: Session, broadcast: Broadcast) -> dict[str, Any]:
     }
 
 
-@bp.get("/broadcasts/<int:broadcast_id>")
+@bp.get("/broadcasts/<id:broadcast_id>")
 @roles(*OFFICE)
 def broadcast(broadcast_id: int) -> str:
     rt = runtime()
@@ -172,7 +175,7 @@ def broadcast(broadcast_id: int) -> str:
     return render_template("console/broadcast.html", broadcast=row, progress=progress, rt=rt)
 
 
-@bp.get("/broadcasts/<int:broadcast_id>/progress.json")
+@bp.get("/broadcasts/<id:broadcast_id>/progress.json")
 @roles(*OFFICE)
 def broadcast_progress(broadcast_id: int) -> Response:
     with runtime().db.begin() as session:
@@ -180,7 +183,7 @@ def broadcast_progress(broadcast_id: int) -> Response:
         return jsonify(_progress(session, row))
 
 
-@bp.post("/broadcasts/<int:broadcast_id>/cancel")
+@bp.post("/broadcasts/<id:broadcast_id>/cancel")
 @roles(*OFFICE)
 def broadcast_cancel(broadcast_id: int) -> Response:
     try:

@@ -88,8 +88,9 @@ def hbar_chart(values: dict[str, int]) -> Markup:
         return Markup(f"<p>{escape(translate('No open bookings.'))}</p>")
     top = max(values.values())
     rows = "".join(
-        f'<tr><th scope="row">{escape(name)}</th><td><span class="hbar" '
-        f'style="width:{max(4, int(n / top * 300))}px"></span> {n}</td></tr>'
+        f'<tr><th scope="row">{escape(name)}</th><td><svg class="hbar" aria-hidden="true" '
+        f'width="{max(4, int(n / top * 300))}" height="14"><rect width="100%" height="100%"/>'
+        f"</svg> {n}</td></tr>"
         for name, n in sorted(values.items(), key=lambda kv: -kv[1])
     )
     return Markup(f'<table class="hbars">{rows}</table>')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from flask import Response, abort, flash, render_template, request
@@ -16,7 +17,7 @@ from wtforms import Field, StringField
 from wtforms.validators import DataRequired, Regexp, ValidationError
 
 from gateway import staff_actions
-from gateway.console import bp, lazy_translate, translate
+from gateway.console import CONTROL, bp, lazy_translate, translate
 from gateway.console.auth import ALL, OFFICE, roles
 from gateway.console.shared import (
     PAGE,
@@ -73,7 +74,7 @@ class StatusForm(ConsoleForm):
         validators=[DataRequired(lazy_translate("Choose at least one request."))]
     )
     status = StringField(default="")
-    pickup = StringField()
+    pickup = StringField()  # its length is checked by the action
 
 
 @bp.post("/requests/status")
@@ -202,11 +203,14 @@ def requests_import() -> str:
         raw = form.file.data.read() if form.file.data else b""
         try:
             rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, csv.Error):
             rows = []
             flash(translate("The file is not UTF-8 text."), "error")
         report = _import(rows)
     return render_template("console/requests_import.html", report=report)
+
+
+CSV_LONGEST = 120  # characters of one value (a pickup place is the longest)
 
 
 def _import(rows: list[dict[str, str]]) -> dict[str, Any]:
@@ -215,12 +219,21 @@ def _import(rows: list[dict[str, str]]) -> dict[str, Any]:
     rt = runtime()
     added, rejected = [], []
     for line, raw_row in enumerate(rows, start=2):  # line 1: the header
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw_row.items()}
+        row = {
+            (k or "").strip().lower(): " ".join(v) if isinstance(v, list) else (v or "").strip()
+            for k, v in raw_row.items()
+        }
         try:
+            if any(len(v) > CSV_LONGEST or CONTROL.search(v) for v in row.values()):
+                raise ActionError(
+                    f"a value is longer than {CSV_LONGEST} characters or holds control characters"
+                )
+            if len(row.get("number", "")) > 16:
+                raise ActionError("number is longer than 16 digits")
             phone = to_e164(row.get("phone", ""))
             if phone is None:
                 raise ActionError(f"'{row.get('phone', '')}' is not a phone number")
-            if not row.get("birth_year", "").isdigit():
+            if not re.fullmatch(r"\d{4}", row.get("birth_year", "")):
                 raise ActionError("birth_year is not a year")
             village = rt.regions.find_village(row.get("village", ""))
             with rt.db.begin() as session:

@@ -46,7 +46,7 @@ class ResidentForm(ConsoleForm):
     language = StringField()
 
 
-@bp.post("/residents/<int:resident_id>")
+@bp.post("/residents/<id:resident_id>")
 @roles(*OFFICE)
 def resident_update(resident_id: int) -> Response:
     rt = runtime()

@@ -5,7 +5,9 @@ what staff type (dates and times in WITA, ticked check boxes)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import Response, flash, redirect, url_for
 from flask_login import current_user
@@ -34,6 +36,26 @@ def scoped(query: Any, column: Any) -> Any:
     """The query limited to a village officer's village (``column`` holds a village code)."""
     scope = village_scope()
     return query.where(column == scope) if scope else query
+
+
+# Where a link or a log-in may send a browser back to: the pages people use, on this site.
+LOCAL_PAGES = ("/staff", "/simulator")
+# Characters no page address of ours contains, and that browsers drop, read as a slash, or
+# treat as the end of the address: controls (tab and new line among them), spaces, backslash.
+_NOT_IN_A_PATH = re.compile(r"[\x00-\x20\x7f-\x9f\\\u2028\u2029\ufeff]")
+
+
+def local_target(target: str | None) -> str | None:
+    """``target`` if it is a page of this console or the simulator, given as a path on this site
+    (``/staff/requests?q=1``); otherwise None. A browser would read ``//evil.example``,
+    ``/\\evil.example``, ``/\t/evil.example`` or ``https://evil.example`` as another site."""
+    if not target or len(target) > 2000 or _NOT_IN_A_PATH.search(target):
+        return None
+    parts = urlsplit(target)
+    path = unquote(parts.path)  # what a browser or a proxy may decode on the way
+    if parts.scheme or parts.netloc or _NOT_IN_A_PATH.search(path):
+        return None
+    return target if target.startswith(LOCAL_PAGES) and path.startswith(LOCAL_PAGES) else None
 
 
 def done(message: str, endpoint: str, **values: Any) -> Response:

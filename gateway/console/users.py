@@ -3,31 +3,67 @@ someone who forgot theirs; and everyone's own password."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, abort, render_template
+from flask_login import login_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import BooleanField, Field, PasswordField, StringField
-from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Regexp, ValidationError
 
 from gateway import staff_actions
-from gateway.console import bp, lazy_translate, translate
-from gateway.console.auth import ALL, check_password, hash_password, roles
+from gateway.console import LazyText, bp, lazy_translate, translate
+from gateway.console.auth import (
+    ALL,
+    StaffUser,
+    check_password,
+    end_sessions,
+    hash_password,
+    roles,
+)
 from gateway.console.shared import ConsoleForm, actor, done, failed, strip
+from gateway.passwords import TOO_SHORT, password_problem
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage.models import STAFF_ROLES, User
 
-MIN_PASSWORD = 10
-NAME_AND_PASSWORD = lazy_translate("A user name, and a password of 10 characters or more.")
-LONG_ENOUGH = lazy_translate("A password of 10 characters or more.")
+NAME_AND_PASSWORD = lazy_translate("A user name, and a password of 12 characters or more.")
+USER_NAME = lazy_translate("A user name: letters, digits and . _ - only, at most 60 characters.")
+LONG_ENOUGH = lazy_translate("A password of 12 characters or more.")
+TOO_COMMON = lazy_translate("That password is one that guessers try first: choose another.")
+
+
+class GoodPassword:
+    """The password rule (gateway/passwords.py), with the console's words. ``username``: the
+    form's field or attribute holding the user name, or None for the logged-in user's own."""
+
+    def __init__(self, too_short: LazyText, username: str | None = None) -> None:
+        self.too_short = too_short
+        self.username = username
+
+    def __call__(self, form: Any, field: Field) -> None:
+        name = getattr(form, self.username) if self.username else actor()
+        name = name.data if isinstance(name, Field) else name
+        problem = password_problem(field.data or "", name or "")
+        if problem == TOO_SHORT:
+            raise ValidationError(str(self.too_short))
+        if problem:
+            raise ValidationError(str(TOO_COMMON))
 
 
 class NewUserForm(ConsoleForm):
     """A log-in: its role, name, first password, and a village officer's village."""
 
     role = StringField(validators=[AnyOf(STAFF_ROLES, message=lazy_translate("Choose a role."))])
-    username = StringField(filters=[strip], validators=[DataRequired(NAME_AND_PASSWORD)])
-    password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=NAME_AND_PASSWORD)])
+    username = StringField(
+        filters=[strip],
+        validators=[
+            DataRequired(NAME_AND_PASSWORD),
+            Regexp(r"[\w.-]{1,60}\Z", message=USER_NAME),
+        ],
+    )
+    password = PasswordField(validators=[GoodPassword(NAME_AND_PASSWORD, "username")])
     village = StringField(default="")  # a name or a code
 
     village_code: str | None = None  # once validated; None but for village officers
@@ -92,8 +128,8 @@ class ActiveForm(ConsoleForm):
 @bp.post("/users/<username>/active")
 @roles("admin")
 def user_active(username: str) -> Response:
-    """Switch a log-in off (someone left) or on again. Their open sessions end at their next
-    page: a user who is not active is not loaded."""
+    """Switch a log-in off (someone left) or on again. Switched off, their open sessions end at
+    their next page, and stay ended if the log-in is switched on again."""
     active = bool(ActiveForm().active.data)
     try:
         if username == actor() and not active:
@@ -101,6 +137,8 @@ def user_active(username: str) -> Response:
         with runtime().db.begin() as session:
             user = _user(session, username)
             before, user.active = user.active, active
+            if not active:
+                end_sessions(user)
             staff_actions.audit(
                 session,
                 actor(),
@@ -116,7 +154,10 @@ def user_active(username: str) -> Response:
 
 
 class NewPasswordForm(ConsoleForm):
-    password = PasswordField(validators=[Length(min=MIN_PASSWORD, message=LONG_ENOUGH)])
+    """An admin's reset: the rule is checked against the name in the page's address."""
+
+    password = PasswordField(validators=[GoodPassword(LONG_ENOUGH, "for_user")])
+    for_user = ""  # the name in the page's address, set by the view
 
 
 @bp.post("/users/<username>/password")
@@ -124,10 +165,13 @@ class NewPasswordForm(ConsoleForm):
 def user_password(username: str) -> Response:
     """An admin sets a new password for someone who forgot theirs (told to them in person)."""
     form = NewPasswordForm()
+    form.for_user = username
     try:
         form.check()
         with runtime().db.begin() as session:
-            _user(session, username).password_hash = hash_password(form.password.data)
+            user = _user(session, username)
+            user.password_hash = hash_password(form.password.data)
+            end_sessions(user)  # whoever knew the old password is logged out too
             staff_actions.audit(session, actor(), "user.password", "user", username)
     except ActionError as error:
         return failed(error, "staff.users")
@@ -139,7 +183,7 @@ class OwnPasswordForm(ConsoleForm):
     twice."""
 
     current = PasswordField(default="")
-    new = PasswordField(validators=[Length(min=MIN_PASSWORD, message=LONG_ENOUGH)])
+    new = PasswordField(validators=[GoodPassword(LONG_ENOUGH)])
     again = PasswordField(
         validators=[EqualTo("new", message=lazy_translate("The two new passwords differ."))]
     )
@@ -159,7 +203,10 @@ def own_password() -> str | Response:
             if not check_password(user.password_hash, form.current.data):
                 raise ActionError(translate("The current password is wrong."))
             user.password_hash = hash_password(form.new.data)
+            end_sessions(user)  # every other session of this user ends...
             staff_actions.audit(session, actor(), "user.password", "user", user.username)
+            renewed = StaffUser(user)
     except ActionError as error:
         return failed(error, "staff.own_password")
+    login_user(renewed)  # ...and this one goes on under the new version
     return done(translate("Password changed."), "staff.dashboard")

@@ -104,7 +104,7 @@ def visit_new() -> str | Response:
     )
 
 
-@bp.route("/visits/<int:visit_id>/edit", methods=["GET", "POST"])
+@bp.route("/visits/<id:visit_id>/edit", methods=["GET", "POST"])
 @roles(*OFFICE)
 def visit_edit(visit_id: int) -> str | Response:
     rt = runtime()
@@ -145,7 +145,7 @@ def visit_edit(visit_id: int) -> str | Response:
     )
 
 
-@bp.post("/visits/<int:visit_id>/cancel")
+@bp.post("/visits/<id:visit_id>/cancel")
 @roles(*OFFICE)
 def visit_cancel(visit_id: int) -> Response:
     rt = runtime()
@@ -158,7 +158,7 @@ def visit_cancel(visit_id: int) -> Response:
     return done(translate("Visit cancelled; {n} resident(s) are told.", n=told), "staff.visits")
 
 
-@bp.route("/visits/<int:visit_id>/publish", methods=["GET", "POST"])
+@bp.route("/visits/<id:visit_id>/publish", methods=["GET", "POST"])
 @roles(*OFFICE)
 def visit_publish(visit_id: int) -> str | Response:
     """The broadcast preview of a visit: who will be told, what they read, what it costs."""

@@ -131,7 +131,7 @@ USERS_CREATE_ERRORS = {
         "staff",
         "--password",
         "pendek123",
-    ): "Error: Invalid value for --password: at least 10 characters",
+    ): "Error: Invalid value for --password: at least 12 characters",
     (
         "--username",
         "baru",

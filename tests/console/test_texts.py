@@ -61,8 +61,8 @@ def test_the_text_finders_find_what_they_should() -> None:
     assert templates["Log in"] == "login.html"
     assert templates["Type a number and press Dial."] == "simulator.html"  # single quotes
     assert "Call ended." in templates
-    assert python["A user name, and a password of 10 characters or more."].startswith("users.py:")
-    assert python["Too many failed log-ins. Wait 15 minutes."].startswith("auth.py:")
+    assert python["A user name, and a password of 12 characters or more."].startswith("users.py:")
+    assert python["Too many failed log-ins. Wait {minutes} minutes."].startswith("auth.py:")
     assert len(templates) > 150 and len(python) > 25
 
 

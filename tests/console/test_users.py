@@ -53,11 +53,11 @@ def test_an_admin_creates_users_in_the_console(app: Flask, admin: Browser, db: D
         ),
         (
             {"username": "baru", "password": "pendek", "role": "staff"},
-            "Nama pengguna, dan kata sandi 10 karakter atau lebih.",
+            "Nama pengguna, dan kata sandi 12 karakter atau lebih.",
         ),
         (
             {"username": " ", "password": "sepuluh-huruf", "role": "staff"},
-            "Nama pengguna, dan kata sandi 10 karakter atau lebih.",
+            "Nama pengguna, dan kata sandi 12 karakter atau lebih.",
         ),
         ({"username": "baru", "password": "sepuluh-huruf", "role": "root"}, "Pilih peran."),
         (
@@ -104,7 +104,7 @@ def test_an_admin_switches_log_ins_off_and_on_and_sets_passwords(
         (
             "/staff/users/staff/password",
             {"password": "pendek"},
-            "Kata sandi 10 karakter atau lebih.",
+            "Kata sandi 12 karakter atau lebih.",
         ),
         (
             "/staff/users/admin/active",
@@ -135,7 +135,7 @@ def test_everyone_changes_their_own_password(app: Flask, world: World, db: Datab
         ),
         (
             {"current": PASSWORDS["officer"], "new": "pendek", "again": "pendek"},
-            "Kata sandi 10 karakter atau lebih.",
+            "Kata sandi 12 karakter atau lebih.",
         ),
     ]:
         page = officer.follow(officer.post("/staff/password", form), "/staff/password")

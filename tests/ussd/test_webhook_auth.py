@@ -74,7 +74,7 @@ def test_webhook_ip_allow_list_behind_a_trusted_proxy(app_config: dict[str, Any]
             "TESTING": True,
             **app_config,
             "WEBHOOK_ALLOWED_IPS": ["10.9.0.0/16"],
-            "TRUSTED_PROXIES": 1,
+            "TRUSTED_PROXIES": ["127.0.0.1/32"],  # the test client's address
         }
     )
     try:
@@ -84,6 +84,14 @@ def test_webhook_ip_allow_list_behind_a_trusted_proxy(app_config: dict[str, Any]
         # only the proxy's own entry counts: a forged earlier hop does not get in
         forged = client.post("/ussd", data=GOOD, headers={"X-Forwarded-For": "10.9.1.2, 192.0.2.7"})
         assert forged.status_code == 403
+        # straight to the app's port, not through the proxy: the header is not believed
+        direct = client.post(
+            "/ussd",
+            data=GOOD,
+            headers={"X-Forwarded-For": "10.9.1.2"},
+            environ_base={"REMOTE_ADDR": "192.0.2.50"},
+        )
+        assert direct.status_code == 403
     finally:
         runtime(app).db.dispose()
 

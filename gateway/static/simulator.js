@@ -1,0 +1,52 @@
+// The phone simulator: dial, answer, hang up, text the service, and watch the inbox. Addresses,
+// the CSRF token and its words come from the page (data-* of #sim).
+(function () {
+  var sim = document.getElementById("sim");
+  if (!sim) return;
+  var csrf = sim.dataset.csrf, session = null, inputs = [], live = false;
+  var screen = document.getElementById("screen"), entry = document.getElementById("entry");
+  var phone = document.getElementById("phone");
+  function post(url, data) {
+    data.phone = phone.value;
+    return fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+      body: JSON.stringify(data)}).then(function (r) { return r.json(); });
+  }
+  function show(reply) {
+    live = reply.indexOf("CON ") === 0;
+    screen.textContent = reply.replace(/^(CON|END) /, "");
+    if (!live) { session = null; inputs = []; }
+    entry.value = ""; entry.focus(); setTimeout(refresh, 800);
+  }
+  document.getElementById("dial").onclick = function () {
+    session = null; inputs = [];
+    post(sim.dataset.dial, {text: ""}).then(function (r) { session = r.session; show(r.reply); });
+  };
+  function send() {
+    if (!live) return;
+    inputs.push(entry.value);
+    post(sim.dataset.dial, {session: session, text: inputs.join("*")}).then(function (r) { show(r.reply); });
+  }
+  document.getElementById("send").onclick = send;
+  entry.addEventListener("keydown", function (e) { if (e.key === "Enter") send(); });
+  document.getElementById("hangup").onclick = function () { live = false; session = null; inputs = []; screen.textContent = sim.dataset.ended; };
+  document.getElementById("clear").onclick = function () { entry.value = entry.value.slice(0, -1); entry.focus(); };
+  document.querySelectorAll(".key[data-key]").forEach(function (b) { b.onclick = function () { entry.value += b.dataset.key; entry.focus(); }; });
+  function refresh() {
+    fetch(sim.dataset.inbox + "?phone=" + encodeURIComponent(phone.value), {credentials: "same-origin"})
+      .then(function (r) { return r.json(); }).then(function (data) {
+        var list = document.getElementById("inbox"); list.innerHTML = "";
+        (data.messages || []).forEach(function (m) {
+          var li = document.createElement("li"); li.textContent = m.body;
+          var meta = document.createElement("small"); meta.textContent = " — " + m.at + ", " + m.status;
+          li.appendChild(meta); list.appendChild(li);
+        });
+      }).catch(function () {});
+  }
+  document.getElementById("sms-send").onclick = function () {
+    var box = document.getElementById("sms");
+    post(sim.dataset.sms, {text: box.value}).then(function () { box.value = ""; setTimeout(refresh, 500); });
+  };
+  phone.addEventListener("change", refresh);
+  refresh(); setInterval(refresh, 3000);
+})();
