@@ -13,6 +13,7 @@ from limits import parse
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from common.privacy import install_log_masking
 from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
 from flows.catalog import load_catalogs
 from gateway.caller import CallerServices, next_visit_cache_key
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 class Runtime:
     def __init__(self, config: dict[str, Any]) -> None:
+        install_log_masking()  # no phone number reaches a log line unmasked (common/privacy.py)
         self.config = config
         self.db = Database(config["DATABASE_URL"], config)
         outages.interval = float(config["OUTAGE_LOG_SECONDS"])

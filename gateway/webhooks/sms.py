@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, request
+from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from common.privacy import mask_phone
 from flows import keywords, request_status
 from flows.engine import Engine
 from gateway.caller import caller_profile
@@ -108,9 +110,9 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
         replies = conversation.handle(text)
         if not conversation.progressed:
             rt.limiter.hit(guard, "sms-in", phone)
+    if looping:
+        _log_once(rt, guard, "loop", "loop guard: not replying to %s for a while", phone)
     with rt.db.begin() as session:
-        if looping:
-            log.warning("loop guard: not replying to %s", phone)
         for i, reply in enumerate(replies):
             outbox.add(
                 session,
@@ -123,6 +125,14 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
     if replies:
         rt.dispatch()
     return "looping" if looping else "ok"
+
+
+def _log_once(rt: Runtime, window: RateLimitItem, what: str, message: str, phone: str) -> None:
+    """Log ``message`` (about ``phone``, masked) once per number and ``window``, not once per
+    text: a flood of texts must not become a flood of log lines naming the number."""
+    once = type(window)(1, window.multiples)
+    if rt.limiter.hit(once, "sms-logged", what, phone):
+        log.warning(message, mask_phone(phone))
 
 
 @dataclass
