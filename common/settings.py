@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "REMINDER_HOUR": 7,  # WITA
     "SMS_CONVERSATION_MINUTES": 30,
     "SMS_LOOP_GUARD": "5/10 minutes",  # more inbound than this from one number: stop replying
+    "SMS_REPLIES_PER_HOUR": 30,  # automatic replies to one number, whatever it texts
     "RQ_QUEUE": "outbox",
     # Without REDIS_URL: run send jobs and the sweep in a thread of the web process.
     "RUN_JOBS_IN_PROCESS": True,

@@ -61,6 +61,8 @@ class Runtime:
             limits_storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
+        self.sms_loop_guard = parse(str(config["SMS_LOOP_GUARD"]))
+        self.sms_reply_cap = parse(f"{int(config['SMS_REPLIES_PER_HOUR'])}/hour")
         self.catalogs = load_catalogs()
         self.ussd_engine = build_engine(
             USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH, catalogs=self.catalogs

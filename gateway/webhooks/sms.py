@@ -4,7 +4,8 @@ Inbound: keywords (``JADWAL Tembok``, ``STATUS 12345678``, ``RUMAH``, ``STOP``/`
 ``BANTUAN``) are shortcuts; anything else is an answer in the resident's SMS conversation — the
 same flows as USSD, kept 30 minutes per number — or, with no conversation open, starts one at the
 main menu. Replies go out through the outbox. A repeated callback (same message id) is ignored;
-a number that keeps texting (loop guard) gets no automatic replies, though STOP still works.
+a number that keeps texting (loop guard) or has had SMS_REPLIES_PER_HOUR replies this hour (reply
+cap) gets no automatic replies, though STOP still works.
 
 Delivery reports update the outbox; they may arrive twice, late, or before the send call that
 produced their id has returned (kept, and applied when it does).
@@ -18,7 +19,6 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from limits import RateLimitItem
-from limits import parse as parse_limit
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -75,8 +75,9 @@ def inbound_sms() -> Response:
 
 
 def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> str:
-    """One text from a resident: keywords, conversation, loop guard, replies to the outbox.
-    Returns "ok", "duplicate" or "looping". Used by the webhook and the phone simulator."""
+    """One text from a resident: keywords, conversation, loop guard and reply cap, replies to
+    the outbox. Returns "ok", "duplicate", "looping" or "capped" (kept, not answered). Used by
+    the webhook and the phone simulator."""
     text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:480]
     # Claim the message id first: of two simultaneous deliveries of one message, one proceeds.
     try:
@@ -96,11 +97,15 @@ def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> s
 def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
     # Loop guard: texts that do not move a conversation forward (unknown words, the same
     # keyword again and again, wrong answers) are counted; past the limit nobody is answered.
-    # A real journey by SMS — answers that advance the menus — is never cut off.
-    guard = parse_limit(str(rt.config["SMS_LOOP_GUARD"]))
+    # A real journey by SMS — answers that advance the menus — is never cut off by it.
+    guard = rt.sms_loop_guard
     looping = not rt.limiter.test(guard, "sms-in", phone)
+    # Reply cap: whatever the texts (``1``, ``0``, ``1``… moves a conversation every time), at
+    # most SMS_REPLIES_PER_HOUR paid replies per number. The slot is taken before answering
+    # (one atomic hit), so texts arriving together cannot all pass it.
+    capped = not looping and not rt.limiter.hit(rt.sms_reply_cap, "sms-replies", phone)
     conversation = SmsConversation(rt, phone)
-    if looping:
+    if looping or capped:
         # An automated sender (or a loop with one): answer nothing, but honour STOP/MULAI.
         command = keywords.parse(text)
         if command is not None and command.name in ("stop", "start"):
@@ -112,6 +117,14 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
             rt.limiter.hit(guard, "sms-in", phone)
     if looping:
         _log_once(rt, guard, "loop", "loop guard: not replying to %s for a while", phone)
+    elif capped:
+        _log_once(
+            rt,
+            rt.sms_reply_cap,
+            "cap",
+            f"reply cap: {rt.sms_reply_cap.amount} replies to %s within the hour; no more for now",
+            phone,
+        )
     with rt.db.begin() as session:
         for i, reply in enumerate(replies):
             outbox.add(
@@ -124,7 +137,7 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
             )
     if replies:
         rt.dispatch()
-    return "looping" if looping else "ok"
+    return "looping" if looping else "capped" if capped else "ok"
 
 
 def _log_once(rt: Runtime, window: RateLimitItem, what: str, message: str, phone: str) -> None:
