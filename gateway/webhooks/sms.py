@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from limits import RateLimitItem
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from gateway.caller import caller_profile
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.webhooks.auth import require_webhook_auth
+from gateway.webhooks.fields import callback_form
 from storage import numbers, outbox, queries
 from storage.models import InboundMessage, utcnow
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("sms", __name__)
 bp.before_request(require_webhook_auth)
+
+KEPT_TEXT = 480  # of a resident's text, what is kept and read (keywords, menu answers)
 
 
 def _plain(text: str, status: int = 200) -> Response:
@@ -46,16 +49,16 @@ def _plain(text: str, status: int = 200) -> Response:
 def delivery_report() -> Response:
     rt = runtime()
     try:
-        report = rt.sms_provider.parse_delivery_report(request.form)
-    except ValueError as error:
+        report = rt.sms_provider.parse_delivery_report(callback_form())
+    except ValueError as error:  # FieldError included
         return _plain(str(error), 400)
     with rt.db.begin() as session:
         result = outbox.record_delivery_report(
             session,
             provider_id=report.message_id,
             status=report.status,
-            failure_reason=(report.failure_reason or "")[:60] or None,
-            phone=to_e164(report.phone or ""),
+            failure_reason=report.failure_reason,
+            phone=to_e164(report.phone or ""),  # as told, if it is a number at all: not matched on
             now=utcnow(),
         )
     return _plain(result)
@@ -65,8 +68,8 @@ def delivery_report() -> Response:
 def inbound_sms() -> Response:
     rt = runtime()
     try:
-        message = rt.sms_provider.parse_inbound(request.form)
-    except ValueError as error:
+        message = rt.sms_provider.parse_inbound(callback_form(multiline=("text",)))
+    except ValueError as error:  # FieldError included: nothing is kept, nothing answered
         return _plain(str(error), 400)
     phone = to_e164(message.sender)
     if phone is None:
@@ -76,15 +79,17 @@ def inbound_sms() -> Response:
 
 def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> str:
     """One text from a resident: keywords, conversation, loop guard and reply cap, replies to
-    the outbox. Returns "ok", "duplicate", "looping" or "capped" (kept, not answered). Used by
-    the webhook and the phone simulator."""
-    text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:480]
+    the outbox. Returns "ok", "duplicate", "looping", "capped" or "empty" (kept, not
+    answered). Used by the webhook and the phone simulator."""
+    text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:KEPT_TEXT]
     # Claim the message id first: of two simultaneous deliveries of one message, one proceeds.
     try:
         with rt.db.begin() as session:
             session.add(InboundMessage(provider_id=message_id, sender=phone, text=text))
     except IntegrityError:
         return "duplicate"
+    if not text.strip():
+        return "empty"  # an empty SMS asks nothing: kept, and not answered at the office's cost
     try:
         return _answer(rt, message_id, phone, text)
     except Exception:

@@ -204,7 +204,7 @@ def test_stop_in_english(client: FlaskClient, db: Database) -> None:
 
 
 def test_words_that_only_look_like_keywords_get_the_menu(me: Texter) -> None:
-    for text in ("Terima kasih", "MULA1", "rumahku", "", "   "):  # the loop guard allows 5
+    for text in ("Terima kasih", "MULA1", "rumahku", "?", "..."):  # the loop guard allows 5
         reply = me.reply(text)
         assert reply in (MAIN_ID, WRONG + MAIN_ID), (text, reply)
 
@@ -231,6 +231,8 @@ def test_the_same_inbound_message_twice_gets_one_reply(me: Texter, db: Database)
         ({"text": "STOP", "id": "x" * 65, "from": ME}, "an inbound message needs id and from"),
         ({"text": "STOP", "id": "ATXid_x", "from": "hello"}, "from is not a valid phone number"),
         ({"text": "STOP", "id": "ATXid_x", "from": "12"}, "from is not a valid phone number"),
+        ({"id": "ATXid_x", "from": ME}, "an inbound message needs text"),
+        ({"text": "STOP", "id": "ATX\x00id", "from": ME}, "id holds a control character"),
         (
             {"text": "STOP", "id": "ATXid_x", "from": "+1 202 555 01"},
             "from is not a valid phone number",
@@ -248,13 +250,16 @@ def test_a_malformed_inbound_message_is_refused(
     assert count(db, Resident) == 0
 
 
-def test_control_characters_are_dropped_and_long_texts_cut(me: Texter, db: Database) -> None:
-    assert me.reply("\x00ST\x07OP\x1b") == STOPPED
+def test_control_characters_are_refused_and_long_texts_cut(me: Texter, db: Database) -> None:
+    assert me.send("\x00ST\x07OP\x1b") == "text holds a control character"
+    assert me.last_status == 400
+    assert opted_out(db, ME) is None and count(db, InboundMessage) == 0
+    assert me.reply("STOP\r\n") == STOPPED  # line breaks are a text's own
     assert opted_out(db, ME) is True
-    me.reply("halo " + "x" * 600)
+    me.reply("halo " + "x" * 600)  # kept and read up to 480 characters
     with db.begin() as session:
         texts = list(session.scalars(select(InboundMessage.text).order_by(InboundMessage.id)))
-    assert texts == ["STOP", "halo " + "x" * 475]
+    assert texts == ["STOP\n", "halo " + "x" * 475]
 
 
 def test_the_sms_webhooks_need_the_token(app_config: dict[str, Any]) -> None:

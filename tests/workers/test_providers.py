@@ -81,7 +81,7 @@ def test_inbound_with_every_documented_field() -> None:
 
 
 def test_inbound_minimal() -> None:
-    assert parse_inbound({"id": "a1", "from": A, "linkId": ""}) == InboundSms(
+    assert parse_inbound({"id": "a1", "from": A, "text": "", "linkId": ""}) == InboundSms(
         message_id="a1", sender=A, to="", text="", link_id=None
     )
 
