@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "SMS_STUCK_AFTER_SECONDS": 300,  # a message 'sending' this long is taken back (worker died)
     "SMS_REQUEUE_AFTER_SECONDS": 600,  # queued, enqueued, still not sent: enqueue again
     "SWEEP_INTERVAL_SECONDS": 30,
+    # A delivery report for an id no message of ours has is kept this long (its send call may
+    # still be returning), then dropped by the sweep and counted in /metrics.
+    "DELIVERY_REPORTS_UNMATCHED_MINUTES": 60,
     "SMS_PRICE_PER_SEGMENT": 350,  # for cost estimates shown to staff
     "SMS_CURRENCY": "IDR",
     # SMS: reminders, conversations, loop guard

@@ -55,10 +55,11 @@ def outbox_retry(ids: tuple[int, ...], all_failed: bool) -> None:
 
 @outbox_cli.command("sweep")
 def outbox_sweep() -> None:
-    """Enqueue what is due now (the workers do this every SWEEP_INTERVAL_SECONDS)."""
+    """Enqueue what is due now, and drop delivery reports no message claimed in time (the
+    workers do this every SWEEP_INTERVAL_SECONDS)."""
     ensure_schema()
     report = runtime().worker.sweeper.run()
     click.echo(
         f"{report.taken_back} taken back from dead workers, {report.enqueued} enqueued "
-        f"in {report.jobs} job(s)"
+        f"in {report.jobs} job(s), {report.reports_dropped} unmatched delivery report(s) dropped"
     )
