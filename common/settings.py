@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "USSD_RESUME_MINUTES": 10,  # a dropped session can be resumed this long
     "USSD_PROFILE_CACHE_DAYS": 7,  # how long a caller's language/village stay cached
     "LOOKUP_FAILURES_PER_HOUR": 5,  # enumeration guard on request-number look-ups
+    # Wrong birth years one request number takes per local day, from whatever phones, before
+    # it answers no more look-ups from phones other than the applicant's until the next day
+    # (its applicant is told once by SMS).
+    "LOOKUP_WRONG_YEARS_PER_NUMBER": 3,
     "SESSION_LOG_FLUSH_SECONDS": 5,  # each web process writes a batch of the session log
     # SMS: provider
     "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking

@@ -17,6 +17,7 @@ from common.privacy import install_log_masking
 from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
 from flows.catalog import load_catalogs
 from gateway.caller import CallerServices, next_visit_cache_key
+from gateway.lookup_guard import MemoryNumberGuard, NumberGuard, RedisNumberGuard
 from gateway.resident_sms import ResidentSms
 from gateway.session_log import SessionLog
 from gateway.session_store import CallStore, MemoryStore, RedisStore
@@ -61,6 +62,12 @@ class Runtime:
             limits_storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
+        wrong_years = int(config["LOOKUP_WRONG_YEARS_PER_NUMBER"])
+        self.number_guard: NumberGuard = (
+            RedisNumberGuard(self.redis, wrong_years)
+            if self.redis is not None
+            else MemoryNumberGuard(wrong_years)
+        )
         self.sms_loop_guard = parse(str(config["SMS_LOOP_GUARD"]))
         self.sms_reply_cap = parse(f"{int(config['SMS_REPLIES_PER_HOUR'])}/hour")
         self.catalogs = load_catalogs()
@@ -123,6 +130,7 @@ class Runtime:
             regions=self.regions,
             limiter=self.limiter,
             lookup_limit=self.lookup_limit,
+            number_guard=self.number_guard,
             resident_sms=self.resident_sms,
             dispatch=self.dispatch,
         )

@@ -277,10 +277,13 @@ class SmsConversation:
         if services.lookups_blocked():
             return [self.t("status.blocked")]
         found = services.find_request(number)
-        if found is None or not found.owned_by_caller:
-            # "Another phone's" also tells that the number exists: it counts as a failure.
-            services.record_failed_lookup()
-            if found is None:
-                return [self.t("sms.status_not_found", number=number)]
-            return [self.t("sms.status_other_phone", code=code)]
-        return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]
+        if found is not None and found.owned_by_caller:
+            return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]
+        # Not this phone's (by SMS no birth year is asked): a failure either way. A phone's
+        # first miss is told as it is; after it, an unknown number gets the same answer as
+        # another phone's, so a phone trying numbers learns nothing of which exist.
+        missed_before = services.has_failed_lookups()
+        services.record_failed_lookup()
+        if found is None and not missed_before:
+            return [self.t("sms.status_not_found", number=number)]
+        return [self.t("sms.status_other_phone", code=code)]

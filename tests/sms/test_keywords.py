@@ -128,6 +128,11 @@ def test_status_keyword_with_typos(me: Texter, keyword: str) -> None:
     )
 
 
+NOT_THIS_PHONES = (
+    "Nomor ini tidak terdaftar untuk HP ini. Untuk cek, telepon *123# atau tanya kantor desa."
+)
+
+
 @pytest.mark.usefixtures("seeded")
 def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -> None:
     assert (
@@ -143,9 +148,7 @@ def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -
         f"Nomor {UNKNOWN} tidak ditemukan. Periksa lagi tanda terima Anda."
     )
     # Another phone's request: nothing about it is told.
-    assert me.reply(f"STATUS {NEIGHBOURS_KK}") == (
-        "Nomor ini milik HP lain. Untuk cek, telepon *123# atau tanya kantor desa."
-    )
+    assert me.reply(f"STATUS {NEIGHBOURS_KK}") == NOT_THIS_PHONES
     with db.begin() as session:
         queries.upsert_resident(session, NEIGHBOUR, language="en")
     neighbour = Texter(client, db, NEIGHBOUR)
@@ -157,9 +160,14 @@ def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -
 @pytest.mark.usefixtures("seeded")
 def test_status_look_ups_are_guarded(client: FlaskClient, db: Database) -> None:
     stranger = Texter(client, db, STRANGER)
-    for i in range(5):
+    first = numbers.with_check_digit("3000000")
+    assert stranger.reply(f"STATUS {first}").startswith(f"Nomor {first} tidak ditemukan.")
+    # After a first miss, an unknown number and another phone's get the same answer: a phone
+    # trying numbers learns nothing of which exist (issue 10).
+    assert stranger.reply(f"STATUS {NEIGHBOURS_KK}") == NOT_THIS_PHONES
+    for i in range(1, 4):
         wrong = numbers.with_check_digit(str(3000000 + i))
-        assert stranger.reply(f"STATUS {wrong}").startswith(f"Nomor {wrong} tidak ditemukan.")
+        assert stranger.reply(f"STATUS {wrong}") == NOT_THIS_PHONES
     assert stranger.reply(f"STATUS {MY_KTP}") == (
         "Terlalu banyak nomor salah. Coba lagi 1 jam lagi, atau tanya kantor desa."
     )
