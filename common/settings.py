@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "USSD_RESUME_MINUTES": 10,  # a dropped session can be resumed this long
     "USSD_PROFILE_CACHE_DAYS": 7,  # how long a caller's language/village stay cached
     "LOOKUP_FAILURES_PER_HOUR": 5,  # enumeration guard on request-number look-ups
+    # Wrong birth years one request number takes per local day, from whatever phones, before
+    # it answers no more look-ups from phones other than the applicant's until the next day
+    # (its applicant is told once by SMS).
+    "LOOKUP_WRONG_YEARS_PER_NUMBER": 3,
     "SESSION_LOG_FLUSH_SECONDS": 5,  # each web process writes a batch of the session log
     # SMS: provider
     "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking
@@ -50,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "SMS_STUCK_AFTER_SECONDS": 300,  # a message 'sending' this long is taken back (worker died)
     "SMS_REQUEUE_AFTER_SECONDS": 600,  # queued, enqueued, still not sent: enqueue again
     "SWEEP_INTERVAL_SECONDS": 30,
+    # A delivery report for an id no message of ours has is kept this long (its send call may
+    # still be returning), then dropped by the sweep and counted in /metrics.
+    "DELIVERY_REPORTS_UNMATCHED_MINUTES": 60,
     "SMS_PRICE_PER_SEGMENT": 350,  # for cost estimates shown to staff
     "SMS_CURRENCY": "IDR",
     # SMS: reminders, conversations, loop guard
@@ -57,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "REMINDER_HOUR": 7,  # WITA
     "SMS_CONVERSATION_MINUTES": 30,
     "SMS_LOOP_GUARD": "5/10 minutes",  # more inbound than this from one number: stop replying
+    "SMS_REPLIES_PER_HOUR": 30,  # automatic replies to one number, whatever it texts
     "RQ_QUEUE": "outbox",
     # Without REDIS_URL: run send jobs and the sweep in a thread of the web process.
     "RUN_JOBS_IN_PROCESS": True,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from flows import request_status
 from flows.engine import Action, Context, Outcome, Run
-from flows.services import RequestView, VisitView
+from flows.services import RemoteLookupsClosed, RequestView, VisitView
 
 MAX_HAMLET_LENGTH = 30
 
@@ -61,7 +61,7 @@ def status_pick(ctx: Context, _text: str | None) -> Outcome:
     return Outcome(goto="status_detail", vars=details)
 
 
-@action("status_blocked", "status_year", "status_detail")
+@action("status_blocked", "status_year", "status_detail", "status_closed")
 def status_number(ctx: Context, text: str | None) -> Outcome:
     number = (text or "").replace(" ", "")
     services = ctx.services
@@ -70,20 +70,24 @@ def status_number(ctx: Context, text: str | None) -> Outcome:
     if services.lookups_blocked():
         return Outcome(goto="status_blocked")
     request = services.find_request(number)
-    if request is None:
+    if request is not None and request.owned_by_caller:
+        return Outcome(goto="status_detail", vars=_request_vars(ctx, request))
+    if request is None and not services.has_failed_lookups():
+        # A phone's first miss is told as it is, and counted.
         services.record_failed_lookup()
         return (
             Outcome(goto="status_blocked")
             if services.lookups_blocked()
             else Outcome(error="error.not_found")
         )
-    if not request.owned_by_caller:
-        # Someone else's request: one question before anything is shown.
-        return Outcome(goto="status_year", vars={"pending_number": number})
-    return Outcome(goto="status_detail", vars=_request_vars(ctx, request))
+    # Someone else's request -- or, once this phone has missed, any number at all: the same
+    # question either way, so a phone trying numbers learns nothing of which exist.
+    if services.remote_lookups_closed(number):
+        return Outcome(goto="status_closed")
+    return Outcome(goto="status_year", vars={"pending_number": number})
 
 
-@action("status_blocked", "status_detail")
+@action("status_blocked", "status_detail", "status_closed")
 def status_year(ctx: Context, text: str | None) -> Outcome:
     year = (text or "").strip()
     if not (len(year) == 4 and year.isdigit()):
@@ -92,14 +96,17 @@ def status_year(ctx: Context, text: str | None) -> Outcome:
     number = str(ctx.vars.get("pending_number", ""))
     if services.lookups_blocked():
         return Outcome(goto="status_blocked")
-    request = services.verified_request(number, int(year))
+    try:
+        request = services.verified_request(number, int(year))
+    except RemoteLookupsClosed:  # too many wrong years for this number today, from any phone
+        return Outcome(goto="status_closed")
     if request is None:
         services.record_failed_lookup()
-        return (
-            Outcome(goto="status_blocked")
-            if services.lookups_blocked()
-            else Outcome(error="error.wrong_year")
-        )
+        if services.lookups_blocked():
+            return Outcome(goto="status_blocked")
+        if services.remote_lookups_closed(number):
+            return Outcome(goto="status_closed")
+        return Outcome(error="error.wrong_year")
     return Outcome(goto="status_detail", vars=_request_vars(ctx, request))
 
 

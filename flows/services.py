@@ -12,7 +12,12 @@ from typing import Protocol
 # The shapes storage builds and the flows show: plain data, in a module every part may import.
 from common.views import BookingResult, RequestView, VisitView
 
-__all__ = ["BookingResult", "RequestView", "Services", "VisitView"]
+__all__ = ["BookingResult", "RemoteLookupsClosed", "RequestView", "Services", "VisitView"]
+
+
+class RemoteLookupsClosed(Exception):
+    """This request number has had its wrong birth years for today: it answers no look-up
+    from a phone other than its applicant's until tomorrow."""
 
 
 class Services(Protocol):
@@ -35,10 +40,20 @@ class Services(Protocol):
     def my_requests(self) -> list[RequestView]: ...
     def find_request(self, number: str) -> RequestView | None: ...
     def verified_request(self, number: str, birth_year: int) -> RequestView | None:
-        """The request, if ``birth_year`` is its applicant's; else None (one look-up)."""
+        """The request, if ``birth_year`` is its applicant's; else None (one look-up), and
+        the wrong year is counted against the number. Raises RemoteLookupsClosed when the
+        number has had its wrong years today (checked and counted atomically)."""
+        ...
+
+    def remote_lookups_closed(self, number: str) -> bool:
+        """Whether ``number`` answers no more look-ups from other phones today."""
         ...
 
     def lookups_blocked(self) -> bool: ...
+    def has_failed_lookups(self) -> bool:
+        """Whether this phone has failed a look-up within the guard's window."""
+        ...
+
     def record_failed_lookup(self) -> None: ...
 
     # Home visit (Sidakep)

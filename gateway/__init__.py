@@ -70,4 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in webhooks.BLUEPRINTS:  # machines authenticate with the webhook token
         console.csrf.exempt(blueprint)
     cli.init_app(app)
+    from gateway import body_limit
+
+    body_limit.init_app(app)  # outermost: a chunked body over the limit is refused first
     return app

@@ -9,6 +9,7 @@ dropped when a visit of the village changes (``Runtime``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,12 +17,15 @@ from limits import RateLimitItem
 from limits.strategies import RateLimiter
 
 from common.local_time import local_today
-from flows.services import BookingResult, RequestView, VisitView
+from flows.services import BookingResult, RemoteLookupsClosed, RequestView, VisitView
+from gateway.lookup_guard import NumberGuard
 from gateway.resident_sms import ResidentSms
 from gateway.session_store import CallStore
 from storage import hop, numbers
 from storage.db import Database
 from storage.regions import RegionDirectory
+
+log = logging.getLogger(__name__)
 
 NEXT_VISIT_CACHE_SECONDS = 600  # bounds a stale entry if a change raced a look-up
 MY_REQUESTS_LISTED = 8  # the newest; the status menu pages through them
@@ -58,6 +62,7 @@ class CallerServices:
         regions: RegionDirectory,
         limiter: RateLimiter,
         lookup_limit: RateLimitItem,
+        number_guard: NumberGuard,
         resident_sms: ResidentSms,
         dispatch: Callable[[], None],
     ) -> None:
@@ -68,6 +73,7 @@ class CallerServices:
         self.regions = regions
         self.limiter = limiter
         self.lookup_limit = lookup_limit
+        self.number_guard = number_guard
         self.resident_sms = resident_sms
         self.dispatch = dispatch
 
@@ -116,10 +122,57 @@ class CallerServices:
         return hop.find_request(self.db, number, self.phone)
 
     def verified_request(self, number: str, birth_year: int) -> RequestView | None:
-        return hop.find_request(self.db, number, self.phone, birth_year)
+        """The guess takes its slot first (gateway/lookup_guard.py), so guesses arriving
+        together from many phones cannot pass the number's daily limit together; a right
+        year gives the slot back. The wrong year that closes the number tells its applicant."""
+        slot = self.number_guard.reserve(number)
+        if not slot:
+            raise RemoteLookupsClosed(number)
+        try:
+            request = hop.find_request(self.db, number, self.phone, birth_year)
+        except BaseException:
+            self.number_guard.release(number)  # not answered: not a guess
+            raise
+        if request is not None:
+            self.number_guard.release(number)
+            return request
+        if slot >= self.number_guard.limit:
+            log.warning(
+                "request ..%s: %d wrong birth years today from other phones; closed to them "
+                "until tomorrow",
+                number[-4:],
+                slot,
+            )
+            self._warn_applicant(number)
+        return None
+
+    def _warn_applicant(self, number: str) -> None:
+        """One SMS a day to the applicant: someone tried their request from another phone.
+        (A number nobody has: nobody to tell -- and the caller cannot tell the difference.)"""
+        applicant = hop.request_applicant(self.db, number)
+        if applicant is None:
+            return
+        phone, language = applicant
+        body = self.resident_sms.catalog(language).text("sms.lookup_warning", last4=number[-4:])
+        written = hop.add_message(
+            self.db,
+            recipient=phone,
+            kind="notification",  # not urgent: quiet hours hold it till morning
+            body=body,
+            dedupe_key=f"lookup-warning:{number}:{local_today().isoformat()}",
+        )
+        if written:
+            self.dispatch()
+
+    def remote_lookups_closed(self, number: str) -> bool:
+        return self.number_guard.closed(number)
 
     def lookups_blocked(self) -> bool:
         return not self.limiter.test(self.lookup_limit, self.phone)
+
+    def has_failed_lookups(self) -> bool:
+        stats = self.limiter.get_window_stats(self.lookup_limit, self.phone)
+        return stats.remaining < self.lookup_limit.amount
 
     def record_failed_lookup(self) -> None:
         self.limiter.hit(self.lookup_limit, self.phone)

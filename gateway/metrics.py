@@ -1,4 +1,5 @@
-"""GET /metrics for Prometheus (docs/product.md): request latency, queue depth, messages by status.
+"""GET /metrics for Prometheus (docs/product.md): request latency, queue depth, messages by status,
+delivery reports waiting for their message and those dropped.
 
 Latency is per web process (scrape each, or put them behind one job label); queue depth and the
 outbox counts are read from Redis and the database at scrape time, so every process reports
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.runtime import runtime
-from storage import outbox
+from storage import counters, outbox
 from workers.queue import RQJobQueue
 
 bp = Blueprint("metrics", __name__)
@@ -50,6 +53,29 @@ REDIS_IN_USE = Gauge(
 OUTBOX = Gauge(
     "gateway_outbox_messages", "Outbox messages by status", ["status"], registry=registry
 )
+REPORTS_UNMATCHED = Gauge(
+    "gateway_delivery_reports_unmatched",
+    "Delivery reports waiting for a message with their id (dropped after a while)",
+    registry=registry,
+)
+
+
+class StoredCounter:
+    """A running total kept in the database (storage/counters.py), shown as a Prometheus
+    counter: every process reports the same value, and it survives restarts."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name, self.documentation, self.value = name, documentation, 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value)
+
+
+REPORTS_DROPPED = StoredCounter(
+    "gateway_delivery_reports_dropped",
+    "Delivery reports dropped because no message of ours had their id in time",
+)
+registry.register(REPORTS_DROPPED)
 
 
 STARTED = "gateway.started"
@@ -91,6 +117,8 @@ def metrics() -> Response:
         QUEUE_DEPTH.set(rt.jobs.queue.count)
     with rt.db.begin() as session:
         counts = outbox.counts_by_status(session)
+        REPORTS_UNMATCHED.set(outbox.unmatched_reports(session))
+        REPORTS_DROPPED.value = counters.value(session, counters.DELIVERY_REPORTS_DROPPED)
     for status in ("queued", "sending", "sent", "delivered", "failed", "cancelled"):
         OUTBOX.labels(status).set(counts.get(status, 0))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

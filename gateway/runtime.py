@@ -13,9 +13,11 @@ from limits import parse
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from common.privacy import install_log_masking
 from flows import SMS_SCREEN_LIMIT, USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, build_engine
 from flows.catalog import load_catalogs
 from gateway.caller import CallerServices, next_visit_cache_key
+from gateway.lookup_guard import MemoryNumberGuard, NumberGuard, RedisNumberGuard
 from gateway.resident_sms import ResidentSms
 from gateway.session_log import SessionLog
 from gateway.session_store import CallStore, MemoryStore, RedisStore
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 class Runtime:
     def __init__(self, config: dict[str, Any]) -> None:
+        install_log_masking()  # no phone number reaches a log line unmasked (common/privacy.py)
         self.config = config
         self.db = Database(config["DATABASE_URL"], config)
         outages.interval = float(config["OUTAGE_LOG_SECONDS"])
@@ -59,6 +62,14 @@ class Runtime:
             limits_storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
+        wrong_years = int(config["LOOKUP_WRONG_YEARS_PER_NUMBER"])
+        self.number_guard: NumberGuard = (
+            RedisNumberGuard(self.redis, wrong_years)
+            if self.redis is not None
+            else MemoryNumberGuard(wrong_years)
+        )
+        self.sms_loop_guard = parse(str(config["SMS_LOOP_GUARD"]))
+        self.sms_reply_cap = parse(f"{int(config['SMS_REPLIES_PER_HOUR'])}/hour")
         self.catalogs = load_catalogs()
         self.ussd_engine = build_engine(
             USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH, catalogs=self.catalogs
@@ -119,6 +130,7 @@ class Runtime:
             regions=self.regions,
             limiter=self.limiter,
             lookup_limit=self.lookup_limit,
+            number_guard=self.number_guard,
             resident_sms=self.resident_sms,
             dispatch=self.dispatch,
         )

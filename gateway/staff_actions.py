@@ -1,9 +1,10 @@
 """What staff do, once, for every door: the operator CLI and the staff console call these.
 
 Each action takes the session (the caller owns the transaction), the actor (a username, or
-``cli`` for the operator's shell) and plain values; it changes the data, writes the SMS the change
-owes to the outbox (via the ResidentSms) and an audit entry with the before and after — all in the
-same transaction. Bad input raises ``ActionError`` with a sentence for a person to read.
+``cli:NAME`` for the operator's shell: the OS user, or ``--actor``) and plain values; it changes
+the data, writes the SMS the change owes to the outbox (via the ResidentSms) and an audit entry
+with the before and after — all in the same transaction. Bad input raises ``ActionError`` with a
+sentence for a person to read.
 """
 
 from __future__ import annotations

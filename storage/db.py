@@ -75,6 +75,8 @@ def make_engine(
     url: str, settings: Mapping[str, Any] | None = None, autocommit: bool = False
 ) -> Engine:
     values = {**DEFAULTS, **(settings or {})}
+    # An error's log line names the statement, never its values (phone numbers, texts).
+    hidden: dict[str, Any] = {"hide_parameters": True}
     pool: dict[str, Any] = {
         "pool_size": int(values["DATABASE_POOL_SIZE"]),
         "max_overflow": int(values["DATABASE_MAX_OVERFLOW"]),
@@ -88,12 +90,13 @@ def make_engine(
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
-        engine = create_engine(url, **({} if in_memory else pool))
+        engine = create_engine(url, **hidden, **({} if in_memory else pool))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(
         url,
         connect_args={"connect_timeout": int(values["DATABASE_CONNECT_TIMEOUT_SECONDS"])},
+        **hidden,
         **pool,
     )
     if engine.dialect.driver == "psycopg":

@@ -68,6 +68,17 @@ def find_request(
     return requests.view(row, caller)
 
 
+def request_applicant(db: Database, number: str) -> tuple[str, str | None] | None:
+    """The phone of the request's applicant and their language (None: not known), or None
+    when no request has this number."""
+    rows = db.read(requests.REQUEST_BY_NUMBER, {"number": number})
+    if not rows:
+        return None
+    phone = rows[0][5]  # applicant_phone (requests._COLUMNS)
+    profile = resident_profile(db, phone)
+    return phone, profile.language if profile else None
+
+
 # --- home visits ---------------------------------------------------------------------------------
 
 

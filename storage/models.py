@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -246,11 +247,24 @@ class OutboxMessage(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+_UNMATCHED = text("NOT applied")
+
+
 class DeliveryReport(Base):
-    """Every delivery report received, applied or waiting for its message id to be known."""
+    """Every delivery report received, applied or waiting for its message id to be known (for
+    DELIVERY_REPORTS_UNMATCHED_MINUTES; then the sweep drops it and counts it)."""
 
     __tablename__ = "delivery_reports"
-    __table_args__ = (UniqueConstraint("provider_message_id", "status"),)
+    __table_args__ = (
+        UniqueConstraint("provider_message_id", "status"),
+        # The reports still waiting, by age: what the sweep looks at every interval.
+        Index(
+            "ix_delivery_reports_unmatched",
+            "received_at",
+            sqlite_where=_UNMATCHED,
+            postgresql_where=_UNMATCHED,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider_message_id: Mapped[str] = mapped_column(String(64))
@@ -326,3 +340,13 @@ class AuditEntry(Base):
     before: Mapped[str | None] = mapped_column(Text)
     after: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Counter(Base):
+    """A running total kept across processes and restarts, for /metrics (e.g. the delivery
+    reports dropped because no message of ours ever had their id)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -205,3 +205,12 @@ BOOK_WITH_SMS = text(
     + ", ".join(f"'{status}'" for status in OPEN_BOOKING_STATUSES)
     + ") AND NOT EXISTS (SELECT 1 FROM booked)"
 ).bindparams(bindparam("now", type_=_WHEN), *_typed("phone", "service"))
+
+
+# --- counters ----------------------------------------------------------------------------------
+
+# A running total grows by :amount (the row is made the first time).
+ADD_TO_COUNTER = text(
+    "INSERT INTO counters (name, value) VALUES (:name, :amount)"
+    " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value"
+)

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from common.privacy import install_log_masking
 from common.settings import load_settings
 from storage.db import Database
 from storage.redis_client import connect_redis
@@ -95,6 +96,7 @@ _context: WorkerContext | None = None
 def get_context() -> WorkerContext:
     global _context
     if _context is None:
+        install_log_masking()  # an rq worker process: no phone number logged unmasked
         _context = build_context(load_settings())
     return _context
 

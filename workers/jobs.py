@@ -24,10 +24,15 @@ def send_batch(message_ids: list[int]) -> dict[str, Any]:
 
 
 def sweep_outbox() -> dict[str, int]:
-    """Take back stuck messages and enqueue whatever is due (every SWEEP_INTERVAL_SECONDS, and
-    when a web process wrote an SMS)."""
+    """Take back stuck messages, enqueue whatever is due and drop delivery reports no message
+    claimed in time (every SWEEP_INTERVAL_SECONDS, and when a web process wrote an SMS)."""
     context = get_context()
     if isinstance(context.queue, RQJobQueue):
         context.queue.sweep_started()  # before the scan: what is written after asks again
     report = context.sweeper.run()
-    return {"taken_back": report.taken_back, "enqueued": report.enqueued, "jobs": report.jobs}
+    return {
+        "taken_back": report.taken_back,
+        "enqueued": report.enqueued,
+        "jobs": report.jobs,
+        "reports_dropped": report.reports_dropped,
+    }

@@ -7,7 +7,8 @@ record each recipient's result. A worker killed mid-batch leaves at most one chu
 the sweep takes it back, so that chunk alone may be sent twice, and nothing is lost.
 
 ``Sweeper.run()`` is the periodic job: it takes back stuck messages and enqueues whatever is
-due and not already waiting in the job queue — also after Redis was flushed.
+due and not already waiting in the job queue — also after Redis was flushed — and drops the
+delivery reports that no message claimed within DELIVERY_REPORTS_UNMATCHED_MINUTES.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class SendSettings:
     quiet_hours: Sequence[str] = ("21:00", "07:00")
     stuck_after: dt.timedelta = dt.timedelta(seconds=300)
     requeue_after: dt.timedelta = dt.timedelta(seconds=600)
+    unmatched_reports_kept: dt.timedelta = dt.timedelta(minutes=60)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SendSettings:
@@ -57,6 +59,9 @@ class SendSettings:
             quiet_hours=tuple(settings["SMS_QUIET_HOURS"]),
             stuck_after=dt.timedelta(seconds=int(settings["SMS_STUCK_AFTER_SECONDS"])),
             requeue_after=dt.timedelta(seconds=int(settings["SMS_REQUEUE_AFTER_SECONDS"])),
+            unmatched_reports_kept=dt.timedelta(
+                minutes=float(settings["DELIVERY_REPORTS_UNMATCHED_MINUTES"])
+            ),
         )
 
 
@@ -193,6 +198,7 @@ class SweepReport:
     taken_back: int = 0
     enqueued: int = 0
     jobs: int = 0
+    reports_dropped: int = 0  # delivery reports no message claimed in time
 
 
 class Sweeper:
@@ -218,6 +224,9 @@ class Sweeper:
         quiet = quiet_until(now, self.settings.quiet_hours) is not None
         with self.db.begin() as session:
             report.taken_back = outbox.take_back_stuck(session, now - self.settings.stuck_after)
+            report.reports_dropped = outbox.drop_unmatched_reports(
+                session, now - self.settings.unmatched_reports_kept
+            )
         size = self.settings.batch_size
         while report.enqueued < self.max_per_run:
             with self.db.begin() as session:

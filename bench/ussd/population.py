@@ -34,7 +34,8 @@ def flask_cli(env: dict[str, str], *args: str) -> None:
 
 def prepare_database(env: dict[str, str]) -> None:
     """The tables, the official regions and the demo data, in the database of ``env``."""
-    for command in (("db", "upgrade"), ("regions", "import"), ("demo",)):
+    # (--force: a benchmark database is a throwaway, and usually PostgreSQL with Redis)
+    for command in (("db", "upgrade"), ("regions", "import"), ("demo", "--force")):
         flask_cli(env, *command)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from common.local_time import LOCAL_TZ
 from gateway import staff_actions
-from gateway.cli.common import ensure_schema, parse_local_datetime
+from gateway.cli.common import actor_option, ensure_schema, parse_local_datetime
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage.models import HomeVisitBooking
@@ -43,7 +43,8 @@ def bookings_list(status: str | None) -> None:
 @click.argument("number")
 @click.option("--at", "when", required=True, help="Date and time (WITA), 'YYYY-MM-DD HH:MM'.")
 @click.option("--team", help="Who goes.")
-def bookings_schedule(number: str, when: str, team: str | None) -> None:
+@actor_option
+def bookings_schedule(number: str, when: str, team: str | None, actor: str) -> None:
     """Schedule a home visit: the resident gets the date by SMS and a reminder the day before."""
     ensure_schema()
     local = parse_local_datetime(when, example="2026-12-03 10:00")
@@ -52,7 +53,7 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            staff_actions.schedule_booking(session, rt.resident_sms, "cli", number, local, team)
+            staff_actions.schedule_booking(session, rt.resident_sms, actor, number, local, team)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} scheduled for {when}; the resident is told by SMS")
@@ -61,24 +62,26 @@ def bookings_schedule(number: str, when: str, team: str | None) -> None:
 
 @bookings_cli.command("done")
 @click.argument("number")
-def bookings_done(number: str) -> None:
+@actor_option
+def bookings_done(number: str, actor: str) -> None:
     """Mark a home visit done."""
-    _close_booking(number, "done")
+    _close_booking(number, "done", actor)
 
 
 @bookings_cli.command("cancel")
 @click.argument("number")
-def bookings_cancel(number: str) -> None:
+@actor_option
+def bookings_cancel(number: str, actor: str) -> None:
     """Cancel a home visit."""
-    _close_booking(number, "cancelled")
+    _close_booking(number, "cancelled", actor)
 
 
-def _close_booking(number: str, status: str) -> None:
+def _close_booking(number: str, status: str, actor: str) -> None:
     ensure_schema()
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            staff_actions.close_booking(session, rt.resident_sms, "cli", number, status)
+            staff_actions.close_booking(session, rt.resident_sms, actor, number, status)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"booking {number} {status}; the resident is told by SMS")

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 
 from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
-from gateway.cli.common import ensure_schema, parse_local_datetime
+from gateway.cli.common import actor_option, ensure_schema, parse_local_datetime
 from gateway.runtime import runtime
 
 
@@ -23,6 +23,7 @@ from gateway.runtime import runtime
 @click.option("--text-en", help="An English version for residents who chose English.")
 @click.option("--at", "when", help="Send at 'YYYY-MM-DD HH:MM' (WITA); default now.")
 @click.option("--yes", is_flag=True, help="Send; without it, only show what would happen.")
+@actor_option
 @with_appcontext
 def broadcast(
     village: str | None,
@@ -32,6 +33,7 @@ def broadcast(
     text_en: str | None,
     when: str | None,
     yes: bool,
+    actor: str,
 ) -> None:
     """Send a text to many residents. Prints recipients, segments and the cost estimate;
     nothing is sent without --yes. Opted-out residents are skipped (checked again at send
@@ -69,7 +71,7 @@ def broadcast(
         planned = staff_actions.plan_broadcast(
             session,
             rt.resident_sms,
-            "cli",
+            actor,
             audience,
             text,
             send_at,

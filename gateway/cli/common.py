@@ -1,15 +1,21 @@
 """What several command modules share: parsing an operator's input into one clear ``Error:``
-line, the schema check, and the demo's residents. Command modules import this module and no
-other module of the CLI, so none of them can import another in a circle."""
+line, the schema check, who the audit log names (``--actor``), and the demo's residents.
+Command modules import this module and no other module of the CLI, so none of them can import
+another in a circle."""
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy import inspect
 
 from common.local_time import LOCAL_TZ
+from common.text_checks import has_control_characters
 from gateway.console.auth import hash_password
 from gateway.phones import to_e164
 from gateway.runtime import runtime
@@ -22,6 +28,40 @@ DEMO_PHONES = {
     "english": "+6281200000002",  # Kayuputih (Sukasada), English
     "newcomer": "+6281200000003",  # never called before
 }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_ACTOR = 56  # the audit log's column holds 60, with "cli:" in front
+
+
+def os_user() -> str:
+    """Who runs this command, as the operating system knows them."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container): its number
+        return f"uid-{os.getuid()}"
+
+
+def _actor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    name = os_user() if value is None else value.strip()
+    if not name or len(name) > MAX_ACTOR or has_control_characters(name):
+        raise click.BadParameter(
+            f"a name of 1 to {MAX_ACTOR} printable characters", param_hint="--actor"
+        )
+    return f"cli:{name}"
+
+
+def actor_option(command: F) -> F:
+    """``--actor NAME``: who the audit log names for what the command changes, as
+    ``cli:NAME``; by default the operating-system user running it (``cli:made``), the way
+    the console names the logged-in user. The command gets it as ``actor``."""
+    return click.option(
+        "--actor",
+        "actor",
+        metavar="NAME",
+        callback=_actor,
+        help="Who the audit log names for this change (default: your OS user name).",
+    )(command)
 
 
 def ensure_schema() -> None:

@@ -1,5 +1,7 @@
 """``flask --app gateway demo``: synthetic data to try the product with — residents, requests
-in every status, a booking, visits and one console account per role. Never for production."""
+in every status, a booking, visits and one console account per role. Never for production: it
+refuses anything but the embedded default (SQLite, no REDIS_URL) unless told ``--force`` (a
+training server), because its console log-ins have passwords printed in this file."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from common.local_time import local_today
-from gateway.cli.common import DEMO_PHONES, ensure_schema, new_user
+from gateway.cli.common import DEMO_PHONES, actor_option, ensure_schema, new_user
 from gateway.runtime import runtime
+from gateway.staff_actions import audit
 from storage import numbers, queries
 from storage.models import DocumentRequest, Region, User
 from storage.regions import import_regions
@@ -25,13 +28,30 @@ DEMO_PASSWORDS = {
 
 
 @click.command("demo")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Load it outside the embedded default too (a training server; never production).",
+)
+@actor_option
 @with_appcontext  # plain click commands get no app context from app.cli (e.g. the test runner)
-def demo() -> None:
-    """Load synthetic demo data: residents, requests in every status, a booking, visits.
+def demo(force: bool, actor: str) -> None:
+    """Load synthetic demo data: residents, requests in every status, a booking, visits, and
+    console log-ins with known passwords. Only on the embedded default (SQLite, no REDIS_URL)
+    unless --force.
 
     Safe to run again: nothing is duplicated."""
-    ensure_schema()
     rt = runtime()
+    dialect = rt.db.engine.dialect.name
+    if not force and (dialect != "sqlite" or rt.config["REDIS_URL"]):
+        where = f"{dialect}{' with Redis' if rt.config['REDIS_URL'] else ''}"
+        raise click.ClickException(
+            f"demo data is for the embedded default (SQLite, no REDIS_URL), not this {where} "
+            "database: it adds log-ins with known passwords. Add --force for a training server."
+        )
+    if force:
+        click.echo("warning: loading demo data with log-ins whose passwords are public", err=True)
+    ensure_schema()
     with rt.db.begin() as session:
         if session.scalar(select(Region.code).limit(1)) is None:
             import_regions(session)
@@ -95,6 +115,15 @@ def demo() -> None:
                     bring="KK asli",
                 )
     demo_users = _demo_users(tembok.code)
+    with rt.db.begin() as session:
+        audit(
+            session,
+            actor,
+            "demo.load",
+            "database",
+            None,
+            after={"users": [u for u, _, _ in demo_users], "forced": force},
+        )
     other = numbers.with_check_digit(DEMO_BODY + "006")
     click.echo("Demo data loaded. Staff console log-ins (user / password):")
     for username, role, password in demo_users:

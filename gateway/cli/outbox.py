@@ -7,8 +7,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from gateway.cli.common import ensure_schema
+from gateway.cli.common import actor_option, ensure_schema
 from gateway.runtime import runtime
+from gateway.staff_actions import audit
 from storage import outbox
 from storage.models import OutboxMessage, utcnow
 
@@ -41,7 +42,8 @@ def outbox_list(status: str | None, limit: int) -> None:
 @outbox_cli.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--failed", "all_failed", is_flag=True, help="Every failed message.")
-def outbox_retry(ids: tuple[int, ...], all_failed: bool) -> None:
+@actor_option
+def outbox_retry(ids: tuple[int, ...], all_failed: bool, actor: str) -> None:
     """Send failed messages again (by id, or all with --failed)."""
     ensure_schema()
     if bool(ids) == all_failed:
@@ -49,16 +51,29 @@ def outbox_retry(ids: tuple[int, ...], all_failed: bool) -> None:
     rt = runtime()
     with rt.db.begin() as session:
         n = outbox.retry_failed(session, None if all_failed else list(ids), utcnow())
+        audit(  # as the console's retry does
+            session,
+            actor,
+            "outbox.retry",
+            "outbox",
+            "all-failed" if all_failed else ",".join(map(str, ids))[:40],
+            after={"requeued": n},
+        )
     click.echo(f"{n} message(s) queued again")
     rt.dispatch(inline=True)
 
 
 @outbox_cli.command("sweep")
-def outbox_sweep() -> None:
-    """Enqueue what is due now (the workers do this every SWEEP_INTERVAL_SECONDS)."""
+@actor_option
+def outbox_sweep(actor: str) -> None:
+    """Enqueue what is due now, and drop delivery reports no message claimed in time (the
+    workers do this every SWEEP_INTERVAL_SECONDS)."""
     ensure_schema()
-    report = runtime().worker.sweeper.run()
+    rt = runtime()
+    report = rt.worker.sweeper.run()
+    with rt.db.begin() as session:
+        audit(session, actor, "outbox.sweep", "outbox", None, after=vars(report))
     click.echo(
         f"{report.taken_back} taken back from dead workers, {report.enqueued} enqueued "
-        f"in {report.jobs} job(s)"
+        f"in {report.jobs} job(s), {report.reports_dropped} unmatched delivery report(s) dropped"
     )

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from gateway import staff_actions
-from gateway.cli.common import ensure_schema, find_village, parse_phone
+from gateway.cli.common import actor_option, ensure_schema, find_village, parse_phone
 from gateway.runtime import runtime
 from storage import numbers
 from storage.vocab import DOC_TYPES, REQUEST_STATUSES
@@ -34,6 +34,7 @@ requests_cli = AppGroup("requests", help="Document requests (residents check the
     help="Use this request number (digits with a valid check digit) instead of a new random one.",
 )
 @click.option("--pickup", help="Where to collect the document.")
+@actor_option
 def requests_add(
     doc_type: str,
     phone: str,
@@ -42,6 +43,7 @@ def requests_add(
     status: str,
     number: str | None,
     pickup: str | None,
+    actor: str,
 ) -> None:
     """Register a document request; prints its request number."""
     ensure_schema()
@@ -50,7 +52,7 @@ def requests_add(
         with runtime().db.begin() as session:
             request = staff_actions.add_request(
                 session,
-                "cli",
+                actor,
                 doc_type=doc_type,
                 phone=parse_phone(phone),
                 birth_year=birth_year,
@@ -68,7 +70,8 @@ def requests_add(
 @click.argument("number")
 @click.argument("status", type=click.Choice(REQUEST_STATUSES))
 @click.option("--pickup", help="Where to collect it (e.g. 'Kantor Desa Tembok').")
-def requests_set_status(number: str, status: str, pickup: str | None) -> None:
+@actor_option
+def requests_set_status(number: str, status: str, pickup: str | None, actor: str) -> None:
     """Change the status of request NUMBER."""
     ensure_schema()
     if not numbers.is_well_formed(number):
@@ -77,7 +80,7 @@ def requests_set_status(number: str, status: str, pickup: str | None) -> None:
     try:
         with rt.db.begin() as session:
             request = staff_actions.set_request_status(
-                session, rt.resident_sms, "cli", number, status, pickup
+                session, rt.resident_sms, actor, number, status, pickup
             )
             click.echo(
                 f"{request.number}: {request.status}"

@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from gateway.cli.common import ensure_schema
+from gateway.cli.common import actor_option, ensure_schema
 from gateway.phones import to_e164
 from gateway.runtime import runtime
+from gateway.staff_actions import audit
 from storage import queries
 
 residents_cli = AppGroup("residents", help="Residents: phone, village, language, opt-out.")
@@ -19,10 +20,12 @@ residents_cli = AppGroup("residents", help="Residents: phone, village, language,
 
 @residents_cli.command("import")
 @click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def residents_import(csv_path: Path) -> None:
+@actor_option
+def residents_import(csv_path: Path, actor: str) -> None:
     """Add or update residents from a CSV with columns phone, village (code or name) and
     language (id, en; optional). Bad rows are reported with their reasons and skipped; the
-    rest of the file is imported."""
+    rest of the file is imported. The audit log gets a row per resident added or changed
+    (before and after) and one for the import."""
     ensure_schema()
     rt = runtime()
     languages = set(rt.catalogs)
@@ -66,12 +69,34 @@ def residents_import(csv_path: Path) -> None:
                 )
                 continue
             seen.add(phone)
-            existed = queries.get_resident(session, phone) is not None
+            found = queries.get_resident(session, phone)
+            before = None if found is None else _audited(found.village_code, found.language)
+            after = _audited(village.code, language)
             queries.upsert_resident(session, phone, village_code=village.code, language=language)
-            updated += existed
-            added += not existed
+            updated += found is not None
+            added += found is None
+            if before != after:
+                action = "resident.update" if found is not None else "resident.add"
+                audit(session, actor, action, "resident", phone, before, after)
+        audit(
+            session,
+            actor,
+            "residents.import",
+            "resident",
+            None,
+            after={
+                "file": csv_path.name,
+                "added": added,
+                "updated": updated,
+                "rejected": len(rejected),
+            },
+        )
     for phone in seen:
         rt.store.forget_profile(phone)  # cached language/village may have changed
     click.echo(f"residents: {added} added, {updated} updated, {len(rejected)} rejected")
     for reason in rejected:
         click.echo(f"  rejected {reason}")
+
+
+def _audited(village_code: str | None, language: str | None) -> dict[str, str | None]:
+    return {"village_code": village_code, "language": language}

@@ -7,7 +7,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from gateway.cli.common import ensure_schema, find_village, new_user
+from gateway.cli.common import actor_option, ensure_schema, find_village, new_user
 from gateway.passwords import TOO_SHORT, password_problem
 from gateway.runtime import runtime
 from gateway.staff_actions import audit
@@ -25,7 +25,10 @@ users_cli = AppGroup("users", help="Staff console accounts.")
     envvar="GATEWAY_NEW_PASSWORD",
     help="At least 12 characters, not a common one. Default: asked for (or GATEWAY_NEW_PASSWORD).",
 )
-def users_create(username: str, role: str, village: str | None, password: str | None) -> None:
+@actor_option
+def users_create(
+    username: str, role: str, village: str | None, password: str | None, actor: str
+) -> None:
     """Create a console account (the first admin, for instance)."""
     ensure_schema()
     if role == "village_officer" and not village:
@@ -44,7 +47,7 @@ def users_create(username: str, role: str, village: str | None, password: str | 
         session.add(new_user(username, password, role, code))
         audit(
             session,
-            "cli",
+            actor,
             "user.create",
             "user",
             username,

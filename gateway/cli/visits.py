@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from common.local_time import local_today
 from gateway import staff_actions
-from gateway.cli.common import ensure_schema, find_village, parse_date, parse_time
+from gateway.cli.common import (
+    actor_option,
+    ensure_schema,
+    find_village,
+    parse_date,
+    parse_time,
+)
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage.models import VillageVisit
@@ -26,8 +32,16 @@ visits_cli = AppGroup("visits", help="Si Melik village visits by the registry te
 @click.option("--place", required=True, help="Where, e.g. 'Balai Desa'.")
 @click.option("--bring", help="What residents should bring.")
 @click.option("--draft", is_flag=True, help="Save without publishing.")
+@actor_option
 def visits_add(
-    village: str, day: str, start: str, end: str, place: str, bring: str | None, draft: bool
+    village: str,
+    day: str,
+    start: str,
+    end: str,
+    place: str,
+    bring: str | None,
+    draft: bool,
+    actor: str,
 ) -> None:
     """Schedule a village visit (published immediately unless --draft); prints its id."""
     ensure_schema()
@@ -41,7 +55,7 @@ def visits_add(
             visit, told = staff_actions.add_visit(
                 session,
                 rt.resident_sms,
-                "cli",
+                actor,
                 village_code=where.code,
                 visit_date=visit_date,
                 start=parse_time(start, "--start"),
@@ -82,13 +96,14 @@ def visits_list(show_all: bool) -> None:
 
 @visits_cli.command("publish")
 @click.argument("visit_id", type=int)
-def visits_publish(visit_id: int) -> None:
+@actor_option
+def visits_publish(visit_id: int, actor: str) -> None:
     """Publish a draft visit: its village's residents are told by SMS."""
     ensure_schema()
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            told = staff_actions.publish_visit(session, rt.resident_sms, "cli", visit_id)
+            told = staff_actions.publish_visit(session, rt.resident_sms, actor, visit_id)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} published; {told} resident(s) will be told by SMS")
@@ -102,6 +117,7 @@ def visits_publish(visit_id: int) -> None:
 @click.option("--end", help="New end time, HH:MM.")
 @click.option("--place", help="New place.")
 @click.option("--bring", help="New list of what to bring.")
+@actor_option
 def visits_edit(
     visit_id: int,
     day: str | None,
@@ -109,6 +125,7 @@ def visits_edit(
     end: str | None,
     place: str | None,
     bring: str | None,
+    actor: str,
 ) -> None:
     """Change a visit. Queued messages about it are corrected; residents already told get
     the change by SMS."""
@@ -124,7 +141,7 @@ def visits_edit(
             told = staff_actions.edit_visit(
                 session,
                 rt.resident_sms,
-                "cli",
+                actor,
                 visit_id,
                 visit_date=visit_date,
                 start=parse_time(start, "--start") if start else None,
@@ -140,14 +157,15 @@ def visits_edit(
 
 @visits_cli.command("cancel")
 @click.argument("visit_id", type=int)
-def visits_cancel(visit_id: int) -> None:
+@actor_option
+def visits_cancel(visit_id: int, actor: str) -> None:
     """Cancel a visit: queued messages about it are cancelled; residents already told are
     told it is off."""
     ensure_schema()
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            told = staff_actions.cancel_visit(session, rt.resident_sms, "cli", visit_id)
+            told = staff_actions.cancel_visit(session, rt.resident_sms, actor, visit_id)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"visit {visit_id} cancelled; {told} resident(s) are told")

@@ -4,7 +4,8 @@ Inbound: keywords (``JADWAL Tembok``, ``STATUS 12345678``, ``RUMAH``, ``STOP``/`
 ``BANTUAN``) are shortcuts; anything else is an answer in the resident's SMS conversation — the
 same flows as USSD, kept 30 minutes per number — or, with no conversation open, starts one at the
 main menu. Replies go out through the outbox. A repeated callback (same message id) is ignored;
-a number that keeps texting (loop guard) gets no automatic replies, though STOP still works.
+a number that keeps texting (loop guard) or has had SMS_REPLIES_PER_HOUR replies this hour (reply
+cap) gets no automatic replies, though STOP still works.
 
 Delivery reports update the outbox; they may arrive twice, late, or before the send call that
 produced their id has returned (kept, and applied when it does).
@@ -16,17 +17,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, request
-from limits import parse as parse_limit
+from flask import Blueprint, Response
+from limits import RateLimitItem
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from common.privacy import mask_phone
 from flows import keywords, request_status
 from flows.engine import Engine
 from gateway.caller import caller_profile
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
 from gateway.webhooks.auth import require_webhook_auth
+from gateway.webhooks.fields import callback_form
 from storage import numbers, outbox, queries
 from storage.models import InboundMessage, utcnow
 
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("sms", __name__)
 bp.before_request(require_webhook_auth)
+
+KEPT_TEXT = 480  # of a resident's text, what is kept and read (keywords, menu answers)
 
 
 def _plain(text: str, status: int = 200) -> Response:
@@ -44,16 +49,16 @@ def _plain(text: str, status: int = 200) -> Response:
 def delivery_report() -> Response:
     rt = runtime()
     try:
-        report = rt.sms_provider.parse_delivery_report(request.form)
-    except ValueError as error:
+        report = rt.sms_provider.parse_delivery_report(callback_form())
+    except ValueError as error:  # FieldError included
         return _plain(str(error), 400)
     with rt.db.begin() as session:
         result = outbox.record_delivery_report(
             session,
             provider_id=report.message_id,
             status=report.status,
-            failure_reason=(report.failure_reason or "")[:60] or None,
-            phone=to_e164(report.phone or ""),
+            failure_reason=report.failure_reason,
+            phone=to_e164(report.phone or ""),  # as told, if it is a number at all: not matched on
             now=utcnow(),
         )
     return _plain(result)
@@ -63,8 +68,8 @@ def delivery_report() -> Response:
 def inbound_sms() -> Response:
     rt = runtime()
     try:
-        message = rt.sms_provider.parse_inbound(request.form)
-    except ValueError as error:
+        message = rt.sms_provider.parse_inbound(callback_form(multiline=("text",)))
+    except ValueError as error:  # FieldError included: nothing is kept, nothing answered
         return _plain(str(error), 400)
     phone = to_e164(message.sender)
     if phone is None:
@@ -73,15 +78,18 @@ def inbound_sms() -> Response:
 
 
 def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> str:
-    """One text from a resident: keywords, conversation, loop guard, replies to the outbox.
-    Returns "ok", "duplicate" or "looping". Used by the webhook and the phone simulator."""
-    text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:480]
+    """One text from a resident: keywords, conversation, loop guard and reply cap, replies to
+    the outbox. Returns "ok", "duplicate", "looping", "capped" or "empty" (kept, not
+    answered). Used by the webhook and the phone simulator."""
+    text = "".join(ch for ch in raw_text if ch.isprintable() or ch == "\n")[:KEPT_TEXT]
     # Claim the message id first: of two simultaneous deliveries of one message, one proceeds.
     try:
         with rt.db.begin() as session:
             session.add(InboundMessage(provider_id=message_id, sender=phone, text=text))
     except IntegrityError:
         return "duplicate"
+    if not text.strip():
+        return "empty"  # an empty SMS asks nothing: kept, and not answered at the office's cost
     try:
         return _answer(rt, message_id, phone, text)
     except Exception:
@@ -94,11 +102,15 @@ def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> s
 def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
     # Loop guard: texts that do not move a conversation forward (unknown words, the same
     # keyword again and again, wrong answers) are counted; past the limit nobody is answered.
-    # A real journey by SMS — answers that advance the menus — is never cut off.
-    guard = parse_limit(str(rt.config["SMS_LOOP_GUARD"]))
+    # A real journey by SMS — answers that advance the menus — is never cut off by it.
+    guard = rt.sms_loop_guard
     looping = not rt.limiter.test(guard, "sms-in", phone)
+    # Reply cap: whatever the texts (``1``, ``0``, ``1``… moves a conversation every time), at
+    # most SMS_REPLIES_PER_HOUR paid replies per number. The slot is taken before answering
+    # (one atomic hit), so texts arriving together cannot all pass it.
+    capped = not looping and not rt.limiter.hit(rt.sms_reply_cap, "sms-replies", phone)
     conversation = SmsConversation(rt, phone)
-    if looping:
+    if looping or capped:
         # An automated sender (or a loop with one): answer nothing, but honour STOP/MULAI.
         command = keywords.parse(text)
         if command is not None and command.name in ("stop", "start"):
@@ -108,9 +120,17 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
         replies = conversation.handle(text)
         if not conversation.progressed:
             rt.limiter.hit(guard, "sms-in", phone)
+    if looping:
+        _log_once(rt, guard, "loop", "loop guard: not replying to %s for a while", phone)
+    elif capped:
+        _log_once(
+            rt,
+            rt.sms_reply_cap,
+            "cap",
+            f"reply cap: {rt.sms_reply_cap.amount} replies to %s within the hour; no more for now",
+            phone,
+        )
     with rt.db.begin() as session:
-        if looping:
-            log.warning("loop guard: not replying to %s", phone)
         for i, reply in enumerate(replies):
             outbox.add(
                 session,
@@ -122,7 +142,15 @@ def _answer(rt: Runtime, message_id: str, phone: str, text: str) -> str:
             )
     if replies:
         rt.dispatch()
-    return "looping" if looping else "ok"
+    return "looping" if looping else "capped" if capped else "ok"
+
+
+def _log_once(rt: Runtime, window: RateLimitItem, what: str, message: str, phone: str) -> None:
+    """Log ``message`` (about ``phone``, masked) once per number and ``window``, not once per
+    text: a flood of texts must not become a flood of log lines naming the number."""
+    once = type(window)(1, window.multiples)
+    if rt.limiter.hit(once, "sms-logged", what, phone):
+        log.warning(message, mask_phone(phone))
 
 
 @dataclass
@@ -249,10 +277,13 @@ class SmsConversation:
         if services.lookups_blocked():
             return [self.t("status.blocked")]
         found = services.find_request(number)
-        if found is None or not found.owned_by_caller:
-            # "Another phone's" also tells that the number exists: it counts as a failure.
-            services.record_failed_lookup()
-            if found is None:
-                return [self.t("sms.status_not_found", number=number)]
-            return [self.t("sms.status_other_phone", code=code)]
-        return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]
+        if found is not None and found.owned_by_caller:
+            return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]
+        # Not this phone's (by SMS no birth year is asked): a failure either way. A phone's
+        # first miss is told as it is; after it, an unknown number gets the same answer as
+        # another phone's, so a phone trying numbers learns nothing of which exist.
+        missed_before = services.has_failed_lookups()
+        services.record_failed_lookup()
+        if found is None and not missed_before:
+            return [self.t("sms.status_not_found", number=number)]
+        return [self.t("sms.status_other_phone", code=code)]

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -21,7 +19,9 @@ from werkzeug.wsgi import ClosingIterator
 from gateway.caller import caller_profile
 from gateway.phones import to_e164
 from gateway.runtime import Runtime, runtime
+from gateway.webhooks import fields
 from gateway.webhooks.auth import require_webhook_auth
+from gateway.webhooks.fields import FieldError, callback_form
 from storage import queries
 from storage.outages import outages
 
@@ -32,6 +32,14 @@ bp.before_request(require_webhook_auth)
 
 MAX_SESSION_ID = 128
 MAX_TEXT = 2000
+MAX_SERVICE_CODE = 32  # the session log's columns
+MAX_NETWORK_CODE = 16
+MAX_PROVIDER_STATUS = 16
+MAX_HOPS = 10_000  # a USSD session lasts minutes: a few dozen hops at most
+MAX_DURATION_MS = 86_400_000
+# Fields of an end-of-session notification that may hold line breaks: our last screen, the
+# gateway's error text, the last input.
+EVENT_TEXTS = ("lastAppResponse", "errorMessage", "input")
 REPLIES_KEPT = 4  # recent (text → reply) pairs kept to answer a repeated callback identically
 FAILURE_REPLY = "END Maaf, layanan sedang gangguan. Silakan coba lagi nanti."
 
@@ -44,51 +52,16 @@ def _plain(text: str) -> Response:
     return Response(text, mimetype="text/plain")
 
 
-MAX_FORM_FIELDS = 20  # Africa's Talking sends 5 or 6
-
-
-def callback_form() -> Mapping[str, str] | None:
-    """The callback's fields (None: more fields than any callback has). Africa's Talking posts
-    a small urlencoded form, parsed here with the standard library: werkzeug's general parser
-    (multipart, files, MultiDict) costs a hop more (docs/benchmarks.md). As with
-    ``request.form.get``, a repeated field's first value counts. Any other content type goes to
-    werkzeug's parser."""
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return request.form
-    length = request.content_length
-    limit = request.max_content_length
-    if length is not None and (limit is None or length <= limit):
-        # A plain Content-Length body (as the gateway sends): read it straight from the
-        # server's input, without werkzeug's stream wrapper (a cost on every hop).
-        body = request.environ["wsgi.input"].read(length).decode("utf-8", "replace")
-    else:
-        body = request.get_data(as_text=True)  # chunked, or too large: werkzeug decides (413)
-    try:
-        pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
-    except ValueError:
-        return None
-    form: dict[str, str] = {}
-    for key, value in pairs:
-        form.setdefault(key, value)
-    return form
-
-
 @bp.post("/ussd")
 def ussd_hop() -> Response:
     form = callback_form()
-    if form is None:
-        return _bad_request("too many form fields")
-    session_id = form.get("sessionId", "").strip()
-    if not session_id:
-        return _bad_request("sessionId is missing")
-    if len(session_id) > MAX_SESSION_ID:
-        return _bad_request("sessionId is too long")
+    session_id = fields.text(form, "sessionId", MAX_SESSION_ID, required=True)
     phone = to_e164(form.get("phoneNumber", ""))
     if phone is None:
         return _bad_request("phoneNumber is missing or not a valid phone number")
-    text = form.get("text", "")
-    if len(text) > MAX_TEXT:
-        return _bad_request("text is too long")
+    text = fields.text(form, "text", MAX_TEXT, strip=False)
+    service_code = fields.text(form, "serviceCode", MAX_SERVICE_CODE)
+    network_code = fields.text(form, "networkCode", MAX_NETWORK_CODE)
     rt = runtime()
     response = _plain(
         handle_hop(
@@ -96,8 +69,8 @@ def ussd_hop() -> Response:
             session_id=session_id,
             phone=phone,
             text=text,
-            service_code=form.get("serviceCode", "")[:32],
-            network_code=form.get("networkCode", "")[:16],
+            service_code=service_code,
+            network_code=network_code,
             settle_later=True,
         )
     )  # settled by settle_before_replying
@@ -243,14 +216,14 @@ def _log_record(call: dict[str, Any], outcome: str) -> dict[str, Any]:
 @bp.post("/ussd/events")
 def ussd_event() -> Response:
     """End-of-session notification. Recorded for analytics; nothing depends on it."""
-    form = callback_form()
-    if form is None:
-        return _bad_request("too many form fields")
+    form = callback_form(multiline=EVENT_TEXTS)
     session_id = form.get("sessionId", "").strip()
     phone = to_e164(form.get("phoneNumber", ""))
     if not session_id or len(session_id) > MAX_SESSION_ID or phone is None:
         return _bad_request("sessionId and a valid phoneNumber are required")
-    status = form.get("status", "")[:16] or None
+    status = fields.text(form, "status", MAX_PROVIDER_STATUS) or None
+    hops = fields.integer(form, "hopsCount", 0, MAX_HOPS)
+    fields.integer(form, "durationInMillis", 0, MAX_DURATION_MS)  # not kept; checked all the same
     rt = runtime()
     call, _ = rt.store.load(phone)
     record: dict[str, Any] = {
@@ -262,12 +235,16 @@ def ussd_event() -> Response:
     }
     if call is not None and call.get("sid") == session_id:
         record = {**_log_record(call, record["outcome"]), "provider_status": status}
-    hops = form.get("hopsCount", "")
-    if hops.isdigit():
-        record["hops"] = int(hops)
+    if hops is not None:
+        record["hops"] = hops
     with rt.db.begin() as session:
         queries.record_sessions(session, [record])
     return _plain("OK")
+
+
+@bp.errorhandler(FieldError)
+def bad_field(error: FieldError) -> Response:
+    return fields.refuse(error)
 
 
 @bp.errorhandler(Exception)
@@ -281,4 +258,6 @@ def answer_anyway(error: Exception) -> Response:
         )
     if not outages.failed(error):  # Redis or the database down: counted, not a traceback
         log.exception("USSD hop failed")
+    if request.endpoint == "ussd.ussd_event":  # not a phone: say it was not recorded
+        return Response("temporarily unavailable, try again\n", status=503, mimetype="text/plain")
     return _plain(FAILURE_REPLY)

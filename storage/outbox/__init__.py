@@ -6,7 +6,7 @@ Each function takes a Session and never commits. By purpose:
 - ``owed``: messages written (``add``, ``add_many``; a dedupe key makes writing the same promise
   twice harmless), withdrawn while queued (``cancel_queued``), queued again (``retry_failed``);
 - ``sending``: the sweep and the sender's moves, which keep "never lost, never sent twice" true;
-- ``reports``: the provider's delivery reports.
+- ``reports``: the provider's delivery reports (and dropping those no message ever claimed).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from storage.outbox.reports import (
     FINAL_FAILURE_REPORTS,
     INTERIM_REPORTS,
     apply_pending_reports,
+    drop_unmatched_reports,
     record_delivery_report,
+    unmatched_reports,
 )
 from storage.outbox.sending import (
     OPT_OUT_KINDS,
@@ -45,6 +47,7 @@ __all__ = [
     "cancel_queued",
     "claim",
     "counts_by_status",
+    "drop_unmatched_reports",
     "due_for_dispatch",
     "mark_cancelled",
     "mark_enqueued",
@@ -57,4 +60,5 @@ __all__ = [
     "requeue",
     "retry_failed",
     "take_back_stuck",
+    "unmatched_reports",
 ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from storage import counters
 from storage.models import DeliveryReport, OutboxMessage
 from storage.outbox.sending import chunks
 
@@ -83,6 +84,40 @@ def apply_pending_reports(session: Session, provider_ids: Sequence[str]) -> int:
                 applied += 1
     session.flush()
     return applied
+
+
+def drop_unmatched_reports(session: Session, before: dt.datetime, batch: int = 10_000) -> int:
+    """Drop the reports received before ``before`` that no message of ours has claimed (the
+    send call that would return their id is long over: forged, or for a message whose send we
+    never recorded), and count them (``counters.DELIVERY_REPORTS_DROPPED``). Returns how many."""
+    dropped = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(DeliveryReport.id)
+                .where(DeliveryReport.applied.is_(False), DeliveryReport.received_at < before)
+                .limit(batch)
+            )
+        )
+        if ids:
+            session.execute(delete(DeliveryReport).where(DeliveryReport.id.in_(ids)))
+            dropped += len(ids)
+        if len(ids) < batch:
+            break
+    counters.add(session, counters.DELIVERY_REPORTS_DROPPED, dropped)
+    return dropped
+
+
+def unmatched_reports(session: Session) -> int:
+    """Reports waiting for their message now (each is dropped after the settable time)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(DeliveryReport)
+            .where(DeliveryReport.applied.is_(False))
+        )
+        or 0
+    )
 
 
 def _apply(message: OutboxMessage, report: DeliveryReport) -> None:

@@ -201,17 +201,21 @@ DEMO_COUNTS = {
 }
 
 
+# "production" is PostgreSQL with Redis: the demo needs --force there (tests/cli/test_audit.py)
+DEMO = ("demo", "--force")
+
+
 def test_demo_twice_duplicates_nothing(runner: Any, db: Database) -> None:
-    first = ok(run(runner, "demo"))
+    first = ok(run(runner, *DEMO))
     assert first.startswith("Demo data loaded.")
     assert "Another phone's request: 10000068 (applicant born 1961)" in first
     assert {m: count(db, m) for m in DEMO_COUNTS} == DEMO_COUNTS
-    assert ok(run(runner, "demo")) == first
+    assert ok(run(runner, *DEMO)) == first
     assert {m: count(db, m) for m in DEMO_COUNTS} == DEMO_COUNTS
 
 
 def test_demo_residents_live_where_the_demo_says(runner: Any, db: Database) -> None:
-    out = ok(run(runner, "demo"))
+    out = ok(run(runner, *DEMO))
     assert "+6281200000001  Tembok, Indonesian" in out
     assert "+6281200000002  Kayuputih, English" in out
     with db.begin() as session:

@@ -11,12 +11,19 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from gateway.console import auth
 from storage import queries
 from storage.db import Database
-from storage.models import Broadcast, HomeVisitBooking, ReminderSubscription, Resident, VillageVisit
+from storage.models import (
+    AuditEntry,
+    Broadcast,
+    HomeVisitBooking,
+    ReminderSubscription,
+    Resident,
+    VillageVisit,
+)
 from tests.console.helpers import (
     ENGLISH,
     GRANNY,
@@ -39,9 +46,12 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def world(runner: Any, db: Database) -> World:
-    result = cli(runner, "demo")
+    result = cli(runner, "demo", "--force")  # (--force: "production" is PostgreSQL and Redis)
     assert result.exit_code == 0, result.output
     with db.begin() as session:
+        # The demo's own audit entry aside, the log starts empty: the tests read what the
+        # console writes to it.
+        session.execute(delete(AuditEntry).where(AuditEntry.action == "demo.load"))
         queries.upsert_resident(session, NEIGHBOUR_EN, village_code=TEMBOK, language="en")
         queries.upsert_resident(session, NEIGHBOUR_STOP, village_code=TEMBOK).opted_out = True
         session.add(

@@ -47,10 +47,12 @@ def test_users_create_makes_the_first_admin(app: Flask, runner: Any, db: Databas
         "admin",
         "--password",
         "satu-dua-tiga-4",
+        "--actor",
+        "made",
     )
     assert (result.exit_code, result.output) == (0, "user kadis (admin) created\n")
     assert audit_log(db) == [
-        ("cli", "user.create", "user", "kadis", None, {"role": "admin", "village_code": None})
+        ("cli:made", "user.create", "user", "kadis", None, {"role": "admin", "village_code": None})
     ]
     browser = Browser(app)
     response = browser.login("kadis", "satu-dua-tiga-4")

@@ -52,7 +52,7 @@ def _sim_token(browser: Browser) -> str:
 @pytest.mark.parametrize("public", [None, True, False])
 def test_who_may_use_the_simulator(configured: Any, backend: str, public: bool | None) -> None:
     app = configured() if public is None else configured(SIMULATOR_PUBLIC=public)
-    assert cli(app.test_cli_runner(), "demo").exit_code == 0
+    assert cli(app.test_cli_runner(), "demo", "--force").exit_code == 0
     open_to_all = public if public is not None else backend == "embedded"
     anonymous = Browser(app)
     anonymous.open_login()  # a session with a CSRF token, not logged in

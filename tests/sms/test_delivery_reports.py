@@ -3,11 +3,14 @@ twice, and before the send call returned; a malformed one gets a one-line refusa
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from gateway.runtime import runtime
 from storage import outbox
 from storage.db import Database
 from storage.models import DeliveryReport, OutboxMessage, utcnow
@@ -181,6 +184,42 @@ def test_a_report_for_an_id_never_sent_stays_pending(client: FlaskClient, db: Da
     assert report(client, "ATXid_other", "Success") == (200, "pending\n")
     assert state(db, message) == ("sent", None, None, False, False)
     assert stored_reports(db) == [("ATXid_other", "Success", None, ME, False)]
+
+
+def metric(client: FlaskClient, name: str) -> float:
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_unmatched_reports_are_kept_for_a_while_then_dropped_and_counted(
+    app: Flask, client: FlaskClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forged or stray reports (ids no message of ours has) piled up, one row each, forever.
+    They are kept DELIVERY_REPORTS_UNMATCHED_MINUTES (60) in case the send call that returns
+    their id is still running; then the sweep drops them and /metrics counts them."""
+    message = sent(db, "ATXid_real")
+    for i in range(3):
+        assert report(client, f"ATXid_forged_{i}", "Success") == (200, "pending\n")
+    assert report(client, "ATXid_real", "Success") == (200, "applied\n")
+    assert metric(client, "gateway_delivery_reports_unmatched") == 3
+    assert metric(client, "gateway_delivery_reports_dropped_total") == 0
+    sweeper = runtime(app).worker.sweeper
+    now = dt.datetime.now(dt.UTC)
+    monkeypatch.setattr(sweeper, "clock", lambda: now + dt.timedelta(minutes=59))
+    assert sweeper.run().reports_dropped == 0  # the send call may still be returning
+    assert len(stored_reports(db)) == 4
+    monkeypatch.setattr(sweeper, "clock", lambda: now + dt.timedelta(minutes=61))
+    assert sweeper.run().reports_dropped == 3
+    assert stored_reports(db) == [("ATXid_real", "Success", None, ME, True)]  # applied: kept
+    assert state(db, message)[0] == "delivered"
+    assert metric(client, "gateway_delivery_reports_unmatched") == 0
+    assert metric(client, "gateway_delivery_reports_dropped_total") == 3
+    assert report(client, "ATXid_forged_4", "Failed") == (200, "pending\n")
+    monkeypatch.setattr(sweeper, "clock", lambda: dt.datetime.now(dt.UTC))
+    assert sweeper.run().reports_dropped == 0  # a new one gets its own while
+    assert metric(client, "gateway_delivery_reports_dropped_total") == 3
 
 
 @pytest.mark.parametrize(

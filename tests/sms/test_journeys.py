@@ -56,7 +56,8 @@ def test_status_journey_by_sms_typing_the_number(client: FlaskClient, db: Databa
     assert stranger.reply("1") == ask
     assert stranger.reply("12345678") == "Nomor salah, periksa lagi.\n" + ask
     assert stranger.reply(NEIGHBOURS_KK) == (
-        "Nomor ini milik HP lain. Ketik tahun lahir pemohon (4 angka):\n0 Kembali 00 Menu"
+        "Nomor ini tidak terdaftar untuk HP ini. Ketik tahun lahir pemohon (4 angka):\n"
+        "0 Kembali 00 Menu"
     )
     assert stranger.reply("1961") == (
         f"Kartu Keluarga ..{NEIGHBOURS_KK[-4:]}\nStatus: Sedang "

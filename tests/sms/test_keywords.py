@@ -128,6 +128,11 @@ def test_status_keyword_with_typos(me: Texter, keyword: str) -> None:
     )
 
 
+NOT_THIS_PHONES = (
+    "Nomor ini tidak terdaftar untuk HP ini. Untuk cek, telepon *123# atau tanya kantor desa."
+)
+
+
 @pytest.mark.usefixtures("seeded")
 def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -> None:
     assert (
@@ -143,9 +148,7 @@ def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -
         f"Nomor {UNKNOWN} tidak ditemukan. Periksa lagi tanda terima Anda."
     )
     # Another phone's request: nothing about it is told.
-    assert me.reply(f"STATUS {NEIGHBOURS_KK}") == (
-        "Nomor ini milik HP lain. Untuk cek, telepon *123# atau tanya kantor desa."
-    )
+    assert me.reply(f"STATUS {NEIGHBOURS_KK}") == NOT_THIS_PHONES
     with db.begin() as session:
         queries.upsert_resident(session, NEIGHBOUR, language="en")
     neighbour = Texter(client, db, NEIGHBOUR)
@@ -157,9 +160,14 @@ def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -
 @pytest.mark.usefixtures("seeded")
 def test_status_look_ups_are_guarded(client: FlaskClient, db: Database) -> None:
     stranger = Texter(client, db, STRANGER)
-    for i in range(5):
+    first = numbers.with_check_digit("3000000")
+    assert stranger.reply(f"STATUS {first}").startswith(f"Nomor {first} tidak ditemukan.")
+    # After a first miss, an unknown number and another phone's get the same answer: a phone
+    # trying numbers learns nothing of which exist (issue 10).
+    assert stranger.reply(f"STATUS {NEIGHBOURS_KK}") == NOT_THIS_PHONES
+    for i in range(1, 4):
         wrong = numbers.with_check_digit(str(3000000 + i))
-        assert stranger.reply(f"STATUS {wrong}").startswith(f"Nomor {wrong} tidak ditemukan.")
+        assert stranger.reply(f"STATUS {wrong}") == NOT_THIS_PHONES
     assert stranger.reply(f"STATUS {MY_KTP}") == (
         "Terlalu banyak nomor salah. Coba lagi 1 jam lagi, atau tanya kantor desa."
     )
@@ -204,7 +212,7 @@ def test_stop_in_english(client: FlaskClient, db: Database) -> None:
 
 
 def test_words_that_only_look_like_keywords_get_the_menu(me: Texter) -> None:
-    for text in ("Terima kasih", "MULA1", "rumahku", "", "   "):  # the loop guard allows 5
+    for text in ("Terima kasih", "MULA1", "rumahku", "?", "..."):  # the loop guard allows 5
         reply = me.reply(text)
         assert reply in (MAIN_ID, WRONG + MAIN_ID), (text, reply)
 
@@ -231,6 +239,8 @@ def test_the_same_inbound_message_twice_gets_one_reply(me: Texter, db: Database)
         ({"text": "STOP", "id": "x" * 65, "from": ME}, "an inbound message needs id and from"),
         ({"text": "STOP", "id": "ATXid_x", "from": "hello"}, "from is not a valid phone number"),
         ({"text": "STOP", "id": "ATXid_x", "from": "12"}, "from is not a valid phone number"),
+        ({"id": "ATXid_x", "from": ME}, "an inbound message needs text"),
+        ({"text": "STOP", "id": "ATX\x00id", "from": ME}, "id holds a control character"),
         (
             {"text": "STOP", "id": "ATXid_x", "from": "+1 202 555 01"},
             "from is not a valid phone number",
@@ -248,13 +258,16 @@ def test_a_malformed_inbound_message_is_refused(
     assert count(db, Resident) == 0
 
 
-def test_control_characters_are_dropped_and_long_texts_cut(me: Texter, db: Database) -> None:
-    assert me.reply("\x00ST\x07OP\x1b") == STOPPED
+def test_control_characters_are_refused_and_long_texts_cut(me: Texter, db: Database) -> None:
+    assert me.send("\x00ST\x07OP\x1b") == "text holds a control character"
+    assert me.last_status == 400
+    assert opted_out(db, ME) is None and count(db, InboundMessage) == 0
+    assert me.reply("STOP\r\n") == STOPPED  # line breaks are a text's own
     assert opted_out(db, ME) is True
-    me.reply("halo " + "x" * 600)
+    me.reply("halo " + "x" * 600)  # kept and read up to 480 characters
     with db.begin() as session:
         texts = list(session.scalars(select(InboundMessage.text).order_by(InboundMessage.id)))
-    assert texts == ["STOP", "halo " + "x" * 475]
+    assert texts == ["STOP\n", "halo " + "x" * 475]
 
 
 def test_the_sms_webhooks_need_the_token(app_config: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ time, on both configurations."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -112,6 +113,27 @@ def test_a_long_journey_by_sms_is_never_cut_off(client: FlaskClient, db: Databas
     assert [r.kind for r in done] == ["notification", "reply"]
     assert texter.check_reply(done[1]).startswith("Diterima. Nomor: ")
     assert count(db, HomeVisitBooking) == 1
+
+
+def test_at_most_the_reply_cap_per_number_per_hour(
+    client: FlaskClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alternating 1 and 0 moves the conversation every time, so the loop guard never counts
+    it: the issue's flood got 100 paid replies. The cap stops at 30, logged once."""
+    texter = Texter(client, db, STRANGER)
+    with caplog.at_level(logging.WARNING, logger="gateway.webhooks.sms"):
+        results = [texter.send("1" if i % 2 == 0 else "0") for i in range(100)]
+    assert count(db, OutboxMessage, recipient=STRANGER) == 30
+    assert (results.count("ok"), results.count("capped")) == (30, 70)
+    assert count(db, InboundMessage) == 100  # every text is kept
+    assert [r.getMessage() for r in caplog.records] == [
+        "reply cap: 30 replies to +62812****0003 within the hour; no more for now"
+    ]
+    # STOP is still honoured, silently; another number is not affected
+    assert texter.send("STOP") == "capped"
+    assert opted_out(db, STRANGER) is True
+    assert count(db, OutboxMessage, recipient=STRANGER) == 30
+    assert Texter(client, db, NEIGHBOUR).reply("HELP") == HELP_ID
 
 
 # --- opt-outs at send time -------------------------------------------------------------------

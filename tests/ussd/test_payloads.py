@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from common.text_checks import has_control_characters
 from gateway.runtime import runtime
 from storage.db import Database
 from tests.helpers import ME, Phone
@@ -168,8 +169,14 @@ def test_a_valid_caller_typing_anything_gets_a_screen(
     response = client.post("/ussd", data=form)
     event(f"HTTP {response.status_code}")
     body = check_reply(response)
-    if session_id.strip() and len(text or "") <= 2000:
-        assert response.status_code == 200, body
+    acceptable = (
+        session_id.strip()
+        and len(text or "") <= 2000
+        and len((service_code or "").strip()) <= 32
+        and len((network_code or "").strip()) <= 16
+        and not any(has_control_characters(value.strip()) for value in form.values())
+    )
+    assert response.status_code == (200 if acceptable else 400), body
 
 
 keypad = st.one_of(

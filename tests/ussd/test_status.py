@@ -12,6 +12,16 @@ from storage.db import Database
 from tests.helpers import ME, Phone
 from tests.ussd.helpers import MY_KK, MY_KTP, NEIGHBOURS_ACTA, number, today_id
 
+ASK_YEAR = (
+    "CON Nomor ini tidak terdaftar untuk HP ini. Ketik tahun lahir pemohon (4 angka):\n"
+    "0 Kembali 00 Menu"
+)
+WRONG_YEAR = ASK_YEAR.replace("CON ", "CON Tahun lahir tidak cocok.\n")
+CLOSED = (
+    "END Hari ini nomor ini tidak bisa dicek lagi dari HP lain. Cek dari HP pemohon, atau "
+    "tanya kantor desa."
+)
+
 
 @pytest.mark.usefixtures("seeded")
 def test_status_lists_my_requests_and_shows_one(phone: Phone, db: Database) -> None:
@@ -72,10 +82,8 @@ def test_another_phones_request_needs_the_birth_year(phone: Phone, db: Database)
     phone.dial()
     phone.press("1")
     phone.press("9")
-    ask_year = (
-        "CON Nomor ini milik HP lain. Ketik tahun lahir pemohon (4 angka):\n0 Kembali 00 Menu"
-    )
-    assert phone.press(NEIGHBOURS_ACTA) == ask_year
+    assert phone.press(NEIGHBOURS_ACTA) == ASK_YEAR
+    ask_year = ASK_YEAR
     assert phone.press("61") == ask_year.replace("CON ", "CON Ketik 4 angka, mis. 1956.\n")
     assert phone.press("1960") == ask_year.replace("CON ", "CON Tahun lahir tidak cocok.\n")
     assert phone.press("1961") == (
@@ -90,10 +98,14 @@ def test_enumeration_guard_after_five_failed_lookups(phone: Phone, client: Flask
     phone.dial()
     phone.press("1")
     unknown = [number(str(3000000 + i)) for i in range(6)]
-    for n in unknown[:4]:
-        assert phone.press(n).startswith("CON Nomor tidak ditemukan.\n")
+    assert phone.press(unknown[0]).startswith("CON Nomor tidak ditemukan.\n")  # 1
+    for n in unknown[1:4]:  # 2, 3, 4: after a first miss, every number asks for the year
+        assert phone.press(n) == ASK_YEAR
+        assert phone.press("1950") == WRONG_YEAR
+        phone.press("0")
+    assert phone.press(unknown[4]) == ASK_YEAR
     blocked = "END Terlalu banyak nomor salah. Coba lagi 1 jam lagi, atau tanya kantor desa."
-    assert phone.press(unknown[4]) == blocked
+    assert phone.press("1950") == blocked  # 5
     # A new session cannot get around it, not even with a real number.
     other = Phone(client, phone.number)
     other.dial()
@@ -102,11 +114,19 @@ def test_enumeration_guard_after_five_failed_lookups(phone: Phone, client: Flask
 
 
 @pytest.mark.usefixtures("seeded")
-def test_wrong_birth_years_count_towards_the_guard(phone: Phone) -> None:
+def test_wrong_birth_years_count_towards_the_guard(phone: Phone, client: FlaskClient) -> None:
+    """Five failures an hour per phone: three wrong years for one number (which closes it for
+    today), then two for another."""
     phone.number = "+6281299990005"
     phone.dial()
     phone.press("1")
     phone.press(NEIGHBOURS_ACTA)
-    for year in ("1900", "1901", "1902", "1903"):
-        assert phone.press(year).startswith("CON Tahun lahir tidak cocok.")
-    assert phone.press("1904").startswith("END Terlalu banyak nomor salah.")
+    for year in ("1900", "1901"):
+        assert phone.press(year) == WRONG_YEAR
+    assert phone.press("1902") == CLOSED
+    again = Phone(client, phone.number)
+    again.dial()
+    again.press("1")
+    assert again.press(number("3000001")) == ASK_YEAR
+    assert again.press("1903") == WRONG_YEAR
+    assert again.press("1904").startswith("END Terlalu banyak nomor salah.")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from common.privacy import mask_phone
 from tests.fake_africastalking import FakeAfricasTalking
 from tests.workers.helpers import API_KEY, USERNAME, A, B, C, ids_of
 from workers.providers import DeliveryReport, InboundSms, SendResult, make_provider
@@ -80,7 +81,7 @@ def test_inbound_with_every_documented_field() -> None:
 
 
 def test_inbound_minimal() -> None:
-    assert parse_inbound({"id": "a1", "from": A, "linkId": ""}) == InboundSms(
+    assert parse_inbound({"id": "a1", "from": A, "text": "", "linkId": ""}) == InboundSms(
         message_id="a1", sender=A, to="", text="", link_id=None
     )
 
@@ -199,5 +200,5 @@ def test_console_provider_reports_sent_with_unique_ids(caplog: pytest.LogCapture
     assert all(i is not None and re.fullmatch(r"console-[0-9a-f]{16}", i) for i in ids)
     assert len(set(ids)) == 4
     assert len(caplog.records) == 4
-    assert caplog.records[0].getMessage() == f"SMS to {A} ({ids[0]}): Halo"
+    assert caplog.records[0].getMessage() == f"SMS to {mask_phone(A)} ({ids[0]}): Halo"
     assert provider.send("x", []) == []

@@ -70,29 +70,68 @@ class AfricasTalkingProvider:
         return parse_inbound(form)
 
 
+# The longest value each callback field may have (our columns, and generous for the rest).
+MAX_ID = 64
+MAX_STATUS = 24
+MAX_FAILURE_REASON = 60
+MAX_PHONE = 32
+MAX_INBOUND_TEXT = 1600  # ten concatenated segments: more than any resident types
+MAX_SHORT_FIELD = 128  # to, linkId, date, networkCode, retryCount
+
+
+def _too_long(form: Mapping[str, str], limits: Mapping[str, int]) -> None:
+    for name, limit in limits.items():
+        if len(form.get(name) or "") > limit:
+            raise ValueError(f"{name} is too long")
+
+
 def parse_delivery_report(form: Mapping[str, str]) -> DeliveryReport:
-    """Africa's Talking's delivery-report callback fields; ValueError if malformed."""
+    """Africa's Talking's delivery-report callback fields; ValueError if malformed (a
+    required field missing, or any field longer than it can be)."""
     message_id, status = form.get("id", "").strip(), form.get("status", "").strip()
-    if not message_id or not status or len(message_id) > 64 or len(status) > 24:
+    if not message_id or not status or len(message_id) > MAX_ID or len(status) > MAX_STATUS:
         raise ValueError("a delivery report needs id and status")
+    _too_long(
+        form,
+        {
+            "phoneNumber": MAX_PHONE,
+            "failureReason": MAX_FAILURE_REASON,
+            "networkCode": MAX_SHORT_FIELD,
+            "retryCount": MAX_SHORT_FIELD,
+        },
+    )
     return DeliveryReport(
         message_id=message_id,
         status=status,
-        phone=form.get("phoneNumber") or None,
-        failure_reason=(form.get("failureReason") or None),
+        phone=(form.get("phoneNumber") or "").strip() or None,
+        failure_reason=(form.get("failureReason") or "").strip() or None,
     )
 
 
 def parse_inbound(form: Mapping[str, str]) -> InboundSms:
-    """Africa's Talking's inbound-SMS callback fields; ValueError if malformed."""
+    """Africa's Talking's inbound-SMS callback fields; ValueError if malformed. ``text`` is
+    required (it may be empty: an empty SMS); without it there is nothing to answer."""
     message_id, sender = form.get("id", "").strip(), form.get("from", "").strip()
-    if not message_id or not sender or len(message_id) > 64:
+    if not message_id or not sender or len(message_id) > MAX_ID:
         raise ValueError("an inbound message needs id and from")
+    if "text" not in form:
+        raise ValueError("an inbound message needs text")
+    _too_long(
+        form,
+        {
+            "from": MAX_PHONE,
+            "text": MAX_INBOUND_TEXT,
+            "to": MAX_SHORT_FIELD,
+            "linkId": MAX_SHORT_FIELD,
+            "date": MAX_SHORT_FIELD,
+            "networkCode": MAX_SHORT_FIELD,
+        },
+    )
     return InboundSms(
         message_id=message_id,
         sender=sender,
         to=form.get("to", ""),
-        text=form.get("text", ""),
+        text=form["text"],
         link_id=form.get("linkId") or None,
     )
 

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 
+from common.privacy import mask_phone
 from workers.providers import DeliveryReport, InboundSms, SendResult
 from workers.providers.africastalking import parse_delivery_report, parse_inbound
 
@@ -21,7 +22,7 @@ class ConsoleProvider:
         results = []
         for recipient in recipients:
             message_id = f"console-{uuid.uuid4().hex[:16]}"
-            log.info("SMS to %s (%s): %s", recipient, message_id, message)
+            log.info("SMS to %s (%s): %s", mask_phone(recipient), message_id, message)
             results.append(SendResult(recipient, "sent", message_id))
         return results
 
