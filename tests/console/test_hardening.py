@@ -163,7 +163,7 @@ def test_the_simulator_plays_no_default_number_in_production(
     settings = {} if numbers is None else {"SIMULATOR_NUMBERS": numbers}
     app = create_app({"TESTING": True, **app_config, **settings})
     try:
-        assert cli(app.test_cli_runner(), "demo").exit_code == 0
+        assert cli(app.test_cli_runner(), "demo", "--force").exit_code == 0
         staff = logged_in(app, "staff")
         page = staff.get("/simulator").text
         token = re.search(r'data-csrf="([^"]+)"', page)

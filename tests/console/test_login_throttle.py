@@ -29,7 +29,7 @@ def configured(app_config: dict[str, Any]) -> Iterator[Any]:
 
     def make(**settings: Any) -> Flask:
         app = create_app({"TESTING": True, **app_config, **settings})
-        assert cli(app.test_cli_runner(), "demo").exit_code == 0
+        assert cli(app.test_cli_runner(), "demo", "--force").exit_code == 0
         built.append(app)
         return app
 
