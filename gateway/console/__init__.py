@@ -240,6 +240,12 @@ def error_page(error: HTTPException) -> Response:
             "The address or the form holds characters the console does not accept."
         )
     if request.is_json or request.path.endswith(".json") or request.path.startswith("/simulator/"):
+        # "error" for programs (English, as before); "message" for the person at the page.
+        said = _ui_texts(ui_language()).get(str(error.description or ""), "")
+        if said and ui_language() != "en":
+            description = said
+        elif ui_language() == "en" and error.description in _ui_texts("id"):
+            description = str(error.description)
         return Response(
             json.dumps({"error": error.description or error.name, "message": description}),
             status=code,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.test_browser import ARTIFACTS, CHROMIUM
 from tests.test_browser import server as server  # the fixture: the demo in a real HTTP server
@@ -175,6 +175,12 @@ def test_the_login_page_and_keypads(server: str, browser: Browser) -> None:
     assert page.get_attribute("#phone", "inputmode") == "tel"
     page.goto(f"{server}/simulator")
     assert page.get_attribute("#phone", "inputmode") == "tel"
+    # a refused dial is said on the phone's screen, not swallowed
+    page.fill("#phone", "12")
+    page.click("#dial")
+    expect(page.locator("#screen")).to_contain_text("Layanan menjawab dengan galat (400).")
+    expect(page.locator("#screen")).to_contain_text("bukan nomor HP yang sah")
+    page.screenshot(path=str(SHOTS / "staff-simulator-refused-360.png"), full_page=True)
     # a list on a phone is cards: each value under its column's heading
     page.goto(f"{server}/staff/requests")
     label = page.evaluate(
