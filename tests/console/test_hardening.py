@@ -190,7 +190,7 @@ def test_the_simulator_plays_no_default_number_in_production(
                 json={"phone": "+6281200000001", "text": ""},
                 headers={"X-CSRFToken": token.group(1)},
             )
-            assert response.get_json() == {"error": "no test numbers are set (SIMULATOR_NUMBERS)"}
+            assert response.get_json()["error"] == "no test numbers are set (SIMULATOR_NUMBERS)"
         else:
             assert shown.group(1) == numbers[0]
             assert dial(numbers[0]) == 200
