@@ -61,7 +61,7 @@ def bar_chart(days: list[dt.date], series: Series, colours: dict[str, str]) -> M
             n = series.get(name, {}).get(day, 0)
             if not n:
                 continue
-            h = n / top * (height - 10)
+            h = n / top * (height - 24)  # room above the tallest bar for its total
             y -= h
             parts.append(
                 f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
