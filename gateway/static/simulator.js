@@ -52,7 +52,7 @@
         var list = document.getElementById("inbox"); list.innerHTML = "";
         (data.messages || []).forEach(function (m) {
           var li = document.createElement("li"); li.textContent = m.body;
-          var meta = document.createElement("small"); meta.textContent = " — " + m.at + ", " + m.status;
+          var meta = document.createElement("small"); meta.textContent = " — " + m.at + ", " + (m.status_text || m.status);
           li.appendChild(meta); list.appendChild(li);
         });
       }).catch(function () {});
