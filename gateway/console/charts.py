@@ -9,6 +9,7 @@ from collections import defaultdict
 from markupsafe import Markup, escape
 
 from gateway.console import translate
+from gateway.console.formatting import number
 
 Series = dict[str, dict[dt.date, int]]  # category -> day -> count
 
@@ -66,7 +67,7 @@ def bar_chart(days: list[dt.date], series: Series, colours: dict[str, str]) -> M
             parts.append(
                 f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
                 f'fill="{colours[name]}"><title>{day:%d %b} {escape(translate(name))}: '
-                f"{n}</title></rect>"
+                f"{number(n)}</title></rect>"
             )
         parts.append(
             f'<text x="{x + bar / 2}" y="{height + 18}" text-anchor="middle">{day:%d}</text>'
@@ -74,7 +75,7 @@ def bar_chart(days: list[dt.date], series: Series, colours: dict[str, str]) -> M
         if totals[i]:
             parts.append(
                 f'<text x="{x + bar / 2}" y="{y - 3:.1f}" text-anchor="middle" '
-                f'class="total">{totals[i]}</text>'
+                f'class="total">{number(totals[i])}</text>'
             )
     for i, name in enumerate(shown):
         y = legend_top + i * row
@@ -94,7 +95,7 @@ def hbar_chart(values: dict[str, int]) -> Markup:
     rows = "".join(
         f'<tr><th scope="row">{escape(name)}</th><td><svg class="hbar" aria-hidden="true" '
         f'width="{max(2, round(n / top * 80))}%" height="14"><rect width="100%" height="100%"/>'
-        f"</svg> {n}</td></tr>"
+        f"</svg> {number(n)}</td></tr>"
         for name, n in sorted(values.items(), key=lambda kv: -kv[1])
     )
     return Markup(f'<table class="hbars">{rows}</table>')
