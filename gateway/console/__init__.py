@@ -239,6 +239,11 @@ def error_page(error: HTTPException) -> Response:
         description = translate(
             "The address or the form holds characters the console does not accept."
         )
+    if isinstance(error, CSRFError):
+        description = translate(
+            "The page was open too long and its form expired. Nothing was saved: "
+            "open the page again and repeat what you did."
+        )
     if request.is_json or request.path.endswith(".json") or request.path.startswith("/simulator/"):
         # "error" for programs (English, as before); "message" for the person at the page.
         said = _ui_texts(ui_language()).get(str(error.description or ""), "")
@@ -256,10 +261,6 @@ def error_page(error: HTTPException) -> Response:
             again = expired_form_page(error)
             if again is not None:
                 return again
-            description = translate(
-                "The page was open too long and its form expired. Nothing was saved: "
-                "open the page again and repeat what you did."
-            )
         page = render_template(
             "console/error.html",
             code=code,

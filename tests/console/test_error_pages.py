@@ -132,3 +132,11 @@ def test_the_simulator_gets_a_message_to_show(staff: Browser) -> None:
         "message": "bukan nomor HP yang sah",
     }
     assert 'data-down="Layanan tidak menjawab. Tunggu sebentar lalu coba lagi."' in page
+
+
+def test_the_simulator_says_its_page_expired(staff: Browser) -> None:
+    response = staff.client.post(
+        "/simulator/dial", json={"phone": "+6281200000001", "text": ""}, headers={}
+    )
+    assert response.status_code == 400
+    assert "formulirnya kedaluwarsa" in response.get_json()["message"]
