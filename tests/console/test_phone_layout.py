@@ -79,18 +79,26 @@ def logged_in(browser: Browser, server: str, role: str, viewport: dict[str, int]
 
 
 def with_ids(page: Page, server: str, paths: list[str]) -> list[str]:
-    """The role's pages, and the pages of one visit and one broadcast it can open."""
+    """The role's pages, and the pages of one visit and one broadcast it can open (a broadcast
+    to everyone is sent first if there is none yet)."""
     extra = []
     page.goto(f"{server}/staff/visits")
-    for selector in ('main a[href$="/edit"]', 'main a[href$="/publish"]'):
-        link = page.locator(selector).first
-        if link.count():
-            extra.append(str(link.get_attribute("href")))
-    if "/staff/broadcasts" in paths:
+    edit = page.locator('main a[href$="/edit"]').first
+    if edit.count():
+        href = str(edit.get_attribute("href"))
+        extra += [href, href.replace("/edit", "/publish")]
+    if "/staff/broadcasts/new" in paths:
         page.goto(f"{server}/staff/broadcasts")
+        if not page.locator('main a[href^="/staff/broadcasts/"]:not([href$="new"])').count():
+            page.goto(f"{server}/staff/broadcasts/new")
+            page.check("input[name=audience][value=all]")
+            page.fill("#text", "Kantor tutup hari Senin.")
+            page.click("button[value=preview]")
+            page.click("button[value=send]")
+            page.wait_for_selector("#state")
+            page.goto(f"{server}/staff/broadcasts")
         link = page.locator('main a[href^="/staff/broadcasts/"]:not([href$="new"])').first
-        if link.count():
-            extra.append(str(link.get_attribute("href")))
+        extra.append(str(link.get_attribute("href")))
     return [*paths, *extra]
 
 
