@@ -59,6 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             return plain_http_error(error)
         if not outages.failed(error):  # Redis or the database down: counted, not a traceback
             log.exception("request failed")
+        if console.for_people(request.path):
+            return console.unavailable_page()
         return Response("temporarily unavailable, try again\n", status=503, mimetype="text/plain")
 
     app.register_blueprint(health.bp)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from common.refusals import Refusal
 from flows.catalog import DEFAULT_LANGUAGE
 from storage import outbox
 from storage.models import Broadcast, DocumentRequest, Resident, utcnow
@@ -53,7 +54,7 @@ def resolve_audience(
     if district:
         d = regions.find_district(district)
         return Audience(f"district:{d.code}", tuple(v.code for v in regions.villages_of(d.code)))
-    raise ValueError("choose a village, a district or everyone")
+    raise Refusal("choose a village, a district or everyone")
 
 
 def recipients(session: Session, audience: Audience) -> Iterable[tuple[str, str]]:

@@ -8,7 +8,6 @@ unless SIMULATOR_PUBLIC is set, and there it plays only SIMULATOR_NUMBERS (none 
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from typing import Any
 
@@ -16,9 +15,9 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from sqlalchemy import select
 
-from common.local_time import LOCAL_TZ
-from gateway.console import CONTROL
+from gateway.console import CONTROL, translate
 from gateway.console.auth import OFFICE
+from gateway.console.formatting import clock
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from gateway.webhooks import sms, ussd
@@ -136,14 +135,9 @@ def inbox() -> Response:
                 "id": m.id,
                 "body": m.body,
                 "status": m.status,
-                "at": _local(m.created_at).strftime("%H:%M"),
+                "status_text": translate(m.status),  # the page's language
+                "at": f"{clock(m.created_at)} WITA",
             }
             for m in rows
         ]
     return jsonify({"phone": phone, "messages": messages})
-
-
-def _local(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:  # SQLite gives naive UTC
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(LOCAL_TZ)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.local_time import LOCAL_TZ, local_today
+from common.refusals import Refusal, Word
 from gateway.broadcasts import Audience
 from gateway.resident_sms import ResidentSms
 from storage import queries
@@ -31,8 +32,17 @@ from storage.models import (
 )
 
 
-class ActionError(ValueError):
-    """The action cannot be done as asked; the message says why, for a person."""
+class ActionError(Refusal):
+    """The action cannot be done as asked; the message says why, for a person: an English
+    template (its message key) and its values, so the console says it in the reader's language
+    and the CLI in English."""
+
+    @classmethod
+    def of(cls, error: ValueError) -> ActionError:
+        """A refusal from storage (or any ValueError) as the action's."""
+        if isinstance(error, Refusal):
+            return cls(error.key, **error.params)
+        return cls(str(error))
 
 
 def audit(
@@ -79,7 +89,7 @@ def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
     try:
         request = queries.add_request(session, **values)
     except ValueError as error:
-        raise ActionError(str(error)) from error
+        raise ActionError.of(error) from error
     audit(
         session,
         actor,
@@ -108,7 +118,7 @@ def set_request_status(
     try:
         request = queries.set_request_status(session, number, status, pickup)
     except ValueError as error:
-        raise ActionError(str(error)) from error
+        raise ActionError.of(error) from error
     resident_sms.request_status_changed(
         session, request, queries.last_status_change_id(session, request)
     )
@@ -142,7 +152,7 @@ def add_visit(
 ) -> tuple[VillageVisit, int]:
     """Returns the visit and how many residents will be told (0 for a draft)."""
     if visit_date < local_today():
-        raise ActionError(f"{visit_date} is in the past")
+        raise ActionError("{date} is in the past", date=visit_date)
     try:
         visit = queries.add_visit(
             session,
@@ -155,7 +165,7 @@ def add_visit(
             published=publish,
         )
     except ValueError as error:
-        raise ActionError(str(error)) from error
+        raise ActionError.of(error) from error
     told = (
         resident_sms.visit_published(session, visit, created_by=actor).recipients if publish else 0
     )
@@ -166,7 +176,7 @@ def add_visit(
 def get_visit(session: Session, visit_id: int) -> VillageVisit:
     visit = session.get(VillageVisit, visit_id)
     if visit is None:
-        raise ActionError(f"no visit with id {visit_id}")
+        raise ActionError("no visit with id {id}", id=visit_id)
     return visit
 
 
@@ -182,9 +192,9 @@ def publish_visit_broadcast(
     its progress next)."""
     visit = get_visit(session, visit_id)
     if visit.cancelled:
-        raise ActionError(f"visit {visit_id} is cancelled")
+        raise ActionError("visit {id} is cancelled", id=visit_id)
     if visit.published:
-        raise ActionError(f"visit {visit_id} is already published")
+        raise ActionError("visit {id} is already published", id=visit_id)
     before = _visit_fields(visit)
     visit.published = True
     session.flush()
@@ -208,18 +218,22 @@ def edit_visit(
     """Returns how many residents already told get the change."""
     visit = get_visit(session, visit_id)
     if visit.cancelled:
-        raise ActionError(f"visit {visit_id} is cancelled")
+        raise ActionError("visit {id} is cancelled", id=visit_id)
     before = _visit_fields(visit)
     if visit_date is not None:
         if visit_date < local_today():
-            raise ActionError(f"{visit_date} is in the past")
+            raise ActionError("{date} is in the past", date=visit_date)
         visit.visit_date = visit_date
     if start is not None:
         visit.start_time = start
     if end is not None:
         visit.end_time = end
     if visit.end_time <= visit.start_time:
-        raise ActionError("the end time is not after the start time")
+        raise ActionError(
+            "end time {end} is not after start time {start}",
+            end=visit.end_time,
+            start=visit.start_time,
+        )
     if place is not None:
         if not place.strip():
             raise ActionError("the place cannot be empty")
@@ -236,7 +250,7 @@ def edit_visit(
 def cancel_visit(session: Session, resident_sms: ResidentSms, actor: str, visit_id: int) -> int:
     visit = get_visit(session, visit_id)
     if visit.cancelled:
-        raise ActionError(f"visit {visit_id} is already cancelled")
+        raise ActionError("visit {id} is already cancelled", id=visit_id)
     before = _visit_fields(visit)
     visit.cancelled = True
     visit.updated_at = utcnow()
@@ -252,7 +266,7 @@ def cancel_visit(session: Session, resident_sms: ResidentSms, actor: str, visit_
 def get_booking(session: Session, number: str) -> HomeVisitBooking:
     booking = session.scalar(select(HomeVisitBooking).where(HomeVisitBooking.number == number))
     if booking is None:
-        raise ActionError(f"no booking with number {number}")
+        raise ActionError("no booking with number {number}", number=number)
     return booking
 
 
@@ -265,10 +279,12 @@ def schedule_booking(
     team: str | None,
 ) -> HomeVisitBooking:
     if when_local < dt.datetime.now(LOCAL_TZ):
-        raise ActionError(f"{when_local:%Y-%m-%d %H:%M} is in the past")
+        raise ActionError("{moment} is in the past", moment=when_local)
     booking = get_booking(session, number)
     if booking.status not in ("requested", "scheduled"):
-        raise ActionError(f"booking {number} is {booking.status}")
+        raise ActionError(
+            "booking {number} is {status}", number=number, status=Word(booking.status)
+        )
     before = {
         "status": booking.status,
         "scheduled_for": booking.scheduled_for,
@@ -295,10 +311,12 @@ def close_booking(
     session: Session, resident_sms: ResidentSms, actor: str, number: str, status: str
 ) -> HomeVisitBooking:
     if status not in ("done", "cancelled"):
-        raise ActionError(f"a booking is closed as done or cancelled, not {status}")
+        raise ActionError("a booking is closed as done or cancelled, not {status}", status=status)
     booking = get_booking(session, number)
     if booking.status not in ("requested", "scheduled"):
-        raise ActionError(f"booking {number} is already {booking.status}")
+        raise ActionError(
+            "booking {number} is already {status}", number=number, status=Word(booking.status)
+        )
     before = {"status": booking.status}
     booking.status = status
     session.flush()
@@ -355,7 +373,7 @@ def cancel_broadcast(session: Session, actor: str, broadcast_id: int) -> int:
 
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
-        raise ActionError(f"no broadcast with id {broadcast_id}")
+        raise ActionError("no broadcast with id {id}", id=broadcast_id)
     cancelled = outbox.cancel_queued(
         session, broadcast_id=broadcast_id, reason="broadcast cancelled", now=utcnow()
     )

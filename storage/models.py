@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column, relationship
 
+from common.refusals import Refusal, Word
+
 # Stable constraint names, so Alembic diffs are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -44,7 +46,7 @@ def check_length(value: str | None, column: QueryableAttribute[str | None], what
     """Column sizes are enforced by PostgreSQL but not by SQLite: check them the same on both."""
     limit = column.type.length
     if value is not None and limit is not None and len(value) > limit:
-        raise ValueError(f"{what} is longer than {limit} characters")
+        raise Refusal("{what} is longer than {limit} characters", what=Word(what), limit=limit)
 
 
 class Base(DeclarativeBase):

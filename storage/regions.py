@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common.refusals import Refusal
 from storage.models import Region
 
 LEVELS = {"kabupaten", "kecamatan", "desa", "kelurahan"}
@@ -113,12 +114,17 @@ class RegionDirectory:
             return matches[0]
         if matches:
             options = ", ".join(f"{m.code} ({self.name(m.parent_code)})" for m in matches)
-            raise ValueError(f"'{wanted}' names {len(matches)} villages; use a code: {options}")
-        raise ValueError(f"no village with code or name '{wanted}'")
+            raise Refusal(
+                "'{name}' names {n} villages; use a code: {options}",
+                name=wanted,
+                n=len(matches),
+                options=options,
+            )
+        raise Refusal("no village with code or name '{name}'", name=wanted)
 
     def find_district(self, code_or_name: str) -> Place:
         wanted = code_or_name.strip()
         for d in self.districts:
             if wanted in (d.code,) or d.name.casefold() == wanted.casefold():
                 return d
-        raise ValueError(f"no district with code or name '{wanted}'")
+        raise Refusal("no district with code or name '{name}'", name=wanted)

@@ -142,7 +142,7 @@ def test_publish_a_visit_and_dial_the_simulator(server: str, page: Page) -> None
     inbox = page.locator("#inbox")
     expect(inbox).to_contain_text("Wantilan Desa", timeout=15_000)
     expect(inbox).to_contain_text("KTP-el, bawa: KK asli", timeout=15_000)
-    expect(inbox).to_contain_text("sent", timeout=15_000)
+    expect(inbox).to_contain_text("terkirim", timeout=15_000)
     shot(page, "08-simulator-inbox")
 
     # Texting the service works from the same page.

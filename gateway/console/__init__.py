@@ -16,15 +16,17 @@ import functools
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Request, Response, abort, render_template, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, current_user
-from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import HTTPException
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
 # Named "staff" after its URLs (/staff/...): templates and redirects say url_for("staff.…").
@@ -138,7 +140,89 @@ def _error_titles() -> dict[int, LazyText]:
         405: lazy_translate("Not allowed here"),
         413: lazy_translate("Too large"),
         429: lazy_translate("Too many tries"),
+        503: lazy_translate("Temporarily unavailable"),
     }
+
+
+def _error_explanations() -> dict[int, LazyText]:
+    """One sentence each: what happened and what to do, for the person at the screen."""
+    return {
+        400: lazy_translate("The console could not read what was sent. Go back and try again."),
+        403: lazy_translate("Your log-in may not open this page. Ask an admin if you need it."),
+        404: lazy_translate("There is no such page, or what it showed has been removed."),
+        405: lazy_translate("This page cannot be used that way. Go back and try again."),
+        413: lazy_translate("What was sent is too large for the console."),
+        429: lazy_translate("Too many tries in a short time. Wait a few minutes, then try again."),
+        503: lazy_translate(
+            "The database or the queue did not answer. Nothing was changed; "
+            "wait a minute and try again."
+        ),
+    }
+
+
+# Forms shown again, with what was typed, when their token expired (an open page left too
+# long, or a restarted server): the area's view registers a function that renders its form
+# from the posted values. Other forms get a page that sends the same values again.
+EXPIRED_FORMS: dict[str, Callable[[], str]] = {}
+NOT_AGAIN = ("staff.login", "staff.logout", None)  # logging in or out: just the error page
+NOT_REPLAYED = ("csrf_token", "password", "current", "new", "again")  # passwords: never echoed
+
+
+def _replayed_labels() -> dict[str, LazyText]:
+    return {
+        "numbers": lazy_translate("Number"),
+        "status": lazy_translate("New status"),
+        "pickup": lazy_translate("Collect at (when ready)"),
+        "date": lazy_translate("Date"),
+        "time": lazy_translate("Time (WITA)"),
+        "team": lazy_translate("Team"),
+        "text": lazy_translate("Message"),
+        "language": lazy_translate("Language"),
+    }
+
+
+def on_expired_form(endpoint: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    def register(show: Callable[[], str]) -> Callable[[], str]:
+        EXPIRED_FORMS[endpoint] = show
+        return show
+
+    return register
+
+
+def expired_form_page(error: CSRFError) -> Response | None:
+    """A posted form whose token expired: the form again with what was typed, and a note to
+    press again. None when there is nothing to show again (a log-in, a file upload)."""
+    if (
+        request.method != "POST"
+        or request.files
+        or request.endpoint in ("staff.login", "staff.logout", None)
+    ):
+        return None
+    flash_note = translate(
+        "The page was open too long and its form expired. Nothing was saved: "
+        "check what you typed and press the button again."
+    )
+    show = EXPIRED_FORMS.get(request.endpoint)
+    if show is not None:
+        from flask import flash
+
+        flash(flash_note, "error")
+        return Response(show(), status=400, mimetype="text/html")
+    values = [
+        (key, value)
+        for key, value in request.form.items(multi=True)
+        if key not in NOT_REPLAYED and "password" not in key
+    ]
+    labels = _replayed_labels()
+    shown = [
+        (str(labels[key]) if key in labels else key, translate(value) if key == "status" else value)
+        for key, value in values
+        if key != "step"
+    ]
+    page = render_template(
+        "console/expired.html", note=flash_note, values=values, shown=shown, action=request.path
+    )
+    return Response(page, status=400, mimetype="text/html")
 
 
 def for_people(path: str) -> bool:
@@ -149,27 +233,62 @@ def error_page(error: HTTPException) -> Response:
     """A refused request of a page people use: the console's layout with one line saying why
     (JSON for the pages' own fetches)."""
     code = error.code or 500
-    description = ""
+    explained = _error_explanations().get(code)
+    description = str(explained) if explained else ""
     if error.description == BAD_INPUT:
         description = translate(
             "The address or the form holds characters the console does not accept."
         )
+    if isinstance(error, CSRFError):
+        description = translate(
+            "The page was open too long and its form expired. Nothing was saved: "
+            "open the page again and repeat what you did."
+        )
     if request.is_json or request.path.endswith(".json") or request.path.startswith("/simulator/"):
+        # "error" for programs (English, as before); "message" for the person at the page.
+        said = _ui_texts(ui_language()).get(str(error.description or ""), "")
+        if said and ui_language() != "en":
+            description = said
+        elif ui_language() == "en" and error.description in _ui_texts("id"):
+            description = str(error.description)
         return Response(
-            json.dumps({"error": error.description or error.name}),
+            json.dumps({"error": error.description or error.name, "message": description}),
             status=code,
             mimetype="application/json",
         )
     try:
+        if isinstance(error, CSRFError):
+            again = expired_form_page(error)
+            if again is not None:
+                return again
         page = render_template(
             "console/error.html",
             code=code,
             title=str(_error_titles().get(code, error.name)),
             description=description,
+            back=_way_back(),
         )
     except Exception:  # the database behind the page's log-in is down: one plain line
         page = f"{error.name}\n"
     return Response(page, status=code, mimetype="text/html" if "<" in page else "text/plain")
+
+
+def unavailable_page() -> Response:
+    """A page people use failed on the database or the queue: the layout and a sentence in
+    their language when it can be drawn, one plain line otherwise."""
+    return error_page(ServiceUnavailable())
+
+
+def _way_back() -> str | None:
+    """The page the reader came from, if it is one of ours (shown as "Back")."""
+    from gateway.console.shared import local_target
+
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    target = local_target(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return target if target and target != request.full_path.rstrip("?") else None
 
 
 def page_request() -> None:
@@ -213,6 +332,7 @@ def init_app(app: Flask) -> None:
         bookings,
         broadcasts,
         dashboard,
+        formatting,
         outbox,
         requests,
         residents,
@@ -222,5 +342,6 @@ def init_app(app: Flask) -> None:
     from gateway.console.throttle import LoginThrottle
     from gateway.runtime import runtime
 
+    formatting.init_app(app)
     app.extensions["login_throttle"] = LoginThrottle(app.config, runtime(app).redis)
     app.register_blueprint(bp)

@@ -4,19 +4,22 @@ of who receives it and what it costs, then following its progress and cancelling
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from common.local_time import as_utc
 from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
 from gateway.broadcasts import Audience
 from gateway.console import bp, lazy_translate, translate
 from gateway.console.auth import OFFICE, roles
+from gateway.console.formatting import say
 from gateway.console.shared import (
     PAGE,
     ConsoleForm,
@@ -29,7 +32,7 @@ from gateway.console.shared import (
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
 from storage import outbox
-from storage.models import Broadcast
+from storage.models import Broadcast, OutboxMessage, utcnow
 from storage.vocab import REQUEST_STATUSES
 
 
@@ -39,7 +42,42 @@ def broadcasts() -> str:
     rt = runtime()
     with rt.db.begin() as session:
         rows = session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(PAGE)).all()
-    return render_template("console/broadcasts.html", broadcasts=rows, rt=rt)
+        counts: dict[int, dict[str, int]] = defaultdict(dict)
+        query = (
+            select(OutboxMessage.broadcast_id, OutboxMessage.status, func.count())
+            .where(OutboxMessage.broadcast_id.in_([b.id for b in rows]))
+            .group_by(OutboxMessage.broadcast_id, OutboxMessage.status)
+        )
+        for broadcast_id, status, n in session.execute(query):
+            counts[broadcast_id][status] = int(n)
+        states = {b.id: state_of(b, counts.get(b.id, {})) for b in rows}
+        shown = {n: (state, translate(STATE_NAMES[state])) for n, state in states.items()}
+    return render_template("console/broadcasts.html", broadcasts=rows, rt=rt, states=shown)
+
+
+# A broadcast's state, derived from its row and its messages (no column of its own to keep in
+# step): planned (waiting for its time), sending, sent, finished with failures, or cancelled.
+FINISHED = ("sent", "delivered", "failed", "cancelled")
+STATE_NAMES = {
+    "planned": "planned",
+    "sending": "sending",
+    "sent": "sent",
+    "failures": "finished with failures",
+    "cancelled": "cancelled",
+}
+
+
+def state_of(broadcast: Broadcast, counts: dict[str, int], now: dt.datetime | None = None) -> str:
+    """One of STATE_NAMES, from the broadcast's row and its messages counted by status."""
+    if broadcast.status == "cancelled":
+        return "cancelled"
+    total = sum(counts.values())
+    waiting = total - sum(counts.get(s, 0) for s in FINISHED)
+    if waiting:
+        untouched = counts.get("queued", 0) == total
+        due = as_utc(broadcast.send_at) <= (now or utcnow())
+        return "sending" if due or not untouched else "planned"
+    return "failures" if counts.get("failed") else "sent"
 
 
 AUDIENCES = ("village", "district", "status", "all")
@@ -70,6 +108,8 @@ class BroadcastForm(ConsoleForm):
         kind = field.data
         if kind not in AUDIENCES:
             raise ValidationError(translate("Choose who receives it."))
+        if kind == "village" and not self.village.data.strip():
+            raise ValidationError(translate("Choose a village."))
         if kind == "status" and self.request_status.data not in REQUEST_STATUSES:
             raise ValidationError(translate("Choose a request status."))
         try:
@@ -80,7 +120,7 @@ class BroadcastForm(ConsoleForm):
                 everyone=kind == "all",
             )
         except ValueError as error:  # an unknown village or district
-            raise ValidationError(str(error)) from None
+            raise ValidationError(say(error)) from None
 
     def validate_send_at(self, field: Field) -> None:
         if self.when.data == "later":
@@ -124,7 +164,7 @@ def broadcast_new() -> str | Response:
             )
             broadcast_id = planned.id
     except ValueError as error:  # the form's or the action's (ActionError)
-        flash(str(error), "error")
+        flash(say(error), "error")
         return render_template("console/broadcast_form.html", preview=None, **context)
     rt.dispatch()
     return done(translate("Broadcast queued."), "staff.broadcast", broadcast_id=broadcast_id)
@@ -139,7 +179,7 @@ def _preview(session: Session, form: BroadcastForm, price: float) -> dict[str, A
     in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
     count, count_en = count_segments(text), count_segments(english or text)
     return {
-        "audience": form.chosen.label,
+        "audience": form.chosen.label,  # named by the template's audience filter
         "recipients": len(recipients),
         "count": count,
         "odd": non_gsm_characters(text + english),
@@ -155,9 +195,12 @@ def _progress(session: Session, broadcast: Broadcast) -> dict[str, Any]:
     counts = outbox.counts_by_status(session, broadcast.id)
     total = sum(counts.values())
     finished = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed", "cancelled"))
+    state = state_of(broadcast, counts)
     return {
         "id": broadcast.id,
         "status": broadcast.status,
+        "state": state,
+        "state_text": translate(STATE_NAMES[state]),
         "total": total,
         "counts": counts,
         "percent": round(100 * finished / total) if total else 100,

@@ -9,6 +9,7 @@ from collections import defaultdict
 from markupsafe import Markup, escape
 
 from gateway.console import translate
+from gateway.console.formatting import number
 
 Series = dict[str, dict[dt.date, int]]  # category -> day -> count
 
@@ -41,43 +42,47 @@ def pivot(counts: dict[tuple[dt.date, str], int]) -> Series:
 
 
 def bar_chart(days: list[dt.date], series: Series, colours: dict[str, str]) -> Markup:
-    """A stacked bar per day, the categories in the order of ``colours``, with a legend."""
+    """A stacked bar per day, the categories in the order of ``colours``, with a legend (one
+    category a row, so its words have room at any text size: on a phone the stylesheet makes
+    the chart's text larger, since the drawing shrinks to the screen)."""
     width, height, bar = 560, 160, 28
     totals = [sum(s.get(d, 0) for s in series.values()) for d in days]
     if not any(totals):
         return Markup(f'<p class="muted">{escape(translate("No data yet."))}</p>')
     top = max([*totals, 1])
-    parts = [f'<svg viewBox="0 0 {width} {height + 40}" role="img" class="chart">']
+    shown = [name for name in colours if name in series]
+    row = 24  # a legend row, in the drawing's units
+    legend_top = height + 30
+    parts = [
+        f'<svg viewBox="0 0 {width} {legend_top + row * len(shown)}" role="img" class="chart">'
+    ]
     for i, day in enumerate(days):
         x, y = 10 + i * (bar + 11), float(height)
         for name in colours:
             n = series.get(name, {}).get(day, 0)
             if not n:
                 continue
-            h = n / top * (height - 10)
+            h = n / top * (height - 24)  # room above the tallest bar for its total
             y -= h
             parts.append(
                 f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" '
                 f'fill="{colours[name]}"><title>{day:%d %b} {escape(translate(name))}: '
-                f"{n}</title></rect>"
+                f"{number(n)}</title></rect>"
             )
         parts.append(
-            f'<text x="{x + bar / 2}" y="{height + 14}" text-anchor="middle">{day:%d}</text>'
+            f'<text x="{x + bar / 2}" y="{height + 18}" text-anchor="middle">{day:%d}</text>'
         )
         if totals[i]:
             parts.append(
                 f'<text x="{x + bar / 2}" y="{y - 3:.1f}" text-anchor="middle" '
-                f'class="total">{totals[i]}</text>'
+                f'class="total">{number(totals[i])}</text>'
             )
-    legend_x = 10
-    for name, colour in colours.items():
-        if name in series:
-            parts.append(
-                f'<rect x="{legend_x}" y="{height + 24}" width="10" height="10" '
-                f'fill="{colour}"/><text x="{legend_x + 14}" y="{height + 33}">'
-                f"{escape(translate(name))}</text>"
-            )
-            legend_x += 24 + 8 * len(translate(name))
+    for i, name in enumerate(shown):
+        y = legend_top + i * row
+        parts.append(
+            f'<rect x="10" y="{y}" width="10" height="10" fill="{colours[name]}"/>'
+            f'<text x="28" y="{y + 10}" class="legend">{escape(translate(name))}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -89,8 +94,8 @@ def hbar_chart(values: dict[str, int]) -> Markup:
     top = max(values.values())
     rows = "".join(
         f'<tr><th scope="row">{escape(name)}</th><td><svg class="hbar" aria-hidden="true" '
-        f'width="{max(4, int(n / top * 300))}" height="14"><rect width="100%" height="100%"/>'
-        f"</svg> {n}</td></tr>"
+        f'width="{max(2, round(n / top * 80))}%" height="14"><rect width="100%" height="100%"/>'
+        f"</svg> {number(n)}</td></tr>"
         for name, n in sorted(values.items(), key=lambda kv: -kv[1])
     )
     return Markup(f'<table class="hbars">{rows}</table>')

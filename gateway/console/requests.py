@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Regexp, ValidationError
 from gateway import staff_actions
 from gateway.console import CONTROL, bp, lazy_translate, translate
 from gateway.console.auth import ALL, OFFICE, roles
+from gateway.console.formatting import say
 from gateway.console.shared import (
     PAGE,
     CheckedValues,
@@ -151,10 +152,12 @@ class RequestForm(ConsoleForm):
     village_code = ""  # once validated
 
     def validate_village(self, field: Field) -> None:
+        if not (village_scope() or field.data.strip()):
+            raise ValidationError(translate("Choose a village."))
         try:
             self.village_code = runtime().regions.find_village(village_scope() or field.data).code
         except ValueError as error:
-            raise ValidationError(str(error)) from None
+            raise ValidationError(say(error)) from None
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -178,7 +181,7 @@ def request_new() -> str | Response:
             )
             number = created.number
     except ValueError as error:  # the form's or the action's (ActionError)
-        flash(str(error), "error")
+        flash(say(error), "error")
         return render_template("console/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES)
     return done(
         translate("Request registered. Its number: {number}", number=number),

@@ -17,6 +17,7 @@ from wtforms.validators import ValidationError
 
 from common.local_time import LOCAL_TZ
 from gateway.console import translate
+from gateway.console.formatting import say
 from gateway.staff_actions import ActionError
 
 PAGE = 100  # rows a list shows; the newest first
@@ -63,8 +64,8 @@ def done(message: str, endpoint: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, **values))  # type: ignore[return-value]
 
 
-def failed(error: object, endpoint: str, **values: Any) -> Response:
-    flash(str(error), "error")
+def failed(error: BaseException, endpoint: str, **values: Any) -> Response:
+    flash(say(error), "error")
     return redirect(url_for(endpoint, **values))  # type: ignore[return-value]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, render_template
+from flask import Response, abort, flash, render_template
 from flask_login import login_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from gateway.console.auth import (
     hash_password,
     roles,
 )
+from gateway.console.formatting import say
 from gateway.console.shared import ConsoleForm, actor, done, failed, strip
 from gateway.passwords import TOO_SHORT, password_problem
 from gateway.runtime import runtime
@@ -55,7 +56,10 @@ class GoodPassword:
 class NewUserForm(ConsoleForm):
     """A log-in: its role, name, first password, and a village officer's village."""
 
-    role = StringField(validators=[AnyOf(STAFF_ROLES, message=lazy_translate("Choose a role."))])
+    role = StringField(
+        default="staff",  # the common case; an admin is made on purpose
+        validators=[AnyOf(STAFF_ROLES, message=lazy_translate("Choose a role."))],
+    )
     username = StringField(
         filters=[strip],
         validators=[
@@ -70,10 +74,12 @@ class NewUserForm(ConsoleForm):
 
     def validate_village(self, field: Field) -> None:
         if self.role.data == "village_officer":
+            if not field.data.strip():
+                raise ValidationError(translate("Choose a village."))
             try:
                 self.village_code = runtime().regions.find_village(field.data).code
             except ValueError as error:
-                raise ValidationError(str(error)) from None
+                raise ValidationError(say(error)) from None
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -107,11 +113,18 @@ def users() -> str | Response:
                     after={"role": form.role.data, "village_code": form.village_code},
                 )
         except ActionError as error:
-            return failed(error, "staff.users")
+            # The form again with what was typed (but the password), and why it was refused.
+            flash(say(error), "error")
+            return _users_page(form)
         return done(translate("User created."), "staff.users")
+    return _users_page(form)
+
+
+def _users_page(form: NewUserForm) -> str:
+    rt = runtime()
     with rt.db.begin() as session:
         rows = session.scalars(select(User).order_by(User.username)).all()
-    return render_template("console/users.html", users=rows, rt=rt, roles=STAFF_ROLES)
+    return render_template("console/users.html", users=rows, rt=rt, roles=STAFF_ROLES, form=form)
 
 
 def _user(session: Session, username: str) -> User:

@@ -14,8 +14,9 @@ from wtforms.validators import ValidationError
 from common.local_time import local_today
 from common.segments import count_segments
 from gateway import staff_actions
-from gateway.console import bp, translate
+from gateway.console import bp, on_expired_form, translate
 from gateway.console.auth import ALL, OFFICE, roles
+from gateway.console.formatting import say
 from gateway.console.shared import (
     PAGE,
     ClockField,
@@ -60,10 +61,12 @@ class VisitForm(ConsoleForm):
     village_code = ""  # the chosen village, once validated
 
     def validate_village(self, field: Field) -> None:
+        if not field.data.strip():
+            raise ValidationError(translate("Choose a village."))
         try:
             self.village_code = runtime().regions.find_village(field.data).code
         except ValueError as error:
-            raise ValidationError(str(error)) from None
+            raise ValidationError(say(error)) from None
 
 
 class VisitEditForm(VisitForm):
@@ -95,13 +98,30 @@ def visit_new() -> str | Response:
                 publish=False,
             )
     except ValueError as error:  # the form's or the action's (ActionError)
-        flash(str(error), "error")
+        flash(say(error), "error")
         return render_template("console/visit_form.html", visit=None, form=form, rt=rt)
     return done(
         translate("Visit saved as a draft. Check it, then publish it."),
         "staff.visit_publish",
         visit_id=visit.id,
     )
+
+
+@on_expired_form("staff.visit_new")
+def visit_new_again() -> str:
+    """The new-visit form again with what was typed (its token had expired)."""
+    form = VisitForm()
+    return render_template("console/visit_form.html", visit=None, form=form, rt=runtime())
+
+
+@on_expired_form("staff.visit_edit")
+def visit_edit_again() -> str:
+    """The visit's form again with what was typed (its token had expired)."""
+    rt = runtime()
+    visit_id = (request.view_args or {}).get("visit_id")
+    with rt.db.begin() as session:
+        visit = session.get(VillageVisit, visit_id) or abort(404)
+    return render_template("console/visit_form.html", visit=visit, form=VisitEditForm(), rt=rt)
 
 
 @bp.route("/visits/<id:visit_id>/edit", methods=["GET", "POST"])
@@ -136,7 +156,7 @@ def visit_edit(visit_id: int) -> str | Response:
                 bring=form.bring.data or "",  # an empty field clears it
             )
     except ActionError as error:
-        flash(str(error), "error")
+        flash(say(error), "error")
         return render_template("console/visit_form.html", visit=visit, form=form, rt=rt)
     rt.dispatch()
     return done(

@@ -8,6 +8,8 @@
       document.getElementById("bar").setAttribute("width", p.percent);
       box.setAttribute("aria-valuenow", p.percent);
       document.getElementById("percent").textContent = p.percent + "%";
+      var state = document.getElementById("state");
+      if (state) { state.textContent = p.state_text; state.className = "state " + p.state; }
       document.querySelectorAll("#counts td").forEach(function (td) { td.textContent = p.counts[td.dataset.status] || 0; });
       if (!p.done) setTimeout(tick, 2000);
     }).catch(function () { setTimeout(tick, 5000); });

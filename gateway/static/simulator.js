@@ -6,11 +6,25 @@
   var csrf = sim.dataset.csrf, session = null, inputs = [], live = false;
   var screen = document.getElementById("screen"), entry = document.getElementById("entry");
   var phone = document.getElementById("phone");
+  // A refusal (400), an expired page (400 CSRF) or the service down (503) is said on the
+  // screen, in the page's language, never swallowed.
+  function failed(status, body) {
+    var why = (body && body.message) || (status >= 500 ? sim.dataset.down : sim.dataset.refused);
+    live = false; session = null; inputs = [];
+    screen.textContent = sim.dataset.error.replace("{code}", status) + "\n" + why;
+    screen.classList.add("failed");
+  }
   function post(url, data) {
     data.phone = phone.value;
     return fetch(url, {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
-      body: JSON.stringify(data)}).then(function (r) { return r.json(); });
+      body: JSON.stringify(data)}).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          if (!r.ok) { failed(r.status, body); throw new Error("HTTP " + r.status); }
+          screen.classList.remove("failed");
+          return body;
+        });
+      }, function (e) { failed(0, {message: sim.dataset.down}); throw e; });
   }
   function show(reply) {
     live = reply.indexOf("CON ") === 0;
@@ -20,12 +34,12 @@
   }
   document.getElementById("dial").onclick = function () {
     session = null; inputs = [];
-    post(sim.dataset.dial, {text: ""}).then(function (r) { session = r.session; show(r.reply); });
+    post(sim.dataset.dial, {text: ""}).then(function (r) { session = r.session; show(r.reply); }, function () {});
   };
   function send() {
     if (!live) return;
     inputs.push(entry.value);
-    post(sim.dataset.dial, {session: session, text: inputs.join("*")}).then(function (r) { show(r.reply); });
+    post(sim.dataset.dial, {session: session, text: inputs.join("*")}).then(function (r) { show(r.reply); }, function () {});
   }
   document.getElementById("send").onclick = send;
   entry.addEventListener("keydown", function (e) { if (e.key === "Enter") send(); });
@@ -38,14 +52,14 @@
         var list = document.getElementById("inbox"); list.innerHTML = "";
         (data.messages || []).forEach(function (m) {
           var li = document.createElement("li"); li.textContent = m.body;
-          var meta = document.createElement("small"); meta.textContent = " — " + m.at + ", " + m.status;
+          var meta = document.createElement("small"); meta.textContent = " — " + m.at + ", " + (m.status_text || m.status);
           li.appendChild(meta); list.appendChild(li);
         });
       }).catch(function () {});
   }
   document.getElementById("sms-send").onclick = function () {
     var box = document.getElementById("sms");
-    post(sim.dataset.sms, {text: box.value}).then(function () { box.value = ""; setTimeout(refresh, 500); });
+    post(sim.dataset.sms, {text: box.value}).then(function () { box.value = ""; setTimeout(refresh, 500); }, function () {});
   };
   phone.addEventListener("change", refresh);
   refresh(); setInterval(refresh, 3000);

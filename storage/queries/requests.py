@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from common.local_time import local_date
+from common.refusals import Refusal
 from common.views import RequestView
 from storage import numbers
 from storage.models import DocumentRequest, RequestStatusChange, check_length, utcnow
@@ -85,21 +86,34 @@ def add_request(
     pickup_place: str | None = None,
 ) -> DocumentRequest:
     if doc_type not in DOC_TYPES:
-        raise ValueError(f"unknown document type '{doc_type}' (one of: {', '.join(DOC_TYPES)})")
+        raise Refusal(
+            "unknown document type '{type}' (one of: {options})",
+            type=doc_type,
+            options=", ".join(DOC_TYPES),
+        )
     if status not in REQUEST_STATUSES:
-        raise ValueError(f"unknown status '{status}' (one of: {', '.join(REQUEST_STATUSES)})")
+        raise Refusal(
+            "unknown status '{status}' (one of: {options})",
+            status=status,
+            options=", ".join(REQUEST_STATUSES),
+        )
     this_year = dt.date.today().year
     if not 1900 <= birth_year <= this_year:
-        raise ValueError(f"birth year {birth_year} is not between 1900 and {this_year}")
+        raise Refusal(
+            "birth year {year} is not between 1900 and {this_year}",
+            year=birth_year,
+            this_year=this_year,
+        )
     check_length(pickup_place, DocumentRequest.pickup_place, "the pickup place")
     if number is not None:
         if not numbers.is_well_formed(number):
-            raise ValueError(
-                f"'{number}' is not a valid request number "
-                f"({numbers.NUMBER_LENGTH} digits with a check digit)"
+            raise Refusal(
+                "'{number}' is not a valid request number ({digits} digits with a check digit)",
+                number=number,
+                digits=numbers.NUMBER_LENGTH,
             )
         if find_request(session, number) is not None:
-            raise ValueError(f"request number {number} already exists")
+            raise Refusal("request number {number} already exists", number=number)
     request = DocumentRequest(
         number=number or _unique_number(session),
         doc_type=doc_type,
@@ -131,11 +145,15 @@ def set_request_status(
     session: Session, number: str, status: str, pickup_place: str | None = None
 ) -> DocumentRequest:
     if status not in REQUEST_STATUSES:
-        raise ValueError(f"unknown status '{status}' (one of: {', '.join(REQUEST_STATUSES)})")
+        raise Refusal(
+            "unknown status '{status}' (one of: {options})",
+            status=status,
+            options=", ".join(REQUEST_STATUSES),
+        )
     check_length(pickup_place, DocumentRequest.pickup_place, "the pickup place")
     request = find_request(session, number)
     if request is None:
-        raise ValueError(f"no request with number {number}")
+        raise Refusal("no request with number {number}", number=number)
     request.status = status
     if pickup_place is not None:
         request.pickup_place = pickup_place

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from common.local_time import as_utc
+from common.refusals import Refusal
 from common.segments import count_segments
 from common.views import VisitView
 from storage import statements
@@ -126,9 +127,11 @@ def add_visit(
     published: bool = True,
 ) -> VillageVisit:
     if end_time <= start_time:
-        raise ValueError(f"end time {end_time:%H:%M} is not after start time {start_time:%H:%M}")
+        raise Refusal(
+            "end time {end} is not after start time {start}", end=end_time, start=start_time
+        )
     if not place.strip():
-        raise ValueError("the place is empty")
+        raise Refusal("the place is empty")
     check_length(place, VillageVisit.place, "the place")
     check_length(bring, VillageVisit.bring, "what to bring")
     visit = VillageVisit(

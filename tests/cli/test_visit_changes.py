@@ -287,7 +287,7 @@ def test_visit_edit_errors_change_nothing(runner: Any, db: Database) -> None:
     visit_add(runner)
     fails(
         run(runner, "visits", "edit", "1", "--end", "08:00"),
-        "the end time is not after the start time",
+        "end time 08:00 is not after start time 09:00",  # the CLI speaks English
         exact=True,
     )
     yesterday = local_today() - dt.timedelta(days=1)

@@ -51,7 +51,7 @@ def console_page(response: Any) -> bool:
     """The console's layout (its header), not a plain line or a traceback; the pages' own
     fetches (the simulator's, a broadcast's progress) get a JSON error."""
     if response.is_json:
-        return set(response.get_json()) == {"error"}
+        return set(response.get_json()) == {"error", "message"}
     text = response.get_data(as_text=True)
     return "<header>" in text and "Traceback" not in text
 
@@ -117,8 +117,8 @@ def test_a_5000_character_team_or_user_name_is_a_form_error(
         "/staff/users",
         {"role": "staff", "username": LONG, "password": "kopi-tubruk-pagi-hari"},
     )
-    page = admin.follow(response, "/staff/users")
-    assert flashes(page) == [
+    assert response.status_code == 200  # the form again, with what was typed
+    assert flashes(response.text) == [
         ("error", "Nama pengguna: huruf, angka dan . _ - saja, paling banyak 60 karakter.")
     ]
     for name in ("ada spasi", "nul\x00", "t\tab", "<b>", "a/b", "a\u200bb"):
@@ -126,7 +126,7 @@ def test_a_5000_character_team_or_user_name_is_a_form_error(
             "/staff/users",
             {"role": "staff", "username": name, "password": "kopi-tubruk-pagi-hari"},
         )
-        assert response.status_code in (302, 400), repr(name)
+        assert response.status_code in (200, 400), repr(name)
     assert snapshot(db) == before
 
 

@@ -47,8 +47,8 @@ def test_the_broadcast_preview_counts_and_writes_nothing(staff: Browser, db: Dat
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert (
-        f'village:{TEMBOK} — <strong id="recipients">2</strong> penerima;\n'
-        "     GSM-7, 1 segmen;\n     perkiraan biaya 700 IDR"
+        'Desa Tembok (Tejakula) — <strong id="recipients">2</strong> penerima;\n'
+        "     GSM-7, 1 segmen;\n     perkiraan biaya Rp 700"
     ) in page
     assert 'name="step" value="send"' in page
     assert "Teks yang sama dikirim ke semua" in page
@@ -64,11 +64,11 @@ def test_the_broadcast_preview_counts_and_writes_nothing(staff: Browser, db: Dat
             "step": "preview",
         },
     ).get_data(as_text=True)
-    assert "<h2>Pratinjau (en) — 1 penerima</h2>" in page
+    assert "<h2>Pratinjau (English) — 1 penerima</h2>" in page
     assert f'<p class="sms">{english.strip()}</p>\n  <p class="muted">GSM-7, 2 segmen</p>' in page
     assert (
-        f'village:{TEMBOK} — <strong id="recipients">2</strong> penerima;\n'
-        "     GSM-7, 1 segmen;\n     perkiraan biaya 1,050 IDR"
+        'Desa Tembok (Tejakula) — <strong id="recipients">2</strong> penerima;\n'
+        "     GSM-7, 1 segmen;\n     perkiraan biaya Rp 1.050"
     ) in page
     assert "Teks yang sama dikirim ke semua" not in page
     # a long text in UCS-2: the 2 applicants whose request is ready, 3 segments each
@@ -78,8 +78,8 @@ def test_the_broadcast_preview_counts_and_writes_nothing(staff: Browser, db: Dat
         {"audience": "status", "request_status": "ready", "text": text, "step": "preview"},
     ).get_data(as_text=True)
     assert (
-        'status:ready — <strong id="recipients">2</strong> penerima;\n'
-        "     UCS-2, 3 segmen;\n     perkiraan biaya 2,100 IDR"
+        'Warga yang permohonannya siap diambil — <strong id="recipients">2</strong> penerima;\n'
+        "     UCS-2, 3 segmen;\n     perkiraan biaya Rp 2.100"
     ) in page
     assert "Huruf ini membuatnya UCS-2 (70 per segmen): ✅</p>" in page
     page = staff.post(
@@ -91,11 +91,11 @@ def test_the_broadcast_preview_counts_and_writes_nothing(staff: Browser, db: Dat
             "step": "preview",
         },
     ).get_data(as_text=True)
-    assert 'district:51.08.05 — <strong id="recipients">1</strong> penerima' in page
+    assert 'Kecamatan Sukasada — <strong id="recipients">1</strong> penerima' in page
     page = staff.post(
         "/staff/broadcasts/new", {"audience": "all", "text": "Halo semua", "step": "preview"}
     ).get_data(as_text=True)
-    assert 'all — <strong id="recipients">3</strong> penerima' in page
+    assert 'Semua warga — <strong id="recipients">3</strong> penerima' in page
     assert snapshot(db) == before
 
 
@@ -112,7 +112,8 @@ def test_broadcast_errors_write_nothing(staff: Browser, db: Database) -> None:
         ({"text": "  "}, "Tulis pesannya."),
         ({"audience": "status", "request_status": "lost"}, "Pilih status permohonan."),
         ({"audience": "mars"}, "Pilih penerimanya."),
-        ({"village": "Atlantis"}, "no village with code or name 'Atlantis'"),
+        ({"village": "Atlantis"}, "tidak ada desa dengan kode atau nama 'Atlantis'"),
+        ({"village": ""}, "Pilih desa."),
         ({"when": "later", "send_at": "besok pagi"}, "Bukan tanggal dan jam: besok pagi"),
         ({"when": "later", "send_at": ""}, "Pilih tanggal dan jam."),
     ]
@@ -156,7 +157,8 @@ def test_send_a_broadcast_follow_its_progress_and_cancel_it(staff: Browser, db: 
     page = staff.follow(response, f"/staff/broadcasts/{bid}")
     assert flashes(page) == [("ok", "Siaran masuk antrean.")]
     assert '<p id="percent" aria-live="polite">0%</p>' in page
-    assert '<td data-status="queued">2</td>' in page
+    assert '<td data-label="antre" data-status="queued">2</td>' in page
+    assert '<strong id="state" class="state sending">dikirim</strong>' in page
     assert "Batalkan yang belum terkirim" in page
     rows = outbox_rows(db, OutboxMessage.broadcast_id == bid)
     assert sorted((m.recipient, m.kind, m.body, m.status) for m in rows) == [
@@ -182,6 +184,8 @@ def test_send_a_broadcast_follow_its_progress_and_cancel_it(staff: Browser, db: 
     assert progress.get_json() == {
         "id": bid,
         "status": "planned",
+        "state": "sending",
+        "state_text": "dikirim",
         "total": 2,
         "counts": {"queued": 2},
         "percent": 0,
@@ -192,6 +196,8 @@ def test_send_a_broadcast_follow_its_progress_and_cancel_it(staff: Browser, db: 
     assert staff.get(f"/staff/broadcasts/{bid}/progress.json").get_json() == {
         "id": bid,
         "status": "planned",
+        "state": "sending",
+        "state_text": "dikirim",
         "total": 2,
         "counts": {"queued": 1, "sent": 1},
         "percent": 50,
@@ -204,6 +210,8 @@ def test_send_a_broadcast_follow_its_progress_and_cancel_it(staff: Browser, db: 
     assert staff.get(f"/staff/broadcasts/{bid}/progress.json").get_json() == {
         "id": bid,
         "status": "cancelled",
+        "state": "cancelled",
+        "state_text": "dibatalkan",
         "total": 2,
         "counts": {"cancelled": 1, "sent": 1},
         "percent": 100,
@@ -220,7 +228,7 @@ def test_send_a_broadcast_follow_its_progress_and_cancel_it(staff: Browser, db: 
     assert staff.get("/staff/broadcasts/999999").status_code == 404
     assert staff.get("/staff/broadcasts/999999/progress.json").status_code == 404
     page = staff.follow(staff.post("/staff/broadcasts/999999/cancel"), "/staff/broadcasts")
-    assert flashes(page) == [("error", "no broadcast with id 999999")]
+    assert flashes(page) == [("error", "tidak ada siaran nomor 999999")]
 
 
 def test_a_broadcast_sent_later(staff: Browser, db: Database) -> None:

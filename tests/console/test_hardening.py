@@ -105,7 +105,8 @@ def test_weak_passwords_are_refused_in_the_console(
         response = admin.post(
             "/staff/users", {"role": "staff", "username": "baru", "password": password}
         )
-        page = admin.follow(response, "/staff/users")
+        assert response.status_code == 200  # the form again
+        page = response.text
         assert flashes(page) == [("error", SHORT_NEW if why == "short" else COMMON)], password
         response = admin.post("/staff/users/staff/password", {"password": password})
         page = admin.follow(response, "/staff/users")
@@ -124,7 +125,7 @@ def test_weak_passwords_are_refused_in_the_console(
         response = admin.post(
             "/staff/users", {"role": "staff", "username": "baru", "password": password}
         )
-        assert flashes(admin.follow(response, "/staff/users")) == [("error", COMMON)]
+        assert flashes(response.text) == [("error", COMMON)]
     response = admin.post("/staff/users", {"role": "staff", "username": "baru", "password": GOOD})
     assert flashes(admin.follow(response, "/staff/users")) == [("ok", "Pengguna dibuat.")]
     assert Browser(app).login("baru", GOOD).status_code == 302
@@ -168,7 +169,7 @@ def test_the_simulator_plays_no_default_number_in_production(
         page = staff.get("/simulator").text
         token = re.search(r'data-csrf="([^"]+)"', page)
         assert token is not None
-        shown = re.search(r'<input id="phone" value="([^"]*)"', page)
+        shown = re.search(r'<input id="phone"[^>]* value="([^"]*)"', page)
         assert shown is not None
 
         def dial(phone: str) -> int:
@@ -189,7 +190,7 @@ def test_the_simulator_plays_no_default_number_in_production(
                 json={"phone": "+6281200000001", "text": ""},
                 headers={"X-CSRFToken": token.group(1)},
             )
-            assert response.get_json() == {"error": "no test numbers are set (SIMULATOR_NUMBERS)"}
+            assert response.get_json()["error"] == "no test numbers are set (SIMULATOR_NUMBERS)"
         else:
             assert shown.group(1) == numbers[0]
             assert dial(numbers[0]) == 200

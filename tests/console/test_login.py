@@ -137,7 +137,10 @@ def test_a_post_without_a_valid_csrf_token_is_refused(staff: Browser, db: Databa
         data = dict(change) if token is None else {**change, "csrf_token": token}
         response = staff.post("/staff/requests/status", data, token=False)
         assert response.status_code == 400
-        assert "<h1>400 Permintaan tidak dapat diterima</h1>" in response.text
+        # Shown again to be sent with a fresh token: the choice kept, nothing saved.
+        assert "<h1>Tekan lagi untuk menyimpan</h1>" in response.text
+        assert f'<input type="hidden" name="numbers" value="{R1}">' in response.text
+        assert '<input type="hidden" name="status" value="collected">' in response.text
     new_visit = {
         "village": TEMBOK,
         "date": f"{local_today() + dt.timedelta(days=3)}",
@@ -145,7 +148,11 @@ def test_a_post_without_a_valid_csrf_token_is_refused(staff: Browser, db: Databa
         "end": "12:00",
         "place": "Balai",
     }
-    assert staff.post("/staff/visits/new", new_visit, token=False).status_code == 400
+    response = staff.post("/staff/visits/new", new_visit, token=False)
+    assert response.status_code == 400
+    assert '<input id="place" name="place" required maxlength="120" value="Balai">' in response.text
+    assert f'<option value="{TEMBOK}" selected>' in response.text
+    assert "formulirnya kedaluwarsa" in response.text
     assert snapshot(db) == before
     assert request_state(db, R1) == ("ready", "Kantor Desa Tembok", 1)
     # the same form with its token goes through

@@ -100,11 +100,12 @@ def test_a_refused_status_change_changes_nothing(staff: Browser, db: Database) -
         ({"numbers": [], "status": "ready"}, "Pilih setidaknya satu permohonan."),
         (
             {"numbers": [R1], "status": "lost"},
-            "unknown status 'lost' (one of: submitted, processing, ready, collected, rejected)",
+            "status 'lost' tidak dikenal "
+            "(salah satu dari: submitted, processing, ready, collected, rejected)",
         ),
         (
             {"numbers": [R1], "status": "ready", "pickup": "x" * 121},
-            "the pickup place is longer than 120 characters",
+            "tempat pengambilan lebih dari 120 karakter",
         ),
     ]
     got = errors_of(staff, "/staff/requests/status", {}, cases, status=302, then="/staff/requests")
@@ -172,12 +173,18 @@ def test_a_bad_request_registration_is_shown_again(staff: Browser, db: Database)
     cases = [
         ({"phone": "12"}, "Bukan nomor HP: 12"),
         ({"birth_year": "19x0"}, "Tahun lahir 4 angka."),
-        ({"birth_year": "1800"}, f"birth year 1800 is not between 1900 and {dt.date.today().year}"),
+        (
+            {"birth_year": "1800"},
+            f"tahun lahir 1800 tidak di antara 1900 dan {dt.date.today().year}",
+        ),
+        ({"birth_year": "85"}, f"tahun lahir 85 tidak di antara 1900 dan {dt.date.today().year}"),
         (
             {"doc_type": "passport"},
-            "unknown document type 'passport' (one of: ktp, kk, birth_cert, death_cert, kia, move)",
+            "jenis dokumen 'passport' tidak dikenal "
+            "(salah satu dari: ktp, kk, birth_cert, death_cert, kia, move)",
         ),
-        ({"village": "Atlantis"}, "no village with code or name 'Atlantis'"),
+        ({"village": "Atlantis"}, "tidak ada desa dengan kode atau nama 'Atlantis'"),
+        ({"village": ""}, "Pilih desa."),
     ]
     got = errors_of(
         staff,

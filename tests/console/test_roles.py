@@ -229,7 +229,7 @@ def test_an_officer_sees_only_their_village(officer: Browser, admin: Browser, wo
     assert numbers_on(officer, f"/staff/requests?q={R3}", requests) == set()
     assert numbers_on(officer, "/staff/requests?q=0812-0000-0002", requests) == set()
 
-    bookings = r"<tr><td>(\d+)</td>"
+    bookings = r"<tr><td[^>]*>(\d+)</td>"
     assert numbers_on(officer, "/staff/bookings", bookings) == {world.booking_tembok}
     assert numbers_on(officer, "/staff/bookings?district=51.08.05", bookings) == set()
     assert numbers_on(admin, "/staff/bookings", bookings) == {
@@ -237,7 +237,7 @@ def test_an_officer_sees_only_their_village(officer: Browser, admin: Browser, wo
         world.booking_kayuputih,
     }
 
-    residents = r"<tr><td>(\+\d+)</td>"
+    residents = r"<tr><td[^>]*>(\+\d+)</td>"
     assert numbers_on(officer, "/staff/residents", residents) == {
         GRANNY,
         NEIGHBOUR_EN,
@@ -246,7 +246,8 @@ def test_an_officer_sees_only_their_village(officer: Browser, admin: Browser, wo
     assert numbers_on(officer, "/staff/residents?q=0812-0000-0002", residents) == set()
     assert numbers_on(officer, "/staff/residents?q=kayuputih", residents) == set()
 
-    villages = r"<td>\d\d:\d\d\u2013\d\d:\d\d</td>\s*<td>(\w+)</td>"  # en dash
+    # 09.00-14.00 WITA (an en dash), then "Tembok (Tejakula)"
+    villages = r"<td[^>]*>\d\d\.\d\d\u2013\d\d\.\d\d WITA</td>\s*<td[^>]*>(\w+) \("
     assert numbers_on(officer, "/staff/visits", villages) == {"Tembok"}
     assert numbers_on(admin, "/staff/visits", villages) == {"Tembok", "Tamblang", "Seririt"}
     assert numbers_on(officer, "/staff/", villages) == {"Tembok"}

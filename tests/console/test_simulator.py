@@ -140,7 +140,7 @@ def test_the_simulator_texts_and_shows_the_inbox(staff: Browser, db: Database) -
         (reply.id, reply.body, "queued")
     ]
     assert reply.body.startswith("Adminduk Buleleng. Balas: JADWAL nama desa")
-    assert re.fullmatch(r"\d\d:\d\d", inbox["messages"][0]["at"])
+    assert re.fullmatch(r"\d\d\.\d\d WITA", inbox["messages"][0]["at"])  # 10.30 WITA
     assert staff.get("/simulator/inbox?phone=abc").status_code == 400
 
 

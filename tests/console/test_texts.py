@@ -8,9 +8,11 @@ import ast
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import gateway
 from flows import journeys
+from gateway.console import audit, broadcasts, formatting
 from storage.vocab import (
     BOOKING_REASONS,
     BOOKING_SERVICES,
@@ -20,6 +22,18 @@ from storage.vocab import (
 )
 
 REPO = Path(gateway.__file__).resolve().parent
+ROOT = REPO.parent
+# Where refusals a person reads are raised (their English template is the message key): the
+# actions staff take, and what storage and the audience refuse. (The CSV import's reasons are
+# the import's own: gateway/console/requests.py.)
+REFUSING = (
+    ROOT / "gateway" / "staff_actions.py",
+    ROOT / "gateway" / "broadcasts.py",
+    ROOT / "storage" / "regions.py",
+    ROOT / "storage" / "models.py",
+    *sorted((ROOT / "storage" / "queries").glob("*.py")),
+)
+REFUSALS = ("Refusal", "ActionError")
 TEMPLATES = (REPO / "templates", REPO / "console" / "templates")
 TEMPLATE_TEXT = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*[,)]""")
 TEMPLATE_CALL = re.compile(r"\b_\(\s*([^)\s]*)")
@@ -51,6 +65,43 @@ def _python_texts() -> dict[str, str]:
     return found
 
 
+def _refusal_calls() -> list[tuple[ast.Call, str]]:
+    calls = []
+    for path in REFUSING:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in REFUSALS
+            ):
+                calls.append((node, f"{path.relative_to(ROOT)}:{node.lineno}"))
+    return calls
+
+
+def _refusal_texts() -> dict[str, str]:
+    """The templates of every Refusal(…) and ActionError(…) raised where staff's actions are
+    refused: each is a message key of the console's catalogs."""
+    return {
+        str(node.args[0].value): where
+        for node, where in _refusal_calls()
+        if node.args and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def _vocabulary_texts() -> dict[str, str]:
+    """Texts the console picks from its own tables at run time."""
+    found: dict[str, str] = {}
+    for table, where in (
+        (audit.ACTIONS, "audit.ACTIONS"),
+        (audit.RECORDS, "audit.RECORDS"),
+        (audit.FIELDS, "audit.FIELDS"),
+        (broadcasts.STATE_NAMES, "broadcasts.STATE_NAMES"),
+    ):
+        for text in table.values():
+            found.setdefault(text, where)
+    return found
+
+
 def _indonesian() -> dict[str, str]:
     with (REPO / "console" / "ui_id.toml").open("rb") as f:
         return tomllib.load(f)
@@ -58,7 +109,7 @@ def _indonesian() -> dict[str, str]:
 
 def test_the_text_finders_find_what_they_should() -> None:
     templates, python = _template_texts(), _python_texts()
-    assert templates["Log in"] == "login.html"
+    assert templates["Log in"] in ("login.html", "error.html")
     assert templates["Type a number and press Dial."] == "simulator.html"  # single quotes
     assert "Call ended." in templates
     assert python["A user name, and a password of 12 characters or more."].startswith("users.py:")
@@ -67,7 +118,7 @@ def test_the_text_finders_find_what_they_should() -> None:
 
 
 def test_every_interface_text_has_an_indonesian_entry() -> None:
-    texts = {**_template_texts(), **_python_texts()}
+    texts = {**_template_texts(), **_python_texts(), **_refusal_texts(), **_vocabulary_texts()}
     # texts chosen at run time: statuses, roles, document types, kinds, journeys
     for word in (
         *REQUEST_STATUSES,
@@ -129,3 +180,40 @@ def test_every_template_call_is_a_literal_or_a_known_value() -> None:
         "m.kind",
         "m.status",
     }
+
+
+def test_refusals_are_message_keys_with_values_not_sentences_built_in_place() -> None:
+    """A refusal's sentence is a literal template, its values passed beside it, so the console
+    can look the template up; an f-string would be a different key every time."""
+    built = [
+        where
+        for node, where in _refusal_calls()
+        if node.args and not isinstance(node.args[0], ast.Constant)
+    ]
+    assert built == []
+    assert "birth year {year} is not between 1900 and {this_year}" in _refusal_texts()
+    assert "'{name}' names {n} villages; use a code: {options}" in _refusal_texts()
+    assert "{date} is in the past" in _refusal_texts()
+
+
+def test_a_refusal_reads_in_the_readers_language(app: Any) -> None:
+    import datetime as dt
+
+    from flask import session
+
+    from common.refusals import Refusal, Word
+
+    past = Refusal("{date} is in the past", date=dt.date(2026, 11, 1))
+    hours = Refusal(
+        "end time {end} is not after start time {start}", end=dt.time(9), start=dt.time(14)
+    )
+    closed = Refusal("booking {number} is already {status}", number="B1", status=Word("done"))
+    assert str(past) == "2026-11-01 is in the past"  # the CLI's English
+    assert str(hours) == "end time 09:00 is not after start time 14:00"
+    with app.test_request_context("/staff/"):
+        session["ui_lang"] = "id"
+        assert formatting.say(past) == "Minggu, 1 Nov 2026 sudah lewat"
+        assert formatting.say(hours) == "jam selesai 09.00 tidak sesudah jam mulai 14.00"
+        assert formatting.say(closed) == "permintaan kunjungan B1 sudah selesai"
+        session["ui_lang"] = "en"
+        assert formatting.say(past) == "Sun 1 Nov 2026 is in the past"

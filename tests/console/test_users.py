@@ -10,7 +10,16 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import User
-from tests.console.helpers import PASSWORDS, Browser, World, audit_log, flashes, logged_in, snapshot
+from tests.console.helpers import (
+    PASSWORDS,
+    Browser,
+    World,
+    audit_log,
+    flashes,
+    logged_in,
+    snapshot,
+    unlabelled,
+)
 from tests.helpers import TEMBOK
 
 
@@ -28,7 +37,10 @@ def test_an_admin_creates_users_in_the_console(app: Flask, admin: Browser, db: D
         "/staff/users",
     )
     assert flashes(page) == [("ok", "Pengguna dibuat.")]
-    assert "<tr><td>kelian</td><td>perangkat desa</td><td>Tembok</td><td>ya</td>\n" in page
+    assert (
+        "<tr><td>kelian</td><td>perangkat desa</td><td>Tembok (Tejakula)</td><td>ya</td>\n"
+        in unlabelled(page)
+    )
     assert audit_log(db)[-1] == (
         "admin",
         "user.create",
@@ -67,12 +79,35 @@ def test_an_admin_creates_users_in_the_console(app: Flask, admin: Browser, db: D
                 "role": "village_officer",
                 "village": "",
             },
-            "no village with code or name ''",
+            "Pilih desa.",
+        ),
+        (
+            {
+                "username": "baru",
+                "password": "sepuluh-huruf",
+                "role": "village_officer",
+                "village": "Atlantis",
+            },
+            "tidak ada desa dengan kode atau nama 'Atlantis'",
         ),
     ]:
-        page = admin.follow(admin.post("/staff/users", form), "/staff/users")
-        assert flashes(page) == [("error", error)], form
+        response = admin.post("/staff/users", form)
+        assert response.status_code == 200  # the form again, as it was typed
+        assert flashes(response.text) == [("error", error)], form
+        if form["role"] in ("staff", "village_officer"):
+            assert f'<option value="{form["role"]}" selected>' in response.text
+        assert (
+            f'id="village" name="village" placeholder="Tembok" value="{form.get("village", "")}"'
+            in response.text
+        )
+        assert "sepuluh-huruf" not in response.text  # a password is never sent back
     assert snapshot(db) == before
+
+
+def test_a_new_user_is_staff_unless_chosen_otherwise(admin: Browser) -> None:
+    page = admin.get("/staff/users").text
+    assert '<option value="staff" selected>' in page
+    assert page.count(" selected>") == 1
 
 
 def test_an_admin_switches_log_ins_off_and_on_and_sets_passwords(

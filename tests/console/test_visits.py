@@ -94,14 +94,18 @@ def test_a_visit_is_drafted_previewed_and_published(
 
     # the preview: who (the two residents not opted out, and a subscriber), what, how much
     before = snapshot(db)
-    who = re.search(r'<strong id="recipients">(\d+)</strong>\s*((?:\(\w+: \d+\) )*)', page)
+    who = re.search(r'<strong id="recipients">(\d+)</strong>\s*((?:\([\w ]+: \d+\) )*)', page)
     assert who is not None
     assert who.group(1) == "3"
-    assert dict(re.findall(r"\((\w+): (\d+)\)", who.group(2))) == {"id": "2", "en": "1"}
+    assert dict(re.findall(r"\(([\w ]+): (\d+)\)", who.group(2))) == {
+        "Bahasa Indonesia": "2",
+        "English": "1",
+    }
     for code, text in previews.items():
-        assert f'<h2>Pratinjau ({code})</h2>\n<p class="sms">{html.escape(text)}</p>' in page
+        name = {"id": "Bahasa Indonesia", "en": "English"}[code]
+        assert f'<h2>Pratinjau ({name})</h2>\n<p class="sms">{html.escape(text)}</p>' in page
     segments = count_segments(previews["id"]).segments
-    assert f"Perkiraan biaya: {3 * segments * 350:,} IDR" in page
+    assert f"Perkiraan biaya: Rp {3 * segments * 350:,}".replace(",", ".") in page
     assert staff.get(f"/staff/visits/{visit_id}/publish").status_code == 200
     assert snapshot(db) == before  # looking writes nothing
 
@@ -138,7 +142,7 @@ def test_a_visit_is_drafted_previewed_and_published(
     # publishing twice is refused and writes nothing
     before = snapshot(db)
     page = staff.follow(staff.post(f"/staff/visits/{visit_id}/publish"), "/staff/visits")
-    assert flashes(page) == [("error", f"visit {visit_id} is already published")]
+    assert flashes(page) == [("error", f"kunjungan {visit_id} sudah diterbitkan")]
     assert snapshot(db) == before
 
 
@@ -211,7 +215,7 @@ def test_editing_and_cancelling_a_published_visit(
     )
     assert response.status_code == 200
     assert flashes(response.get_data(as_text=True)) == [
-        ("error", "the end time is not after the start time")
+        ("error", "jam selesai 13.00 tidak sesudah jam mulai 14.00")
     ]
     assert snapshot(db) == before
     with db.begin() as session:
@@ -236,18 +240,24 @@ def test_editing_and_cancelling_a_published_visit(
         (SUBSCRIBER, "cancelled", "published"),
     ]
     page = staff.follow(staff.post(f"/staff/visits/{visit_id}/cancel"), "/staff/visits")
-    assert flashes(page) == [("error", f"visit {visit_id} is already cancelled")]
+    assert flashes(page) == [("error", f"kunjungan {visit_id} sudah dibatalkan")]
 
 
 def test_a_bad_new_visit_is_shown_again(staff: Browser, db: Database) -> None:
     before = snapshot(db)
     cases = [
-        ({"date": "2001-01-01"}, "2001-01-01 is in the past"),
+        ({"date": "2001-01-01"}, "Senin, 1 Jan 2001 sudah lewat"),
         ({"date": "besok"}, "Bukan tanggal: besok"),
         ({"start": "9 pagi"}, "Bukan jam: 9 pagi"),
-        ({"end": "08:00"}, "end time 08:00 is not after start time 09:00"),
-        ({"place": "  "}, "the place is empty"),
-        ({"village": "Atlantis"}, "no village with code or name 'Atlantis'"),
+        ({"end": "08:00"}, "jam selesai 08.00 tidak sesudah jam mulai 09.00"),
+        ({"place": "  "}, "tempat masih kosong"),
+        ({"village": "Atlantis"}, "tidak ada desa dengan kode atau nama 'Atlantis'"),
+        ({"village": ""}, "Pilih desa."),
+        (
+            {"village": "Kayuputih"},
+            "'Kayuputih' adalah nama 2 desa; pakai kodenya: "
+            "51.08.04.2003 (Banjar), 51.08.05.2015 (Sukasada)",
+        ),
     ]
     got = errors_of(
         staff,
@@ -278,7 +288,7 @@ def test_a_form_shown_again_keeps_what_was_typed(staff: Browser) -> None:
     assert f'<option value="{TEMBOK}" selected>' in text
     page = staff.post("/staff/visits/new", {**typed, "village": "Atlantis", "place": "Balai"})
     assert flashes(page.get_data(as_text=True)) == [
-        ("error", "no village with code or name 'Atlantis'")
+        ("error", "tidak ada desa dengan kode atau nama 'Atlantis'")
     ]
     blank = staff.get("/staff/visits/new").text  # the usual hours to start from
     assert 'name="start" type="time" required value="09:00"' in blank
