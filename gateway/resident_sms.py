@@ -56,16 +56,37 @@ class ResidentSms:
     # --- document requests --------------------------------------------------------------------
 
     def request_status_changed(
-        self, session: Session, request: DocumentRequest, change_id: int
+        self,
+        session: Session,
+        request: DocumentRequest,
+        change_id: int,
+        key: str = "sms.status_changed",
     ) -> None:
+        """The SMS a status move sends (``key``: common/request_lifecycle.py ``SMS_OF``)."""
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        body = request_status.changed_sms(c, requests.view_of(request))
+        body = request_status.changed_sms(c, requests.view_of(request), key)
         outbox.add(
             session,
             recipient=request.applicant_phone,
             kind="notification",
             body=body,
             dedupe_key=f"request:{request.id}:change:{change_id}",
+        )
+
+    def request_status_text(self, language: str, request: DocumentRequest, key: str) -> str:
+        """The text ``request_status_changed`` would write, for staff to read before they do."""
+        return request_status.changed_sms(self.catalog(language), requests.view_of(request), key)
+
+    def request_registered(self, session: Session, request: DocumentRequest) -> None:
+        """A request registered for its applicant (village office, console, CLI, CSV import):
+        its number, and where to check it."""
+        c = self.catalog(self.language_of(session, request.applicant_phone))
+        outbox.add(
+            session,
+            recipient=request.applicant_phone,
+            kind="notification",
+            body=request_status.registered_sms(c, requests.view_of(request), self.service_code),
+            dedupe_key=f"request:{request.id}:registered",
         )
 
     # --- home visits -------------------------------------------------------------------------

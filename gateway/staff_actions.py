@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common import request_lifecycle
 from common.local_time import LOCAL_TZ, local_today
 from gateway.broadcasts import Audience
 from gateway.resident_sms import ResidentSms
@@ -75,11 +76,20 @@ def _visit_fields(visit: VillageVisit) -> dict[str, Any]:
 # --- document requests -------------------------------------------------------------------------
 
 
-def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
+def add_request(
+    session: Session, resident_sms: ResidentSms | None, actor: str, **values: Any
+) -> DocumentRequest:
+    """Register a request; its applicant is told its number and how to check it by SMS (unless
+    ``resident_sms`` is None: the demo's data)."""
     try:
-        request = queries.add_request(session, **values)
+        reason = request_lifecycle.clean_reason(values.pop("status_reason", None))
+        if values.get("status") == request_lifecycle.NEEDS_COMPLETION and reason is None:
+            raise request_lifecycle.MoveRefused("Say what is missing (the resident is told).")
+        request = queries.add_request(session, status_reason=reason, **values)
     except ValueError as error:
         raise ActionError(str(error)) from error
+    if resident_sms is not None:
+        resident_sms.request_registered(session, request)
     audit(
         session,
         actor,
@@ -95,6 +105,30 @@ def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
     return request
 
 
+def request_move(
+    session: Session,
+    number: str,
+    status: str,
+    pickup: str | None = None,
+    reason: str | None = None,
+) -> request_lifecycle.Move:
+    """What setting ``status`` on request ``number`` would be (common/request_lifecycle.py), or
+    ActionError; changes nothing."""
+    found = queries.find_request(session, number)
+    if found is None:
+        raise ActionError(f"no request with number {number}")
+    try:
+        return request_lifecycle.move(
+            found.status,
+            status,
+            reason=reason,
+            details_changed=pickup is not None and pickup != found.pickup_place,
+            old_reason=found.status_reason,
+        )
+    except request_lifecycle.MoveRefused as error:
+        raise ActionError(str(error)) from error
+
+
 def set_request_status(
     session: Session,
     resident_sms: ResidentSms,
@@ -102,24 +136,34 @@ def set_request_status(
     number: str,
     status: str,
     pickup: str | None = None,
+    reason: str | None = None,
 ) -> DocumentRequest:
+    """Move the request along its lifecycle: the same status again changes and sends nothing;
+    going back needs ``reason``, as does "perlu dilengkapi" (what is missing)."""
+    move = request_move(session, number, status, pickup, reason)
     found = queries.find_request(session, number)
-    before = {"status": found.status, "pickup": found.pickup_place} if found else None
+    assert found is not None  # (request_move found it)
+    if move.kind == request_lifecycle.UNCHANGED:
+        return found
+    before = {"status": found.status, "pickup": found.pickup_place}
+    found_reason = found.status_reason  # (in the audit when there is one)
     try:
-        request = queries.set_request_status(session, number, status, pickup)
+        request = queries.set_request_status(session, number, status, pickup, move.reason)
     except ValueError as error:
         raise ActionError(str(error)) from error
-    resident_sms.request_status_changed(
-        session, request, queries.last_status_change_id(session, request)
-    )
+    if move.sms is not None:
+        resident_sms.request_status_changed(
+            session, request, queries.last_status_change_id(session, request), move.sms
+        )
     audit(
         session,
         actor,
         "request.status",
         "document_request",
         number,
-        before,
-        {"status": request.status, "pickup": request.pickup_place},
+        {**before, "reason": found_reason} if found_reason or request.status_reason else before,
+        {"status": request.status, "pickup": request.pickup_place}
+        | ({"reason": request.status_reason} if found_reason or request.status_reason else {}),
     )
     return request
 

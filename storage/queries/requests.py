@@ -24,6 +24,7 @@ _COLUMNS = (  # what a resident is told, and who asked: see ``view``
     DocumentRequest.updated_at,
     DocumentRequest.pickup_place,
     DocumentRequest.applicant_phone,
+    DocumentRequest.status_reason,
 )
 _BY_NUMBER = DocumentRequest.number == bindparam("number")
 
@@ -39,7 +40,7 @@ REQUEST_BY_NUMBER = select(*_COLUMNS, DocumentRequest.applicant_birth_year).wher
 
 def view(row: Sequence[Any], caller: str) -> RequestView:
     """A request from a row of REQUESTS_OF_PHONE or REQUEST_BY_NUMBER, as ``caller`` sees it."""
-    number, doc_type, status, updated_at, pickup_place, applicant_phone = row[:6]
+    number, doc_type, status, updated_at, pickup_place, applicant_phone, reason = row[:7]
     return RequestView(
         number=number,
         doc_type=doc_type,
@@ -47,6 +48,7 @@ def view(row: Sequence[Any], caller: str) -> RequestView:
         updated=local_date(updated_at),
         pickup_place=pickup_place,
         owned_by_caller=applicant_phone == caller,
+        reason=reason,
     )
 
 
@@ -60,6 +62,7 @@ def view_of(request: DocumentRequest) -> RequestView:
             request.updated_at,
             request.pickup_place,
             request.applicant_phone,
+            request.status_reason,
         ),
         request.applicant_phone,
     )
@@ -83,6 +86,7 @@ def add_request(
     status: str = "submitted",
     number: str | None = None,
     pickup_place: str | None = None,
+    status_reason: str | None = None,
 ) -> DocumentRequest:
     if doc_type not in DOC_TYPES:
         raise ValueError(f"unknown document type '{doc_type}' (one of: {', '.join(DOC_TYPES)})")
@@ -108,11 +112,17 @@ def add_request(
         village_code=village_code,
         status=status,
         pickup_place=pickup_place,
+        status_reason=status_reason,
     )
     session.add(request)
     session.flush()
     session.add(
-        RequestStatusChange(request_id=request.id, status=status, pickup_place=pickup_place)
+        RequestStatusChange(
+            request_id=request.id,
+            status=status,
+            pickup_place=pickup_place,
+            status_reason=status_reason,
+        )
     )
     return request
 
@@ -128,8 +138,14 @@ def _unique_number(session: Session) -> str:
 
 
 def set_request_status(
-    session: Session, number: str, status: str, pickup_place: str | None = None
+    session: Session,
+    number: str,
+    status: str,
+    pickup_place: str | None = None,
+    status_reason: str | None = None,
 ) -> DocumentRequest:
+    """Write the new status (its lifecycle is checked by the caller: common/request_lifecycle.py)
+    and a history row; ``status_reason`` replaces the old one, None included."""
     if status not in REQUEST_STATUSES:
         raise ValueError(f"unknown status '{status}' (one of: {', '.join(REQUEST_STATUSES)})")
     check_length(pickup_place, DocumentRequest.pickup_place, "the pickup place")
@@ -139,9 +155,15 @@ def set_request_status(
     request.status = status
     if pickup_place is not None:
         request.pickup_place = pickup_place
+    request.status_reason = status_reason
     request.updated_at = utcnow()
     session.add(
-        RequestStatusChange(request_id=request.id, status=status, pickup_place=request.pickup_place)
+        RequestStatusChange(
+            request_id=request.id,
+            status=status,
+            pickup_place=request.pickup_place,
+            status_reason=status_reason,
+        )
     )
     session.flush()
     return request

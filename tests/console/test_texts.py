@@ -128,4 +128,34 @@ def test_every_template_call_is_a_literal_or_a_known_value() -> None:
         "t",
         "m.kind",
         "m.status",
+        # statuses (the vocabulary above), the import's delimiter names and its refusals (below)
+        "before",
+        "form.status.data",
+        "preview.delimiter",
+        "row.problem[0],",
+        "key,",
     }
+
+
+def test_every_refusal_key_has_an_indonesian_entry() -> None:
+    """The lifecycle's and the CSV import's refusals are keys (English sentences) with values,
+    shown in the reader's language: each is in ui_id.toml."""
+    from common import request_lifecycle
+
+    keys = {"comma", "semicolon", "tab", "Request number {value} already exists.", "{value}"}
+    for path in (
+        Path(request_lifecycle.__file__),
+        REPO / "console" / "request_import.py",
+    ):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("refuse", "MoveRefused")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                keys.add(str(node.args[0].value))
+    assert len(keys) > 15
+    indonesian = _indonesian()
+    assert {k for k in keys if k not in indonesian} == set()
