@@ -134,6 +134,8 @@ def test_every_template_call_is_a_literal_or_a_known_value() -> None:
         "preview.delimiter",
         "row.problem[0],",
         "key,",
+        "booking.service",
+        "booking.status",
     }
 
 
