@@ -341,3 +341,27 @@ def test_a_language_chosen_by_ussd_is_used_for_notifications(
         (f"Adminduk Buleleng: Kartu Keluarga no. {KTP}: Sedang diproses.",),
         (f"Adminduk Buleleng: Family card no. {KTP}: Incomplete. Reason: photo missing.",),
     ]
+
+
+def test_set_status_follows_the_lifecycle(runner: Any, db: Database, request_number: str) -> None:
+    """The same status twice sends one SMS; going back and "perlu dilengkapi" need a reason,
+    which the resident reads."""
+    ok(run(runner, "requests", "set-status", request_number, "ready", "--pickup", "Balai Desa"))
+    again = ok(run(runner, "requests", "set-status", request_number, "ready"))
+    assert again == f"{request_number}: ready (collect at Balai Desa); unchanged, nothing sent\n"
+    fails(
+        run(runner, "requests", "set-status", request_number, "submitted"),
+        "Going back from ready to submitted needs a reason",
+    )
+    fails(
+        run(runner, "requests", "set-status", request_number, "rejected"),
+        "Say what is missing",
+    )
+    ok(run(runner, "requests", "set-status", request_number, "rejected", "--reason", "signature"))
+    with db.begin() as session:
+        bodies = [m.body for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert bodies[1:] == [
+        f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. Ambil di Balai Desa.",
+        f"Adminduk Buleleng: koreksi, KTP-el no. {request_number} kembali Perlu dilengkapi. "
+        "Alasan: tanda tangan kurang.",
+    ]
