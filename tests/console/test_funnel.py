@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
+from common.local_time import LOCAL_TZ, local_today
 from flows.flow import load_flow
 from flows.journey_steps import journey_steps
 from gateway.runtime import runtime
@@ -130,3 +131,24 @@ def test_the_session_log_keeps_the_last_screen(
         }
     assert logged[first] == ("status", "status_list", "dropped", False)
     assert logged[played] == ("priority", "pr_info", "dropped", True)
+
+
+def test_sessions_are_counted_by_their_wita_day(staff: Browser, db: Database) -> None:
+    """The per-day charts group in the database by the local (WITA) day: 01:00 WITA today is
+    17:00 UTC yesterday, and counts today."""
+    today = local_today()
+    early = dt.datetime.combine(today, dt.time(1), LOCAL_TZ).astimezone(dt.UTC)
+    late_yesterday = early - dt.timedelta(hours=2)  # 23:00 WITA yesterday
+    with db.begin() as session:
+        for i, started in enumerate([early, early, late_yesterday]):
+            session.add(
+                UssdSessionLog(
+                    session_id=f"d{i}",
+                    phone=GRANNY,
+                    journey="status",
+                    outcome="completed",
+                    started_at=started,
+                )
+            )
+    page = staff.get("/staff/?lang=en").text
+    assert re.search(r"<b>2</b>\s*USSD sessions today", page), page.split("cards")[1][:600]
