@@ -129,6 +129,14 @@ def request_move(
         raise ActionError(str(error)) from error
 
 
+def _request_fields(request: DocumentRequest) -> dict[str, Any]:
+    """What the audit log records of a status change (the reason only when there is one)."""
+    fields: dict[str, Any] = {"status": request.status, "pickup": request.pickup_place}
+    if request.status_reason:
+        fields["reason"] = request.status_reason
+    return fields
+
+
 def set_request_status(
     session: Session,
     resident_sms: ResidentSms,
@@ -145,8 +153,7 @@ def set_request_status(
     assert found is not None  # (request_move found it)
     if move.kind == request_lifecycle.UNCHANGED:
         return found
-    before = {"status": found.status, "pickup": found.pickup_place}
-    found_reason = found.status_reason  # (in the audit when there is one)
+    before = _request_fields(found)
     try:
         request = queries.set_request_status(session, number, status, pickup, move.reason)
     except ValueError as error:
@@ -155,16 +162,11 @@ def set_request_status(
         resident_sms.request_status_changed(
             session, request, queries.last_status_change_id(session, request), move.sms
         )
-    audit(
-        session,
-        actor,
-        "request.status",
-        "document_request",
-        number,
-        {**before, "reason": found_reason} if found_reason or request.status_reason else before,
-        {"status": request.status, "pickup": request.pickup_place}
-        | ({"reason": request.status_reason} if found_reason or request.status_reason else {}),
-    )
+    after = _request_fields(request)
+    if "reason" in before or "reason" in after:  # both sides name it, None included
+        before.setdefault("reason", None)
+        after.setdefault("reason", None)
+    audit(session, actor, "request.status", "document_request", number, before, after)
     return request
 
 
