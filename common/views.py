@@ -18,6 +18,7 @@ class RequestView:
     updated: dt.date  # the local day of its last change
     pickup_place: str | None
     owned_by_caller: bool  # asked from the phone now asking (else its birth year is asked first)
+    reason: str | None = None  # why "perlu dilengkapi" or why it went back (a code or words)
 
 
 @dataclass(frozen=True)

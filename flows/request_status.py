@@ -7,6 +7,7 @@ way they asked. The words themselves are the catalog's (``request_status.*``, ``
 
 from __future__ import annotations
 
+from common.request_lifecycle import INCOMPLETE_REASONS
 from flows.catalog import Catalog
 from flows.services import RequestView
 
@@ -28,6 +29,8 @@ def screen_vars(c: Catalog, request: RequestView) -> dict[str, str]:
         pickup = c.text("status.pickup", place=request.pickup_place)
     else:
         pickup = ""
+    if not pickup and request.reason:  # "perlu dilengkapi", or gone back: why, on that line
+        pickup = c.text("status.reason", reason=reason_text(c, request.reason))
     return {
         "doc_label": c.text(f"doc.{request.doc_type}"),
         "status_label": status_label(c, request.status),
@@ -46,21 +49,48 @@ def reply_sms(c: Catalog, request: RequestView) -> str:
         status_label=status_label(c, request.status),
         date=c.date(request.updated),
         pickup=_sms_pickup(c, request),
+        reason=_sms_reason(c, request),
     )
 
 
-def changed_sms(c: Catalog, request: RequestView) -> str:
-    """What the applicant is told when staff change the status."""
+def reason_text(c: Catalog, reason: str) -> str:
+    """A reason as the reader reads it: a listed one in their language, else the staff's words."""
+    return c.text(f"incomplete.{reason}") if reason in INCOMPLETE_REASONS else reason
+
+
+def changed_sms(c: Catalog, request: RequestView, key: str = "sms.status_changed") -> str:
+    """What the applicant is told when staff change the status; ``key``: the SMS the move sends
+    (common/request_lifecycle.py: ``sms.status_changed``, or ``sms.status_corrected``)."""
     return c.text(
-        "sms.status_changed",
+        key,
         doc_label=c.text(f"doc.{request.doc_type}"),
         number=request.number,
         status_label=status_label(c, request.status),
         pickup=_sms_pickup(c, request),
+        reason=_sms_reason(c, request),
+    )
+
+
+def registered_sms(c: Catalog, request: RequestView, code: str) -> str:
+    """What the applicant is told when a request is registered for them (at the village office,
+    Melali Kecapil, or imported): its number and where to check it."""
+    return c.text(
+        "sms.request_registered",
+        doc_label=c.text(f"doc.{request.doc_type}"),
+        number=request.number,
+        code=code,
     )
 
 
 def _sms_pickup(c: Catalog, request: RequestView) -> str:
     if request.status == "ready" and request.pickup_place:
         return c.text("sms.status_pickup", place=request.pickup_place)
+    return ""
+
+
+def _sms_reason(c: Catalog, request: RequestView) -> str:
+    """Why: for "perlu dilengkapi" what is missing, for a correction why. A text that says
+    where to collect does not say why too (one SMS segment, as on the USSD screen)."""
+    if request.reason and not _sms_pickup(c, request):
+        return c.text("sms.status_reason", reason=reason_text(c, request.reason))
     return ""

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -56,16 +56,37 @@ class ResidentSms:
     # --- document requests --------------------------------------------------------------------
 
     def request_status_changed(
-        self, session: Session, request: DocumentRequest, change_id: int
+        self,
+        session: Session,
+        request: DocumentRequest,
+        change_id: int,
+        key: str = "sms.status_changed",
     ) -> None:
+        """The SMS a status move sends (``key``: common/request_lifecycle.py ``SMS_OF``)."""
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        body = request_status.changed_sms(c, requests.view_of(request))
+        body = request_status.changed_sms(c, requests.view_of(request), key)
         outbox.add(
             session,
             recipient=request.applicant_phone,
             kind="notification",
             body=body,
             dedupe_key=f"request:{request.id}:change:{change_id}",
+        )
+
+    def request_status_text(self, language: str, request: DocumentRequest, key: str) -> str:
+        """The text ``request_status_changed`` would write, for staff to read before they do."""
+        return request_status.changed_sms(self.catalog(language), requests.view_of(request), key)
+
+    def request_registered(self, session: Session, request: DocumentRequest) -> None:
+        """A request registered for its applicant (village office, console, CLI, CSV import):
+        its number, and where to check it."""
+        c = self.catalog(self.language_of(session, request.applicant_phone))
+        outbox.add(
+            session,
+            recipient=request.applicant_phone,
+            kind="notification",
+            body=request_status.registered_sms(c, requests.view_of(request), self.service_code),
+            dedupe_key=f"request:{request.id}:registered",
         )
 
     # --- home visits -------------------------------------------------------------------------
@@ -254,15 +275,7 @@ class ResidentSms:
         who already heard of it; re-plan the rest with the new details."""
         view = visits.view_of(visit)
         now = utcnow()
-        already_told: set[str] = set(
-            session.scalars(
-                select(OutboxMessage.recipient).where(
-                    OutboxMessage.visit_id == visit.id,
-                    OutboxMessage.kind == "broadcast",
-                    OutboxMessage.status.in_(("sending", "sent", "delivered")),
-                )
-            )
-        )
+        already_told: set[str] = set(session.scalars(_told_of(visit.id)))
         outbox.cancel_queued(
             session,
             visit_id=visit.id,
@@ -297,6 +310,20 @@ class ResidentSms:
             # Those not told yet get the announcement with the new details.
             self.visit_published(session, visit, skip=already_told)
         return written
+
+    def visit_cancel_counts(self, session: Session, visit: VillageVisit) -> tuple[int, int]:
+        """Before a visit is cancelled (the console's confirmation): how many residents already
+        told of it will get the cancellation SMS, and how many messages still waiting for it
+        (announcements, reminders) will be withdrawn instead."""
+        told = session.scalar(
+            select(func.count()).select_from(_told_of(visit.id).distinct().subquery())
+        )
+        waiting = session.scalar(
+            select(func.count()).where(
+                OutboxMessage.visit_id == visit.id, OutboxMessage.status == "queued"
+            )
+        )
+        return int(told or 0), int(waiting or 0)
 
     # --- broadcasts staff write (gateway/broadcasts.py) ---------------------------------------
 
@@ -334,6 +361,15 @@ class ResidentSms:
 
     def _at_reminder_hour(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(self.reminder_hour), LOCAL_TZ).astimezone(dt.UTC)
+
+
+def _told_of(visit_id: int) -> Select[tuple[str]]:
+    """The phones a visit's announcement has reached (or is reaching)."""
+    return select(OutboxMessage.recipient).where(
+        OutboxMessage.visit_id == visit_id,
+        OutboxMessage.kind == "broadcast",
+        OutboxMessage.status.in_(("sending", "sent", "delivered")),
+    )
 
 
 def _version(visit: VisitView) -> str:

@@ -108,9 +108,12 @@ def dial() -> Response:
         phone=_phone(),
         text=_text(body, "text", ussd.MAX_TEXT),
         service_code=current_app.config["USSD_SERVICE_CODE"],
-        network_code="simulator",
+        network_code=ussd.SIMULATOR_NETWORK,
     )
-    return jsonify({"session": session_id, "reply": reply})
+    response = jsonify({"session": session_id, "reply": reply})
+    # its finished sessions reach the session log (and the dashboard) like any other's
+    response.call_on_close(runtime().session_log.flush_after_reply)
+    return response
 
 
 @bp.post("/sms")

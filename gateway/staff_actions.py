@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common import request_lifecycle
 from common.local_time import LOCAL_TZ, local_today
 from common.refusals import Refusal, Word
 from gateway.broadcasts import Audience
@@ -85,11 +86,20 @@ def _visit_fields(visit: VillageVisit) -> dict[str, Any]:
 # --- document requests -------------------------------------------------------------------------
 
 
-def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
+def add_request(
+    session: Session, resident_sms: ResidentSms | None, actor: str, **values: Any
+) -> DocumentRequest:
+    """Register a request; its applicant is told its number and how to check it by SMS (unless
+    ``resident_sms`` is None: the demo's data)."""
     try:
-        request = queries.add_request(session, **values)
+        reason = request_lifecycle.clean_reason(values.pop("status_reason", None))
+        if values.get("status") == request_lifecycle.NEEDS_COMPLETION and reason is None:
+            raise request_lifecycle.MoveRefused("Say what is missing (the resident is told).")
+        request = queries.add_request(session, status_reason=reason, **values)
     except ValueError as error:
         raise ActionError.of(error) from error
+    if resident_sms is not None:
+        resident_sms.request_registered(session, request)
     audit(
         session,
         actor,
@@ -105,6 +115,38 @@ def add_request(session: Session, actor: str, **values: Any) -> DocumentRequest:
     return request
 
 
+def request_move(
+    session: Session,
+    number: str,
+    status: str,
+    pickup: str | None = None,
+    reason: str | None = None,
+) -> request_lifecycle.Move:
+    """What setting ``status`` on request ``number`` would be (common/request_lifecycle.py), or
+    ActionError; changes nothing."""
+    found = queries.find_request(session, number)
+    if found is None:
+        raise ActionError("no request with number {number}", number=number)
+    try:
+        return request_lifecycle.move(
+            found.status,
+            status,
+            reason=reason,
+            details_changed=pickup is not None and pickup != found.pickup_place,
+            old_reason=found.status_reason,
+        )
+    except request_lifecycle.MoveRefused as error:
+        raise ActionError.of(error) from error
+
+
+def _request_fields(request: DocumentRequest) -> dict[str, Any]:
+    """What the audit log records of a status change (the reason only when there is one)."""
+    fields: dict[str, Any] = {"status": request.status, "pickup": request.pickup_place}
+    if request.status_reason:
+        fields["reason"] = request.status_reason
+    return fields
+
+
 def set_request_status(
     session: Session,
     resident_sms: ResidentSms,
@@ -112,25 +154,29 @@ def set_request_status(
     number: str,
     status: str,
     pickup: str | None = None,
+    reason: str | None = None,
 ) -> DocumentRequest:
+    """Move the request along its lifecycle: the same status again changes and sends nothing;
+    going back needs ``reason``, as does "perlu dilengkapi" (what is missing)."""
+    move = request_move(session, number, status, pickup, reason)
     found = queries.find_request(session, number)
-    before = {"status": found.status, "pickup": found.pickup_place} if found else None
+    assert found is not None  # (request_move found it)
+    if move.kind == request_lifecycle.UNCHANGED:
+        return found
+    before = _request_fields(found)
     try:
-        request = queries.set_request_status(session, number, status, pickup)
+        request = queries.set_request_status(session, number, status, pickup, move.reason)
     except ValueError as error:
         raise ActionError.of(error) from error
-    resident_sms.request_status_changed(
-        session, request, queries.last_status_change_id(session, request)
-    )
-    audit(
-        session,
-        actor,
-        "request.status",
-        "document_request",
-        number,
-        before,
-        {"status": request.status, "pickup": request.pickup_place},
-    )
+    if move.sms is not None:
+        resident_sms.request_status_changed(
+            session, request, queries.last_status_change_id(session, request), move.sms
+        )
+    after = _request_fields(request)
+    if "reason" in before or "reason" in after:  # both sides name it, None included
+        before.setdefault("reason", None)
+        after.setdefault("reason", None)
+    audit(session, actor, "request.status", "document_request", number, before, after)
     return request
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column, relationship
@@ -93,6 +94,9 @@ class DocumentRequest(Base):
     village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
     status: Mapped[str] = mapped_column(String(16))
     pickup_place: Mapped[str | None] = mapped_column(String(120))
+    # Why "perlu dilengkapi", or why a status went back: a code of INCOMPLETE_REASONS
+    # (common/request_lifecycle.py, words in the catalogs) or the staff's own words.
+    status_reason: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -112,6 +116,7 @@ class RequestStatusChange(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("document_requests.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     pickup_place: Mapped[str | None] = mapped_column(String(120))
+    status_reason: Mapped[str | None] = mapped_column(String(60))
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     request: Mapped[DocumentRequest] = relationship(back_populates="history")
@@ -303,8 +308,12 @@ class UssdSessionLog(Base):
     hops: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(16))  # completed | dropped | resumed
     provider_status: Mapped[str | None] = mapped_column(String(16))  # from /ussd/events
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )  # the dashboard's 14 days
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_screen: Mapped[str | None] = mapped_column(String(40))  # where the caller was last
+    simulator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 STAFF_ROLES = ("admin", "staff", "village_officer")

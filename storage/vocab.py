@@ -3,8 +3,11 @@ message catalogs (flows/catalogs/*.toml), keyed by these codes."""
 
 from __future__ import annotations
 
+from common.request_lifecycle import INCOMPLETE_REASONS, STATUSES
+
 DOC_TYPES = ("ktp", "kk", "birth_cert", "death_cert", "kia", "move")
-REQUEST_STATUSES = ("submitted", "processing", "ready", "collected", "rejected")
+REQUEST_STATUSES = STATUSES  # their lifecycle: common/request_lifecycle.py
+__all__ = ["INCOMPLETE_REASONS"]
 BOOKING_STATUSES = ("requested", "scheduled", "done", "cancelled")
 BOOKING_SERVICES = ("ktp", "kk", "birth_cert", "other")
 BOOKING_REASONS = ("sick", "disability", "elderly", "other")

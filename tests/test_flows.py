@@ -171,6 +171,7 @@ def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
 
 def test_every_sms_text_fits_one_gsm7_segment() -> None:
     """Routine messages cost one segment: each sms.* text, filled with worst-case values."""
+    from common.request_lifecycle import REASON_LONGEST
     from common.segments import count_segments
     from flows.validate import sample_values
 
@@ -180,10 +181,18 @@ def test_every_sms_text_fits_one_gsm7_segment() -> None:
         values["pickup"] = catalog.text("sms.status_pickup", place="Kantor Desa Pangkungparuk")
         values["bring"] = catalog.text("sms.visit_bring", bring="KK asli dan KTP lama")
         values["village_name"] = "Pangkungparuk"
+        reason = catalog.text("sms.status_reason", reason="x" * REASON_LONGEST)
         for key in (k for k in catalog.texts if k.startswith("sms.")):
-            text = catalog.text(key, **values)
-            count = count_segments(text)
-            assert (count.encoding, count.segments) == ("GSM-7", 1), (code, key, len(text), text)
+            # a status SMS says where to collect, or why (flows/request_status.py): not both
+            for extra in ({"reason": ""}, {"pickup": "", "reason": reason}):
+                text = catalog.text(key, **{**values, **extra})
+                count = count_segments(text)
+                assert (count.encoding, count.segments) == ("GSM-7", 1), (
+                    code,
+                    key,
+                    len(text),
+                    text,
+                )
 
 
 def test_a_resume_offer_never_nests_older_ones(engine: Engine) -> None:

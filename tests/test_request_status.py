@@ -3,6 +3,7 @@ the SMS staff's change sends say the same words, in every language."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -54,3 +55,27 @@ def test_where_to_collect_is_said_when_it_is_known() -> None:
     )  # the screen says where it was collected; the SMS does not
     assert "Kantor" not in request_status.reply_sms(c, collected)
     assert request_status.screen_vars(c, _request("processing"))["pickup_line"] == ""
+
+
+@pytest.mark.parametrize(
+    ("language", "listed", "own"),
+    [
+        ("id", "Alasan: KK belum dibawa", "Alasan: surat pengantar desa"),
+        ("en", "Reason: family card (KK) not brought", "Reason: surat pengantar desa"),
+    ],
+)
+def test_the_reason_for_perlu_dilengkapi_is_said_everywhere(
+    language: str, listed: str, own: str
+) -> None:
+    """A listed reason in the reader's language, the staff's own words as typed: on the
+    screen, in the STATUS reply and in the SMS of the change; one segment each."""
+    c = CATALOGS[language]
+    for reason, said in (("kk", listed), ("surat pengantar desa", own)):
+        request = dataclasses.replace(_request("rejected", None), reason=reason)
+        assert request_status.screen_vars(c, request)["pickup_line"] == said
+        assert request_status.reply_sms(c, request).endswith(f" {said}.")
+        assert request_status.changed_sms(c, request).endswith(f" {said}.")
+        corrected = request_status.changed_sms(c, request, "sms.status_corrected")
+        assert corrected.endswith(f" {said}.") and len(corrected) <= 160
+    registered = request_status.registered_sms(c, _request("submitted"), "*123#")
+    assert "12345678" in registered and "*123#" in registered

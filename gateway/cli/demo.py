@@ -84,6 +84,7 @@ def demo(force: bool, actor: str) -> None:
                 status=status,
                 number=number,
                 pickup_place=pickup,
+                status_reason="photo" if status == "rejected" else None,  # "perlu dilengkapi"
             )
         queries.create_booking(
             session,

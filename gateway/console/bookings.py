@@ -10,6 +10,7 @@ from sqlalchemy import select
 from wtforms import Field, StringField
 from wtforms.validators import Length
 
+from common.refusals import Word
 from gateway import staff_actions
 from gateway.console import bp, lazy_translate, translate
 from gateway.console.auth import ALL, OFFICE, roles
@@ -23,6 +24,7 @@ from gateway.console.shared import (
     scoped,
 )
 from gateway.runtime import runtime
+from gateway.staff_actions import ActionError
 from storage.models import HomeVisitBooking
 
 
@@ -71,8 +73,23 @@ class ScheduleForm(ConsoleForm):
 
 @bp.post("/bookings/<number>/<step>")
 @roles(*OFFICE)
-def booking_step(number: str, step: str) -> Response:
+def booking_step(number: str, step: str) -> str | Response:
+    """Schedule, done, or cancelled; a cancellation is confirmed first (``confirmed``), on a
+    page that says the resident will be told."""
     rt = runtime()
+    if step == "cancelled" and not request.form.get("confirmed"):
+        try:
+            with rt.db.begin() as session:
+                booking = staff_actions.get_booking(session, number)
+                if booking.status not in ("requested", "scheduled"):
+                    raise ActionError(
+                        "booking {number} is already {status}",
+                        number=number,
+                        status=Word(booking.status),
+                    )
+                return render_template("console/booking_cancel.html", booking=booking, rt=rt)
+        except ActionError as error:
+            return failed(error, "staff.bookings")
     try:
         with rt.db.begin() as session:
             if step == "schedule":

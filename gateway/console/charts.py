@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
@@ -99,3 +100,45 @@ def hbar_chart(values: dict[str, int]) -> Markup:
         for name, n in sorted(values.items(), key=lambda kv: -kv[1])
     )
     return Markup(f'<table class="hbars">{rows}</table>')
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    step: int  # 1: the first screen after the main menu
+    screens: tuple[str, ...]  # the screens at this step (screens.toml names)
+    reached: int  # callers who got at least this far
+    hung_up: int  # callers whose session ended here without finishing
+
+
+def funnel_chart(title: str, steps: list[FunnelStep]) -> Markup:
+    """One journey's funnel: a bar per step as wide as the callers who reached it, its
+    hang-ups at the end in red, the numbers written beside it."""
+    if not steps or not steps[0].reached:
+        return Markup("")
+    width, row, label = 560, 22, 90
+    top = steps[0].reached
+    height = row * len(steps) + 24
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" role="img" class="chart funnel">'
+        f"<title>{escape(title)}</title>"
+        f'<text x="0" y="14" class="total">{escape(title)}</text>'
+    ]
+    scale = (width - label - 150) / top
+    for i, s in enumerate(steps):
+        y = 22 + i * row
+        w = max(1.0, s.reached * scale)
+        gone = s.hung_up * scale
+        step_text = translate("Step {n}", n=s.step)
+        said = translate(
+            "{reached} reached, {hung_up} hung up", reached=s.reached, hung_up=s.hung_up
+        )
+        parts.append(
+            f'<text x="0" y="{y + 13}">{escape(step_text)}</text>'
+            f'<rect x="{label}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{PALETTE[0]}">'
+            f"<title>{escape(', '.join(s.screens))}</title></rect>"
+            f'<rect x="{label + w - gone:.1f}" y="{y}" width="{gone:.1f}" height="{row - 6}" '
+            f'fill="{STATUS_COLOURS["failed"]}"/>'
+            f'<text x="{label + w + 6:.1f}" y="{y + 13}">{escape(said)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -4,9 +4,7 @@ and importing many from a CSV file."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
+import dataclasses
 from typing import Any
 
 from flask import Response, abort, flash, render_template, request
@@ -16,8 +14,10 @@ from sqlalchemy import or_, select
 from wtforms import Field, StringField
 from wtforms.validators import DataRequired, Regexp, ValidationError
 
+from common import request_lifecycle
+from flows import request_status
 from gateway import staff_actions
-from gateway.console import CONTROL, bp, lazy_translate, translate
+from gateway.console import bp, lazy_translate, request_import, translate, ui_language
 from gateway.console.auth import ALL, OFFICE, roles
 from gateway.console.formatting import say
 from gateway.console.shared import (
@@ -34,8 +34,9 @@ from gateway.console.shared import (
 from gateway.phones import to_e164
 from gateway.runtime import runtime
 from gateway.staff_actions import ActionError
+from storage import queries
 from storage.models import DocumentRequest
-from storage.vocab import DOC_TYPES, REQUEST_STATUSES
+from storage.vocab import DOC_TYPES, INCOMPLETE_REASONS, REQUEST_STATUSES
 
 
 @bp.get("/requests")
@@ -65,23 +66,55 @@ def requests_page() -> str:
         status=status,
         statuses=REQUEST_STATUSES,
         doc_types=DOC_TYPES,
+        reasons=reason_labels(),
+        longest=request_lifecycle.REASON_LONGEST,
     )
 
 
+def reason_labels() -> dict[str, str]:
+    """The listed reasons for "perlu dilengkapi", in the reader's language (the residents'
+    catalogs say them: staff choose the very words the resident will read)."""
+    c = runtime().resident_sms.catalog(ui_language())
+    return {code: request_status.reason_text(c, code) for code in INCOMPLETE_REASONS}
+
+
 class StatusForm(ConsoleForm):
-    """The requests ticked in the list, their new status, and where to collect them."""
+    """The requests ticked in the list, their new status (no default: staff choose), where to
+    collect them, what is missing ("perlu dilengkapi": a listed reason or their own words),
+    and why, when a status goes back (common/request_lifecycle.py)."""
 
     numbers = CheckedValues(
         validators=[DataRequired(lazy_translate("Choose at least one request."))]
     )
-    status = StringField(default="")
+    status = StringField(
+        default="", validators=[DataRequired(lazy_translate("Choose the new status."))]
+    )
     pickup = StringField()  # its length is checked by the action
+    reason = StringField(default="")  # a code of INCOMPLETE_REASONS, or "" (then reason_text)
+    reason_text = StringField(default="")  # the staff's own words, at most REASON_LONGEST
+    correction = StringField(default="")  # why a status goes back, told to the resident
+
+    def incomplete_reason(self) -> str | None:
+        code = self.reason.data or ""
+        if code in INCOMPLETE_REASONS:
+            return code
+        return request_lifecycle.clean_reason(self.reason_text.data)
+
+    def reason_for(self, before: str) -> str | None:
+        """The reason of the move from ``before`` to the chosen status."""
+        after = self.status.data
+        if after == request_lifecycle.NEEDS_COMPLETION:
+            return self.incomplete_reason()
+        if request_lifecycle.kind_of(before, after) == request_lifecycle.CORRECTION:
+            return request_lifecycle.clean_reason(self.correction.data)
+        return None
 
 
 @bp.post("/requests/status")
 @roles(*ALL)
-def requests_status() -> Response:
-    """Change the status of one request or a selection; each change notifies the resident."""
+def requests_status() -> str | Response:
+    """Change the status of one request or a selection; each change notifies the resident.
+    A status that goes back first shows what each resident will be told, and asks why."""
     rt = runtime()
     form = StatusForm()
     if current_user.is_officer and form.status.data != "collected":
@@ -89,38 +122,85 @@ def requests_status() -> Response:
     try:
         form.check()
         with rt.db.begin() as session:
+            found = []
             for number in form.numbers.data:
-                found = session.scalar(
+                request_row = session.scalar(
                     scoped(
                         select(DocumentRequest).where(DocumentRequest.number == number),
                         DocumentRequest.village_code,
                     )
                 )
-                if found is None:
+                if request_row is None:
                     abort(404)
-                if current_user.is_officer and found.status != "ready":
+                if current_user.is_officer and request_row.status != "ready":
                     raise ActionError(
                         translate(
                             "Only a document that is ready can be handed over: {number}",
                             number=number,
                         )
                     )
+                found.append(request_row)
+            going_back = [
+                r
+                for r in found
+                if request_lifecycle.kind_of(r.status, form.status.data)
+                == request_lifecycle.CORRECTION
+            ]
+            if going_back and not form.reason_for(going_back[0].status):
+                return _confirm_going_back(rt, session, form, going_back)
+            changed = 0
+            for request_row in found:
+                move = staff_actions.request_move(
+                    session,
+                    request_row.number,
+                    form.status.data,
+                    form.pickup.data or None,
+                    form.reason_for(request_row.status),
+                )
                 staff_actions.set_request_status(
                     session,
                     rt.resident_sms,
                     actor(),
-                    number,
+                    request_row.number,
                     form.status.data,
                     form.pickup.data or None,
+                    move.reason,
                 )
-    except ActionError as error:
+                changed += move.sms is not None
+    except ValueError as error:  # the form's, the action's, the lifecycle's
         return failed(error, "staff.requests_page")
     rt.dispatch()
-    return done(
-        translate(
-            "{n} request(s) changed; the residents are told by SMS.", n=len(form.numbers.data)
-        ),
-        "staff.requests_page",
+    unchanged = len(form.numbers.data) - changed
+    message = translate("{n} request(s) changed; the residents are told by SMS.", n=changed)
+    if unchanged:
+        message += " " + translate("{n} already had this status: nothing sent.", n=unchanged)
+    return done(message, "staff.requests_page")
+
+
+def _confirm_going_back(
+    rt: Any, session: Any, form: StatusForm, going_back: list[DocumentRequest]
+) -> str:
+    """The page that asks why a status goes back, and shows what each resident will read (the
+    reason in its place)."""
+    placeholder = "…"
+    previews = []
+    for row in going_back:
+        view = dataclasses.replace(
+            queries.requests.view_of(row),
+            status=form.status.data,
+            reason=placeholder,
+            pickup_place=form.pickup.data or row.pickup_place,
+        )
+        language = rt.resident_sms.language_of(session, row.applicant_phone)
+        text = request_status.changed_sms(
+            rt.resident_sms.catalog(language), view, "sms.status_corrected"
+        )
+        previews.append((row.number, row.status, text))
+    return render_template(
+        "console/request_status_confirm.html",
+        form=form,
+        previews=previews,
+        longest=request_lifecycle.REASON_LONGEST,
     )
 
 
@@ -173,6 +253,7 @@ def request_new() -> str | Response:
         with rt.db.begin() as session:
             created = staff_actions.add_request(
                 session,
+                rt.resident_sms,
                 actor(),
                 doc_type=form.doc_type.data,
                 phone=form.phone.data,
@@ -183,75 +264,119 @@ def request_new() -> str | Response:
     except ValueError as error:  # the form's or the action's (ActionError)
         flash(say(error), "error")
         return render_template("console/request_form.html", form=form, rt=rt, doc_types=DOC_TYPES)
+    rt.dispatch()
     return done(
-        translate("Request registered. Its number: {number}", number=number),
+        translate(
+            "Request registered. Its number: {number}. The applicant is told it by SMS.",
+            number=number,
+        ),
         "staff.requests_page",
         q=number,
     )
 
 
 class ImportForm(ConsoleForm):
-    """A CSV file: type, phone, birth_year, village[, status, number, pickup]."""
+    """A CSV file: type, phone, birth_year, village[, status, number, pickup, reason]."""
 
     file = FileField()
+
+
+class ImportConfirmForm(ConsoleForm):
+    """The previewed file's text, carried back by the preview page (see ``requests_import``)."""
+
+    content = StringField(default="")
 
 
 @bp.route("/requests/import", methods=["GET", "POST"])
 @roles(*OFFICE)
 def requests_import() -> str:
-    """Bad rows are reported with their reason and skipped; the others are imported."""
+    """Upload, then a preview of the first rows and of what will be refused; nothing is
+    written until staff confirm (``requests_import_confirm``).
+
+    The preview page carries the file's text back in its form (a hidden text area, sent as
+    multipart so it is not inflated): nothing is kept on the server between the two steps, so
+    any web process of any machine takes the confirmation, and nothing is left behind by a
+    preview nobody confirmed. Everything is checked again on confirmation; the text comes
+    back from the same logged-in staff member, under the same CSRF token, and could hold
+    nothing they could not have uploaded."""
     form = ImportForm()
-    report = None
-    if form.is_submitted():
-        raw = form.file.data.read() if form.file.data else b""
-        try:
-            rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-        except (UnicodeDecodeError, csv.Error):
-            rows = []
-            flash(translate("The file is not UTF-8 text."), "error")
-        report = _import(rows)
-    return render_template("console/requests_import.html", report=report)
+    if not form.is_submitted():
+        return render_template("console/requests_import.html", report=None, preview=None)
+    raw = form.file.data.read() if form.file.data else b""
+    text, encoding = request_import.decode(raw)
+    delimiter = request_import.delimiter_of(text)
+    rows = [
+        request_import.check(row, runtime().regions) for row in request_import.read(text, delimiter)
+    ]
+    _numbers_in_use(rows)
+    return render_template(
+        "console/requests_import.html",
+        report=None,
+        preview={
+            "encoding": encoding,
+            "delimiter": {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter],
+            "columns": list(rows[0].values) if rows else [],
+            "rows": rows[: request_import.PREVIEW_ROWS],
+            "total": len(rows),
+            "good": sum(1 for r in rows if r.problem is None),
+            "content": text,
+        },
+    )
 
 
-CSV_LONGEST = 120  # characters of one value (a pickup place is the longest)
+@bp.post("/requests/import/confirm")
+@roles(*OFFICE)
+def requests_import_confirm() -> str:
+    """Write the previewed rows: each in its own transaction, so a bad row is refused with its
+    reason and the others are kept; each applicant is told their number by SMS."""
+    form = ImportConfirmForm()
+    text = form.content.data or ""
+    rows = request_import.read(text, request_import.delimiter_of(text))
+    report = _import(rows)
+    runtime().dispatch()
+    return render_template("console/requests_import.html", report=report, preview=None)
 
 
-def _import(rows: list[dict[str, str]]) -> dict[str, Any]:
-    """Each row a request in its own transaction, so a bad row is rejected with its reason
-    and the others are kept."""
+def _numbers_in_use(rows: list[request_import.Row]) -> None:
+    """For the preview: refuse the rows whose number is already a request's (on import, each
+    row's own transaction asks again)."""
+    given = [r for r in rows if r.problem is None and r.checked.get("number")]
+    if not given:
+        return
+    with runtime().db.begin() as session:
+        for row in given:
+            number = row.checked["number"]
+            if queries.find_request(session, number) is not None:
+                row.problem = ("Request number {value} already exists.", {"value": number})
+
+
+def _import(rows: list[request_import.Row]) -> dict[str, Any]:
     rt = runtime()
-    added, rejected = [], []
-    for line, raw_row in enumerate(rows, start=2):  # line 1: the header
-        row = {
-            (k or "").strip().lower(): " ".join(v) if isinstance(v, list) else (v or "").strip()
-            for k, v in raw_row.items()
-        }
+    added: list[dict[str, str]] = []
+    rejected: list[tuple[int, str, dict[str, str]]] = []
+    for row in rows:
+        request_import.check(row, rt.regions)
+        if row.problem is not None:
+            rejected.append((row.line, *row.problem))
+            continue
+        number = row.checked["number"]
         try:
-            if any(len(v) > CSV_LONGEST or CONTROL.search(v) for v in row.values()):
-                raise ActionError(
-                    f"a value is longer than {CSV_LONGEST} characters or holds control characters"
-                )
-            if len(row.get("number", "")) > 16:
-                raise ActionError("number is longer than 16 digits")
-            phone = to_e164(row.get("phone", ""))
-            if phone is None:
-                raise ActionError(f"'{row.get('phone', '')}' is not a phone number")
-            if not re.fullmatch(r"\d{4}", row.get("birth_year", "")):
-                raise ActionError("birth_year is not a year")
-            village = rt.regions.find_village(row.get("village", ""))
             with rt.db.begin() as session:
+                if number is not None and queries.find_request(session, number) is not None:
+                    rejected.append(
+                        (row.line, "Request number {value} already exists.", {"value": number})
+                    )
+                    continue
                 created = staff_actions.add_request(
-                    session,
-                    actor(),
-                    doc_type=row.get("type", ""),
-                    phone=phone,
-                    birth_year=int(row["birth_year"]),
-                    village_code=village.code,
-                    status=row.get("status") or "submitted",
-                    number=row.get("number") or None,
-                    pickup_place=row.get("pickup") or None,
+                    session, rt.resident_sms, actor(), **row.checked
                 )
-                added.append(created.number)
-        except ValueError as error:
-            rejected.append((line, str(error)))
+                added.append(
+                    {
+                        "number": created.number,
+                        "phone": created.applicant_phone,
+                        "village": rt.regions.name(created.village_code),
+                    }
+                )
+        except ValueError as error:  # what only the database could tell
+            rejected.append((row.line, "{value}", {"value": str(error)}))
     return {"added": added, "rejected": rejected}

@@ -167,8 +167,26 @@ def visit_edit(visit_id: int) -> str | Response:
 
 @bp.post("/visits/<id:visit_id>/cancel")
 @roles(*OFFICE)
-def visit_cancel(visit_id: int) -> Response:
+def visit_cancel(visit_id: int) -> str | Response:
+    """Without ``confirmed``: the confirmation, which says how many residents get the
+    cancellation SMS; with it, the cancellation."""
     rt = runtime()
+    if not request.form.get("confirmed"):
+        try:
+            with rt.db.begin() as session:
+                visit = staff_actions.get_visit(session, visit_id)
+                if visit.cancelled:
+                    raise ActionError("visit {id} is already cancelled", id=visit_id)
+                told, withdrawn = rt.resident_sms.visit_cancel_counts(session, visit)
+                return render_template(
+                    "console/visit_cancel.html",
+                    visit=visit,
+                    told=told,
+                    withdrawn=withdrawn,
+                    rt=rt,
+                )
+        except ActionError as error:
+            return failed(error, "staff.visits")
     try:
         with rt.db.begin() as session:
             told = staff_actions.cancel_visit(session, rt.resident_sms, actor(), visit_id)

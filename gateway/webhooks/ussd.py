@@ -40,6 +40,7 @@ MAX_DURATION_MS = 86_400_000
 # Fields of an end-of-session notification that may hold line breaks: our last screen, the
 # gateway's error text, the last input.
 EVENT_TEXTS = ("lastAppResponse", "errorMessage", "input")
+SIMULATOR_NETWORK = "simulator"  # the phone simulator's calls (gateway/simulator.py)
 REPLIES_KEPT = 4  # recent (text → reply) pairs kept to answer a repeated callback identically
 FAILURE_REPLY = "END Maaf, layanan sedang gangguan. Silakan coba lagi nanti."
 
@@ -208,6 +209,10 @@ def _log_record(call: dict[str, Any], outcome: str) -> dict[str, Any]:
         "journey": state.get("journey"),
         "hops": state.get("hops", 0),
         "outcome": outcome,
+        # where the caller was at the end (a hang-up's last screen: the dashboard's funnel),
+        # and whether the phone simulator made the call: both already in the hop's record
+        "last_screen": str(state.get("screen") or "")[:40] or None,
+        "simulator": call.get("network_code") == SIMULATOR_NETWORK,
         "started_at": call.get("started_at"),
         "ended_at": _now(),
     }

@@ -25,6 +25,7 @@ _COLUMNS = (  # what a resident is told, and who asked: see ``view``
     DocumentRequest.updated_at,
     DocumentRequest.pickup_place,
     DocumentRequest.applicant_phone,
+    DocumentRequest.status_reason,
 )
 _BY_NUMBER = DocumentRequest.number == bindparam("number")
 
@@ -40,7 +41,7 @@ REQUEST_BY_NUMBER = select(*_COLUMNS, DocumentRequest.applicant_birth_year).wher
 
 def view(row: Sequence[Any], caller: str) -> RequestView:
     """A request from a row of REQUESTS_OF_PHONE or REQUEST_BY_NUMBER, as ``caller`` sees it."""
-    number, doc_type, status, updated_at, pickup_place, applicant_phone = row[:6]
+    number, doc_type, status, updated_at, pickup_place, applicant_phone, reason = row[:7]
     return RequestView(
         number=number,
         doc_type=doc_type,
@@ -48,6 +49,7 @@ def view(row: Sequence[Any], caller: str) -> RequestView:
         updated=local_date(updated_at),
         pickup_place=pickup_place,
         owned_by_caller=applicant_phone == caller,
+        reason=reason,
     )
 
 
@@ -61,6 +63,7 @@ def view_of(request: DocumentRequest) -> RequestView:
             request.updated_at,
             request.pickup_place,
             request.applicant_phone,
+            request.status_reason,
         ),
         request.applicant_phone,
     )
@@ -84,6 +87,7 @@ def add_request(
     status: str = "submitted",
     number: str | None = None,
     pickup_place: str | None = None,
+    status_reason: str | None = None,
 ) -> DocumentRequest:
     if doc_type not in DOC_TYPES:
         raise Refusal(
@@ -122,11 +126,17 @@ def add_request(
         village_code=village_code,
         status=status,
         pickup_place=pickup_place,
+        status_reason=status_reason,
     )
     session.add(request)
     session.flush()
     session.add(
-        RequestStatusChange(request_id=request.id, status=status, pickup_place=pickup_place)
+        RequestStatusChange(
+            request_id=request.id,
+            status=status,
+            pickup_place=pickup_place,
+            status_reason=status_reason,
+        )
     )
     return request
 
@@ -142,8 +152,14 @@ def _unique_number(session: Session) -> str:
 
 
 def set_request_status(
-    session: Session, number: str, status: str, pickup_place: str | None = None
+    session: Session,
+    number: str,
+    status: str,
+    pickup_place: str | None = None,
+    status_reason: str | None = None,
 ) -> DocumentRequest:
+    """Write the new status (its lifecycle is checked by the caller: common/request_lifecycle.py)
+    and a history row; ``status_reason`` replaces the old one, None included."""
     if status not in REQUEST_STATUSES:
         raise Refusal(
             "unknown status '{status}' (one of: {options})",
@@ -157,9 +173,15 @@ def set_request_status(
     request.status = status
     if pickup_place is not None:
         request.pickup_place = pickup_place
+    request.status_reason = status_reason
     request.updated_at = utcnow()
     session.add(
-        RequestStatusChange(request_id=request.id, status=status, pickup_place=request.pickup_place)
+        RequestStatusChange(
+            request_id=request.id,
+            status=status,
+            pickup_place=request.pickup_place,
+            status_reason=status_reason,
+        )
     )
     session.flush()
     return request

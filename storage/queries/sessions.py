@@ -18,6 +18,8 @@ _SESSION_FIELDS = (
     "provider_status",
     "started_at",
     "ended_at",
+    "last_screen",
+    "simulator",
 )
 
 
@@ -66,6 +68,8 @@ def record_sessions(session: Session, records: list[dict[str, object]]) -> int:
                     "provider_status": None,
                     "started_at": utcnow(),
                     "ended_at": None,
+                    "last_screen": None,
+                    "simulator": False,
                     **fields,
                 }
             )

@@ -189,6 +189,11 @@ def test_set_status(runner: Any, db: Database, request_number: str) -> None:
             for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
         ]
     assert sms == [
+        (
+            "notification",
+            f"Adminduk Buleleng: permohonan KTP-el Anda terdaftar, nomor {request_number}. "
+            "Cek status di *123#.",
+        ),
         ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Sedang diproses."),
         (
             "notification",
@@ -284,7 +289,8 @@ def test_a_status_change_is_told_in_the_applicants_language(
             KTP,
         )
     )
-    assert rows(db, "id") == []  # registering a request tells nobody
+    [(registered,)] = rows(db, "dedupe_key")  # its number, and where to check it
+    assert registered.endswith(":registered")
     ok(run(runner, "requests", "set-status", KTP, "processing"))
     ok(run(runner, "requests", "set-status", KTP, "ready", "--pickup", "Kantor Desa Tembok"))
     with db.begin() as session:
@@ -292,7 +298,7 @@ def test_a_status_change_is_told_in_the_applicants_language(
         assert request is not None
         changes = [h.id for h in request.history]
         request_id = request.id
-    assert rows(db, "recipient", "kind", "urgent", "status", "body", "dedupe_key") == [
+    assert rows(db, "recipient", "kind", "urgent", "status", "body", "dedupe_key")[1:] == [
         (
             ME,
             "notification",
@@ -330,8 +336,32 @@ def test_a_language_chosen_by_ussd_is_used_for_notifications(
     phone.dial()
     phone.press("5")
     assert phone.press("2").startswith("CON Adminduk Buleleng\n1 Check document status")
-    ok(run(runner, "requests", "set-status", KTP, "rejected"))
-    assert rows(db, "body") == [
+    ok(run(runner, "requests", "set-status", KTP, "rejected", "--reason", "photo"))
+    assert rows(db, "body")[1:] == [
         (f"Adminduk Buleleng: Kartu Keluarga no. {KTP}: Sedang diproses.",),
-        (f"Adminduk Buleleng: Family card no. {KTP}: Incomplete.",),
+        (f"Adminduk Buleleng: Family card no. {KTP}: Incomplete. Reason: photo missing.",),
+    ]
+
+
+def test_set_status_follows_the_lifecycle(runner: Any, db: Database, request_number: str) -> None:
+    """The same status twice sends one SMS; going back and "perlu dilengkapi" need a reason,
+    which the resident reads."""
+    ok(run(runner, "requests", "set-status", request_number, "ready", "--pickup", "Balai Desa"))
+    again = ok(run(runner, "requests", "set-status", request_number, "ready"))
+    assert again == f"{request_number}: ready (collect at Balai Desa); unchanged, nothing sent\n"
+    fails(
+        run(runner, "requests", "set-status", request_number, "submitted"),
+        "Going back from ready to submitted needs a reason",
+    )
+    fails(
+        run(runner, "requests", "set-status", request_number, "rejected"),
+        "Say what is missing",
+    )
+    ok(run(runner, "requests", "set-status", request_number, "rejected", "--reason", "signature"))
+    with db.begin() as session:
+        bodies = [m.body for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert bodies[1:] == [
+        f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. Ambil di Balai Desa.",
+        f"Adminduk Buleleng: koreksi, KTP-el no. {request_number} kembali Perlu dilengkapi. "
+        "Alasan: tanda tangan kurang.",
     ]

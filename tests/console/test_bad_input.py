@@ -164,7 +164,15 @@ def test_long_and_control_characters_in_forms(admin: Browser, world: World, db: 
             content_type="multipart/form-data",
         )
         assert response.status_code == 200
-        assert "0 diimpor, 1 ditolak" in response.text
+        assert "0 dari 1 baris bisa diimpor." in response.text  # the preview
+        response = admin.post(
+            "/staff/requests/import/confirm",
+            {"content": body.decode()},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code in (200, 400)
+        if response.status_code == 200:
+            assert "0 diimpor, 1 ditolak" in response.text
     assert snapshot(db) == before
 
 

@@ -65,7 +65,16 @@ def test_schedule_and_close_bookings(staff: Browser, db: Database, world: World)
     )
 
     other = world.booking_tembok
-    staff.follow(staff.post(f"/staff/bookings/{other}/cancelled"), "/staff/bookings")
+    before = snapshot(db)
+    response = staff.post(f"/staff/bookings/{other}/cancelled")  # first a confirmation
+    assert response.status_code == 200
+    confirm = response.get_data(as_text=True)
+    assert f"1 warga ({GRANNY}) akan menerima SMS pembatalan." in confirm
+    assert 'name="confirmed" value="1"' in confirm
+    assert snapshot(db) == before
+    staff.follow(
+        staff.post(f"/staff/bookings/{other}/cancelled", {"confirmed": "1"}), "/staff/bookings"
+    )
     [told] = outbox_rows(db, OutboxMessage.recipient == GRANNY)
     assert (told.kind, told.dedupe_key) == ("notification", f"booking:{other}:cancelled")
     assert audit_log(db)[-1] == (

@@ -274,7 +274,7 @@ def test_the_console_leaves_the_sweep_to_the_workers(
     changes = [
         (f"/staff/visits/{visit_id}/publish", {}),
         (f"/staff/visits/{visit_id}/edit", {"date": f"{day}", "start": "10:00", "end": "13:00"}),
-        (f"/staff/visits/{visit_id}/cancel", {}),
+        (f"/staff/visits/{visit_id}/cancel", {"confirmed": "1"}),
         ("/staff/broadcasts/new", {"audience": "all", "text": "Halo", "step": "send"}),
         ("/staff/requests/status", {"numbers": [R2], "status": "ready"}),
         (f"/staff/bookings/{world.booking_tembok}/done", {}),

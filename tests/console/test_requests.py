@@ -100,11 +100,11 @@ def test_a_refused_status_change_changes_nothing(staff: Browser, db: Database) -
         ({"numbers": [], "status": "ready"}, "Pilih setidaknya satu permohonan."),
         (
             {"numbers": [R1], "status": "lost"},
-            "status 'lost' tidak dikenal "
-            "(salah satu dari: submitted, processing, ready, collected, rejected)",
+            "Status tidak dikenal: lost",
         ),
+        ({"numbers": [R1], "status": ""}, "Pilih status baru."),
         (
-            {"numbers": [R1], "status": "ready", "pickup": "x" * 121},
+            {"numbers": [R1], "status": "collected", "pickup": "x" * 121},
             "tempat pengambilan lebih dari 120 karakter",
         ),
     ]
@@ -156,7 +156,9 @@ def test_register_a_request_at_the_office(staff: Browser, db: Database) -> None:
         ) == ("kia", 2015, KAYUPUTIH_SUKASADA, "submitted")
         number = created.number
     page = staff.follow(response, f"/staff/requests?q={number}")
-    assert flashes(page) == [("ok", f"Permohonan terdaftar. Nomornya: {number}")]
+    assert flashes(page) == [
+        ("ok", f"Permohonan terdaftar. Nomornya: {number}. Pemohon diberi tahu lewat SMS.")
+    ]
     assert audit_log(db)[-1] == (
         "staff",
         "request.add",
@@ -165,7 +167,14 @@ def test_register_a_request_at_the_office(staff: Browser, db: Database) -> None:
         None,
         {"type": "kia", "status": "submitted", "village_code": KAYUPUTIH_SUKASADA},
     )
-    assert outbox_rows(db) == []
+    # Melali Kecapil: the applicant is told the number and where to check it
+    [message] = outbox_rows(db)
+    assert (message.recipient, message.kind, message.body) == (
+        "+6281234567890",
+        "notification",
+        f"Adminduk Buleleng: permohonan KIA (kartu anak) Anda terdaftar, nomor {number}. "
+        "Cek status di *123#.",
+    )
 
 
 def test_a_bad_request_registration_is_shown_again(staff: Browser, db: Database) -> None:
@@ -202,6 +211,28 @@ def _csv(rows: list[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
+def _preview_then_import(staff: Browser, db: Database, body: bytes) -> tuple[str, str]:
+    """Upload ``body``: the preview page, with nothing written; then its confirmation: the
+    report page."""
+    before = snapshot(db)
+    response = staff.post(
+        "/staff/requests/import",
+        {"file": (io.BytesIO(body), "requests.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    preview = html.unescape(response.get_data(as_text=True))
+    assert snapshot(db) == before  # a preview writes nothing
+    [content] = re.findall(r'<textarea name="content" hidden>\n(.*?)</textarea>', preview, re.S)
+    response = staff.post(
+        "/staff/requests/import/confirm",
+        {"content": content},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    return preview, html.unescape(response.get_data(as_text=True))
+
+
 def test_csv_import_reports_rejected_rows(staff: Browser, db: Database) -> None:
     given = numbers.with_check_digit("3000001")
     body = _csv(
@@ -223,26 +254,21 @@ def test_csv_import_reports_rejected_rows(staff: Browser, db: Database) -> None:
             ["paspor", "081255550005", "1980", "Tembok", "", "", ""],  # 7: type
             ["ktp", "081255550006", "1980", "Tembok", "", R1, ""],  # 8: number in use
             ["ktp", "081255550007", "1980", "Tembok", "lost", "", ""],  # 9: status
+            ["ktp", "081255550008", "1980", "Tembok", "rejected", "", ""],  # 10: no reason
         ]
     )
-    response = staff.post(
-        "/staff/requests/import",
-        {"file": (io.BytesIO(body), "requests.csv")},
-        content_type="multipart/form-data",
-    )
-    assert response.status_code == 200
-    page = html.unescape(response.get_data(as_text=True))
-    assert "<p>2 diimpor, 6 ditolak</p>" in page
+    preview, page = _preview_then_import(staff, db, body)
+    assert "Dibaca sebagai UTF-8, kolom dipisah koma." in preview
+    assert "2 dari 9 baris bisa diimpor." in preview  # (a number in use: found on writing)
+    assert "<p>2 diimpor, 7 ditolak</p>" in page
     assert re.findall(r"<tr><td>(\d+)</td><td>(.*?)</td></tr>", page) == [
-        ("4", "'12345' is not a phone number"),
-        ("5", "birth_year is not a year"),
-        ("6", "no village with code or name 'Atlantis'"),
-        (
-            "7",
-            "unknown document type 'paspor' (one of: ktp, kk, birth_cert, death_cert, kia, move)",
-        ),
-        ("8", f"request number {R1} already exists"),
-        ("9", "unknown status 'lost' (one of: submitted, processing, ready, collected, rejected)"),
+        ("4", "Bukan nomor HP: 12345"),
+        ("5", "Tahun lahir tidak benar: tua"),
+        ("6", "Tidak ada desa dengan kode atau nama 'Atlantis'."),
+        ("7", "Jenis dokumen tidak dikenal: paspor"),
+        ("8", f"Nomor permohonan {R1} sudah ada."),
+        ("9", "Status tidak dikenal: lost"),
+        ("10", "Sebutkan yang kurang (warga diberi tahu)."),
     ]
     with db.begin() as session:
         imported = {
@@ -253,28 +279,91 @@ def test_csv_import_reports_rejected_rows(staff: Browser, db: Database) -> None:
                 r.village_code,
                 r.status,
                 r.pickup_place,
-            )
+            ): r.number
             for r in session.scalars(
                 select(DocumentRequest).where(DocumentRequest.applicant_phone.like("+62812555%"))
             )
         }
         assert queries.find_request(session, given) is not None
-    assert imported == {
+    assert set(imported) == {
         ("+6281255550001", "ktp", 1980, TEMBOK, "submitted", None),
         ("+6281255550002", "kk", 1975, KAYUPUTIH_SUKASADA, "ready", "Kantor Camat Sukasada"),
     }
+    # the report lists the new numbers
+    added = re.findall(r'<tr class="added"><td>(\d+)</td>', page)
+    assert sorted(added) == sorted(imported.values())
     assert [(a[0], a[1]) for a in audit_log(db)] == [("staff", "request.add")] * 2
-    assert outbox_rows(db) == []  # an import tells nobody
+    # each applicant is told their number, and where to check it
+    assert sorted((m.recipient, m.kind, m.body) for m in outbox_rows(db)) == [
+        (
+            "+6281255550001",
+            "notification",
+            f"Adminduk Buleleng: permohonan KTP-el Anda terdaftar, nomor {added[0]}. "
+            "Cek status di *123#.",
+        ),
+        (
+            "+6281255550002",
+            "notification",
+            f"Adminduk Buleleng: permohonan Kartu Keluarga Anda terdaftar, nomor {given}. "
+            "Cek status di *123#.",
+        ),
+    ]
 
 
-def test_csv_import_of_a_file_that_is_not_utf8(staff: Browser, db: Database) -> None:
-    before = snapshot(db)
-    response = staff.post(
-        "/staff/requests/import",
-        {"file": (io.BytesIO(b"type,phone\nktp,\xff\xfe\n"), "x.csv")},
-        content_type="multipart/form-data",
+def test_a_semicolon_csv_in_windows_1252_from_excel(staff: Browser, db: Database) -> None:
+    """What Excel on an Indonesian Windows saves as "CSV": semicolons, Windows-1252, CRLF."""
+    text = (
+        "type;phone;birth_year;village;status;pickup;reason\r\n"
+        "ktp;0812-5555-0011;1980;Tembok;;;\r\n"
+        "kk;0812 5555 0012;1975;Tembok;ready;Kantor Desa Tembok \u2013 loket 2;\r\n"
+        "kia;081255550013;2015;Tembok;rejected;;kk\r\n"
+        "akta;081255550014;1990;Tembok;;;\r\n"
     )
-    page = html.unescape(response.get_data(as_text=True))
-    assert flashes(page) == [("error", "Berkas bukan teks UTF-8.")]
-    assert "<p>0 diimpor, 0 ditolak</p>" in page
-    assert snapshot(db) == before
+    preview, page = _preview_then_import(staff, db, text.encode("cp1252"))
+    assert "Dibaca sebagai Windows-1252, kolom dipisah titik koma." in preview
+    assert "Kantor Desa Tembok \u2013 loket 2" in preview  # the dash read as Excel wrote it
+    assert "3 dari 4 baris bisa diimpor." in preview
+    assert "<p>3 diimpor, 1 ditolak</p>" in page
+    assert re.findall(r"<tr><td>(\d+)</td><td>(.*?)</td></tr>", page) == [
+        ("5", "Jenis dokumen tidak dikenal: akta")
+    ]
+    added = re.findall(r'<tr class="added"><td>(\d+)</td><td>(.*?)</td>', page)
+    with db.begin() as session:
+        stored = {
+            r.number: (r.applicant_phone, r.status, r.pickup_place, r.status_reason)
+            for r in session.scalars(
+                select(DocumentRequest).where(
+                    DocumentRequest.applicant_phone.like("+628125555001%")
+                )
+            )
+        }
+    assert sorted(stored.values()) == [
+        ("+6281255550011", "submitted", None, None),
+        ("+6281255550012", "ready", "Kantor Desa Tembok \u2013 loket 2", None),
+        ("+6281255550013", "rejected", None, "kk"),
+    ]
+    assert sorted(added) == sorted((n, phone) for n, (phone, *_) in stored.items())
+    told = {m.recipient: m.body for m in outbox_rows(db)}
+    assert told == {
+        phone: f"Adminduk Buleleng: permohonan {doc} Anda terdaftar, nomor {number}. "
+        "Cek status di *123#."
+        for number, (phone, *_) in stored.items()
+        for doc in [
+            {"+6281255550011": "KTP-el", "+6281255550012": "Kartu Keluarga"}.get(
+                phone, "KIA (kartu anak)"
+            )
+        ]
+    }
+
+
+def test_csv_delimiter_and_encoding_are_detected() -> None:
+    from gateway.console import request_import
+
+    for delimiter in (",", ";", "\t"):
+        text = delimiter.join(["type", "phone", "birth_year", "village"]) + "\n"
+        text += delimiter.join(["ktp", "0812-1", "1980", "Tembok"]) + "\n"
+        assert request_import.delimiter_of(text) == delimiter
+    assert request_import.delimiter_of("type\nktp\n") == ","
+    assert request_import.decode("\ufefftype".encode()) == ("type", "UTF-8")
+    assert request_import.decode("Gédé".encode()) == ("Gédé", "UTF-8")
+    assert request_import.decode("Gédé".encode("cp1252")) == ("Gédé", "Windows-1252")

@@ -365,3 +365,14 @@ def test_an_officer_registers_requests_for_their_village_only(
             {"type": "ktp", "status": "submitted", "village_code": TEMBOK},
         )
     ]
+    # Melali Kecapil: the neighbour gets the number, and where to check it, by SMS
+    [told] = outbox_rows(db)
+    assert (told.recipient, told.kind, told.status, told.dedupe_key) == (
+        "+6281299998888",
+        "notification",
+        "queued",
+        f"request:{created.id}:registered",
+    )
+    assert told.body == (
+        f"Adminduk Buleleng: permohonan KTP-el Anda terdaftar, nomor {number}. Cek status di *123#."
+    )

@@ -29,11 +29,13 @@ ROOT = REPO.parent
 REFUSING = (
     ROOT / "gateway" / "staff_actions.py",
     ROOT / "gateway" / "broadcasts.py",
+    *sorted((ROOT / "gateway" / "console").glob("*.py")),
+    ROOT / "common" / "request_lifecycle.py",
     ROOT / "storage" / "regions.py",
     ROOT / "storage" / "models.py",
     *sorted((ROOT / "storage" / "queries").glob("*.py")),
 )
-REFUSALS = ("Refusal", "ActionError")
+REFUSALS = ("Refusal", "ActionError", "MoveRefused")
 TEMPLATES = (REPO / "templates", REPO / "console" / "templates")
 TEMPLATE_TEXT = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*[,)]""")
 TEMPLATE_CALL = re.compile(r"\b_\(\s*([^)\s]*)")
@@ -179,6 +181,14 @@ def test_every_template_call_is_a_literal_or_a_known_value() -> None:
         "t",
         "m.kind",
         "m.status",
+        # statuses (the vocabulary above), the import's delimiter names and its refusals (below)
+        "before",
+        "form.status.data",
+        "preview.delimiter",
+        "row.problem[0],",
+        "key,",
+        "booking.service",
+        "booking.status",
     }
 
 
@@ -188,7 +198,8 @@ def test_refusals_are_message_keys_with_values_not_sentences_built_in_place() ->
     built = [
         where
         for node, where in _refusal_calls()
-        if node.args and not isinstance(node.args[0], ast.Constant)
+        # a constant template, or a sentence the console already translated (a call)
+        if node.args and not isinstance(node.args[0], (ast.Constant, ast.Call))
     ]
     assert built == []
     assert "birth year {year} is not between 1900 and {this_year}" in _refusal_texts()
@@ -217,3 +228,27 @@ def test_a_refusal_reads_in_the_readers_language(app: Any) -> None:
         assert formatting.say(closed) == "permintaan kunjungan B1 sudah selesai"
         session["ui_lang"] = "en"
         assert formatting.say(past) == "Sun 1 Nov 2026 is in the past"
+
+
+def test_every_refusal_key_has_an_indonesian_entry() -> None:
+    """The lifecycle's and the CSV import's refusals are keys (English sentences) with values,
+    shown in the reader's language: each is in ui_id.toml."""
+    from common import request_lifecycle
+
+    keys = {"comma", "semicolon", "tab", "Request number {value} already exists.", "{value}"}
+    for path in (
+        Path(request_lifecycle.__file__),
+        REPO / "console" / "request_import.py",
+    ):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("refuse", "MoveRefused")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                keys.add(str(node.args[0].value))
+    assert len(keys) > 15
+    indonesian = _indonesian()
+    assert {k for k in keys if k not in indonesian} == set()

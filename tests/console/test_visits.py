@@ -222,7 +222,21 @@ def test_editing_and_cancelling_a_published_visit(
         visit = session.get(VillageVisit, visit_id)
         assert visit is not None and f"{visit.start_time:%H:%M}" == "10:00"
 
-    page = staff.follow(staff.post(f"/staff/visits/{visit_id}/cancel"), "/staff/visits")
+    # first a confirmation, which says who will be told, and changes nothing
+    before = snapshot(db)
+    response = staff.post(f"/staff/visits/{visit_id}/cancel")
+    assert response.status_code == 200
+    confirm = response.get_data(as_text=True)
+    waiting = len(
+        outbox_rows(db, OutboxMessage.visit_id == visit_id, OutboxMessage.status == "queued")
+    )
+    assert "1 warga yang sudah diberi tahu akan menerima SMS pembatalan." in confirm
+    assert f"{waiting} pesan yang belum terkirim (pengumuman, pengingat) ditarik." in confirm
+    assert 'name="confirmed" value="1"' in confirm
+    assert snapshot(db) == before
+    page = staff.follow(
+        staff.post(f"/staff/visits/{visit_id}/cancel", {"confirmed": "1"}), "/staff/visits"
+    )
     assert flashes(page) == [("ok", "Kunjungan dibatalkan; 1 warga diberi tahu.")]
     assert audit_log(db)[-1][:4] == ("staff", "visit.cancel", "village_visit", str(visit_id))
     assert audit_log(db)[-1][5]["cancelled"] is True
@@ -239,7 +253,9 @@ def test_editing_and_cancelling_a_published_visit(
         (SUBSCRIBER, "cancelled", "published"),
         (SUBSCRIBER, "cancelled", "published"),
     ]
-    page = staff.follow(staff.post(f"/staff/visits/{visit_id}/cancel"), "/staff/visits")
+    page = staff.follow(
+        staff.post(f"/staff/visits/{visit_id}/cancel", {"confirmed": "1"}), "/staff/visits"
+    )
     assert flashes(page) == [("error", f"kunjungan {visit_id} sudah dibatalkan")]
 
 
