@@ -184,7 +184,7 @@ class OutboxSender:
                 else:
                     outbox.requeue(session, message.id, result.reason or "try again", now)
                     report.retry += 1
-            outbox.mark_sent_many(session, sent, now)
+            outbox.mark_sent_many(session, sent, now, self.provider.name)
         if new_ids:
             self.apply_reports(new_ids)
         report.provider_ids.extend(new_ids)

@@ -28,8 +28,8 @@ def inject_in_window(monkeypatch: pytest.MonkeyPatch, hook: Callable[[Session], 
     """Run ``hook`` inside the sender's transaction, right after it wrote the provider's ids."""
     original = outbox.mark_sent_many
 
-    def mark_then_hook(session: Session, sent: Any, now: Any) -> None:
-        original(session, sent, now)
+    def mark_then_hook(session: Session, sent: Any, now: Any, *args: Any) -> None:
+        original(session, sent, now, *args)
         session.flush()
         hook(session)
 

@@ -54,16 +54,20 @@ def test_a_receipt_inside_the_window_is_applied(
     start_bind: Starter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The SMSC's receipt reaches the bind (before its submit_sm_resp, or right after it)
-    while the worker's transaction recording the id is still open."""
+    """The SMSC's receipt reaches the bind before its submit_sm_resp, or after it while the
+    worker's transaction recording the id is still open (sent from the hook)."""
     message = owed(db)
     sender = smpp_sender(app, monkeypatch)
     on_postgresql = db.engine.dialect.name == "postgresql"
-    with FakeSmsc(SYSTEM_ID, PASSWORD, receipts=receipts) as smsc:  # type: ignore[arg-type]
+    before = receipts == "before"
+    with FakeSmsc(SYSTEM_ID, PASSWORD, receipts="before" if before else None) as smsc:
         running = start_bind(smsc, on_receipt=lambda report: record_receipt(db, report))
 
         def receipt_now(_session: Session) -> None:
-            if on_postgresql:  # recorded, and committed, while we have not committed
+            if not before:
+                submitted = smsc.accepted()[0]
+                smsc.send_receipt(submitted.message_id, submitted.destination)
+            if on_postgresql or before:  # recorded, and committed, while we have not committed
                 wait_for(lambda: len(running.receipts) == 1)
                 assert running.receipts[0][1] == "pending"
             # SQLite serialises writers: the receipt waits for our commit, then finds the row.
@@ -72,8 +76,7 @@ def test_a_receipt_inside_the_window_is_applied(
         result = sender.send_batch([message])
         assert (result.sent, result.provider_ids) == (1, [smsc.accepted()[0].message_id])
         wait_for(lambda: len(running.receipts) == 1 and len(smsc.deliver_resps) == 1)
-    expected = "pending" if on_postgresql or receipts == "before" else "applied"
-    assert running.receipts[0][1] == expected
+    assert running.receipts[0][1] == ("pending" if on_postgresql or before else "applied")
     assert smsc.deliver_resps == [0]
     assert state(db, message) == ("delivered", "Success", None, True, False)
     provider_id = result.provider_ids[0]
@@ -145,5 +148,8 @@ def test_jadwal_tembok_by_deliver_sm_is_answered_by_submit_sm(
         assert sender.send_batch([reply_id]).sent == 1
         assert smsc.texts_to(ME) == [body]
     assert state(db, reply_id)[0] == "sent"
+    with db.begin() as session:
+        sent_reply = session.get(OutboxMessage, reply_id)
+        assert sent_reply is not None and sent_reply.provider == "smpp"
     with db.begin() as session:
         assert outbox.counts_by_status(session).get("sent") == 1
