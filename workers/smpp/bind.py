@@ -153,6 +153,7 @@ class SmppBind:
         self._last_rx = self._last_tx = 0.0
         # The ids of a long message's later segments, and the id the outbox knows it by.
         self._aliases: OrderedDict[str, str] = OrderedDict()
+        self._redis_failing_since: float | None = None
         self.binds = 0
         self.max_in_flight = 0
         self.bound = threading.Event()
@@ -242,7 +243,12 @@ class SmppBind:
             wait = min(0.2, self._retry[0][0] - now) if self._retry else 0.2
         if self._ready:
             return self._ready.popleft()
-        request = handoff.take(self.redis, max(0.01, wait))
+        try:
+            request = handoff.take(self.redis, max(0.01, wait))
+        except redis.RedisError as error:  # the bind stays up; the workers wait or time out
+            self._redis_down(error)
+            return None
+        self._redis_failing_since = None
         if request is None:
             return None
         job = _Job(request, [None] * len(request.recipients), len(request.recipients))
@@ -256,6 +262,13 @@ class SmppBind:
             message = _Message(job, index, recipient, submits)
             self._ready.extend(_Part(message, n) for n in range(len(submits)))
         return self._ready.popleft()
+
+    def _redis_down(self, error: redis.RedisError) -> None:
+        now = time.monotonic()
+        if self._redis_failing_since is None:
+            self._redis_failing_since = now
+            log.warning("SMPP: Redis unavailable (%s); keeping the bind", type(error).__name__)
+        time.sleep(0.5)
 
     def _submit(self, part: _Part, stop: threading.Event) -> bool:
         """Submit one segment; False if the connection went while waiting for the window."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+import redis
 from smpplib import consts
 
 from tests.fake_smsc import FakeSmsc, Submitted
@@ -255,3 +257,22 @@ def _wait(condition: object, timeout: float = 5.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("timed out")
+
+
+def test_redis_failing_for_a_moment_keeps_the_bind(
+    smsc: FakeSmsc, start_bind: Starter, provider: SmppProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.smpp import handoff
+
+    real_take = handoff.take
+    failures = iter([True, True])
+
+    def flaky_take(client: redis.Redis, timeout: float) -> handoff.Request | None:
+        if next(failures, False):
+            raise redis.ConnectionError("Redis went away")
+        return real_take(client, timeout)
+
+    monkeypatch.setattr(handoff, "take", flaky_take)
+    running = start_bind(smsc)
+    assert provider.send("Halo", [A])[0].outcome == "sent"
+    assert running.bind.binds == 1 and running.thread.is_alive()
