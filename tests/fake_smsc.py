@@ -212,8 +212,11 @@ class FakeSmsc:
 
     # --- what the tests do -----------------------------------------------------------------
 
-    def deliver(self, source: str, text: str, destination: str = "ADMINDUK") -> None:
-        """A resident's SMS to our bind (GSM text if it fits, else UCS-2)."""
+    def deliver(
+        self, source: str, text: str, destination: str = "ADMINDUK", *, udh: bytes = b""
+    ) -> None:
+        """A resident's SMS to our bind (GSM text if it fits, else UCS-2), or one segment of a
+        long one (``udh``)."""
         connection = self.bound_connection
         assert connection is not None, "nobody is bound"
         try:
@@ -229,9 +232,9 @@ class FakeSmsc:
                 source_addr=source.lstrip("+"),
                 dest_addr_ton=5,
                 destination_addr=destination,
-                esm_class=0,
+                esm_class=0x40 if udh else 0,
                 data_coding=coding,
-                short_message=data,
+                short_message=udh + data,
             )
         )
 

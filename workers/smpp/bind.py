@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis
@@ -35,7 +35,7 @@ from smpplib import consts, exceptions, smpp
 from workers.providers import DeliveryReport, InboundSms, Outcome, SendResult
 from workers.smpp import handoff
 from workers.smpp.encoding import Split, Submit, encode
-from workers.smpp.receipts import is_receipt, parse_inbound, parse_receipt
+from workers.smpp.receipts import Part, is_receipt, parse_inbound, parse_receipt
 from workers.smpp.status import describe, meaning
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,7 @@ class SmppBind:
         # The ids of a long message's later segments, and the id the outbox knows it by.
         self._aliases: OrderedDict[str, str] = OrderedDict()
         self._redis_failing_since: float | None = None
+        self._partials: dict[tuple[str, int, int], _Partial] = {}  # the reader thread's own
         self.binds = 0
         self.max_in_flight = 0
         self.bound = threading.Event()
@@ -448,6 +449,20 @@ class SmppBind:
         if complete:
             self._finish(message, SendResult(message.recipient, "sent", message.ids[0]))
 
+    def _reassemble(self, message: InboundSms, part: Part) -> InboundSms | None:
+        """A resident's long SMS comes in segments: kept until the last one is here."""
+        now = time.monotonic()
+        for key in [k for k, v in self._partials.items() if now - v.started > PARTS_KEPT_SECONDS]:
+            del self._partials[key]
+        key = (message.sender, part.reference, part.total)
+        partial = self._partials.setdefault(key, _Partial())
+        partial.texts[part.number] = message.text
+        if len(partial.texts) < part.total:
+            return None
+        del self._partials[key]
+        text = "".join(partial.texts[n] for n in range(1, part.total + 1))
+        return replace(message, text=text)
+
     def _delivered(self, pdu: Any) -> int:
         """A receipt or a resident's SMS; the deliver_sm_resp status to answer with."""
         try:
@@ -461,7 +476,10 @@ class SmppBind:
                     )
                 self.on_receipt(report)
             else:
-                self.on_inbound(parse_inbound(pdu))
+                message, part = parse_inbound(pdu)
+                whole = message if part is None else self._reassemble(message, part)
+                if whole is not None:
+                    self.on_inbound(whole)
         except ValueError as error:
             log.warning("SMPP: unreadable deliver_sm: %s", error)
             return consts.SMPP_ESME_ROK  # it will not read better a second time
@@ -469,6 +487,15 @@ class SmppBind:
             log.exception("SMPP: deliver_sm not handled; the SMSC will retry it")
             return ESME_RX_T_APPN
         return consts.SMPP_ESME_ROK
+
+
+PARTS_KEPT_SECONDS = 600  # a long SMS whose other segments never come is forgotten
+
+
+class _Partial:
+    def __init__(self) -> None:
+        self.texts: dict[int, str] = {}
+        self.started = time.monotonic()
 
 
 def _text(value: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from storage import outbox
@@ -72,23 +73,49 @@ def parse_receipt(pdu: Any) -> DeliveryReport:
     return DeliveryReport(message_id=message_id, status=status, phone=None, failure_reason=reason)
 
 
-def parse_inbound(pdu: Any) -> InboundSms:
-    """A resident's SMS. deliver_sm carries no message id of its own: one is made up, so the
-    inbound handling's duplicate check holds within this delivery only."""
+@dataclass(frozen=True)
+class Part:
+    """A segment of a resident's long SMS (concatenation UDH, 8- or 16-bit reference)."""
+
+    reference: int
+    total: int
+    number: int
+
+
+def concatenation(udh: bytes) -> Part | None:
+    position = 1  # after the UDH length octet
+    while position + 1 < len(udh):
+        iei, length = udh[position], udh[position + 1]
+        data = udh[position + 2 : position + 2 + length]
+        if iei == 0x00 and length == 3:
+            return Part(data[0], data[1], data[2])
+        if iei == 0x08 and length == 4:
+            return Part(data[0] << 8 | data[1], data[2], data[3])
+        position += 2 + length
+    return None
+
+
+def parse_inbound(pdu: Any) -> tuple[InboundSms, Part | None]:
+    """A resident's SMS (or a segment of one). deliver_sm carries no message id of its own: one
+    is made up, so the inbound handling's duplicate check holds within this delivery only."""
     sender = _text(pdu.source_addr)
     if pdu.source_addr_ton == INTERNATIONAL and sender and not sender.startswith("+"):
         sender = "+" + sender
     data = pdu.short_message or getattr(pdu, "message_payload", None) or b""
-    text, _udh = decode(data, pdu.data_coding or 0, udhi=bool((pdu.esm_class or 0) & UDHI_BIT))
+    text, udh = decode(data, pdu.data_coding or 0, udhi=bool((pdu.esm_class or 0) & UDHI_BIT))
     if not sender:
         raise ValueError("a deliver_sm needs source_addr")
-    return InboundSms(
+    message = InboundSms(
         message_id=f"smpp-{uuid.uuid4().hex}",
         sender=sender,
         to=_text(pdu.destination_addr),
         text=text,
         link_id=None,
     )
+    part = concatenation(udh) if udh else None
+    if part is not None and not 1 <= part.number <= part.total:
+        part = None
+    return message, part if part is not None and part.total > 1 else None
 
 
 def record_receipt(db: Database, report: DeliveryReport) -> str:

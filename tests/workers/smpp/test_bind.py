@@ -276,3 +276,17 @@ def test_redis_failing_for_a_moment_keeps_the_bind(
     running = start_bind(smsc)
     assert provider.send("Halo", [A])[0].outcome == "sent"
     assert running.bind.binds == 1 and running.thread.is_alive()
+
+
+def test_a_residents_long_sms_is_reassembled_before_it_is_handled(
+    smsc: FakeSmsc, start_bind: Starter
+) -> None:
+    running = start_bind(smsc)
+    first, second = "Saya mau tanya jadwal perekaman KTP-el untuk ibu saya " * 3, "di Tembok."
+    smsc.deliver(B, "Halo")
+    smsc.deliver(A, second, udh=bytes([5, 0, 3, 42, 2, 2]))  # out of order
+    smsc.deliver(A, first, udh=bytes([6, 8, 4, 1, 42, 2, 1]))  # (16-bit reference: another)
+    smsc.deliver(A, first, udh=bytes([5, 0, 3, 42, 2, 1]))
+    _wait(lambda: len(smsc.deliver_resps) == 4)
+    assert smsc.deliver_resps == [0, 0, 0, 0]  # every segment answered
+    assert [(m.sender, m.text) for m in running.inbound] == [(B, "Halo"), (A, first + second)]
