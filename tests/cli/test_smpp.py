@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from gateway import create_app
-from tests.helpers import fails, run
+from tests.helpers import REDIS_URL, fails, run
 
 
 def test_without_the_smpp_provider_there_is_nothing_to_hold(runner: Any) -> None:
@@ -47,3 +47,19 @@ def test_smpp_without_redis_is_refused_at_start_up(app_config: dict[str, Any]) -
         pytest.skip("only the embedded default has no Redis")
     with pytest.raises(ValueError, match="needs REDIS_URL"):
         create_app({"TESTING": True, **app_config, "SMS_PROVIDER": "smpp"})
+
+
+def test_a_sweep_that_would_take_back_what_the_bind_still_submits_is_refused(
+    app_config: dict[str, Any],
+) -> None:
+    with pytest.raises(ValueError, match="SMS_STUCK_AFTER_SECONDS must be well above"):
+        create_app(
+            {
+                "TESTING": True,
+                **app_config,
+                "REDIS_URL": REDIS_URL,
+                "SMS_PROVIDER": "smpp",
+                "SMPP_SUBMIT_TIMEOUT_SECONDS": 60,
+                "SMS_STUCK_AFTER_SECONDS": 60,
+            }
+        )

@@ -2,7 +2,7 @@
 still open (issue 14): the report finds no message, that transaction cannot see the report,
 and before the fix the message stayed 'sent' for ever. Injected inside that window by a hook
 on ``outbox.mark_sent_many`` (the id is written, the transaction not yet committed), on both
-configurations. The SMPP receipts' side of it is in tests/workers/smpp/test_receipts.py."""
+configurations. The SMPP receipts' side of it is in tests/workers/smpp/test_outbox.py."""
 
 from __future__ import annotations
 

@@ -78,6 +78,12 @@ def make_provider(settings: Mapping[str, Any]) -> Provider:
     if name == "smpp":
         from workers.providers.smpp import SmppProvider
 
+        timeout = float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"])
+        if float(settings["SMS_STUCK_AFTER_SECONDS"]) <= timeout + 10:
+            # The sweep would take back messages the bind may still submit: sent twice.
+            raise ValueError(
+                "SMS_STUCK_AFTER_SECONDS must be well above SMPP_SUBMIT_TIMEOUT_SECONDS"
+            )
         return SmppProvider(
             settings["REDIS_URL"],
             timeout=float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"]),

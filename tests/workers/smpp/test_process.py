@@ -56,8 +56,8 @@ def settings(
         "SMS_QUIET_HOURS": [],
         "SMS_RETRY_INTERVALS": [1, 1, 2],
         "SMS_MAX_ATTEMPTS": 20,
-        "SMS_STUCK_AFTER_SECONDS": 20,
-        "SMS_REQUEUE_AFTER_SECONDS": 30,
+        "SMS_STUCK_AFTER_SECONDS": 30,  # above SMPP_SUBMIT_TIMEOUT_SECONDS + 10
+        "SMS_REQUEUE_AFTER_SECONDS": 40,
         "SWEEP_INTERVAL_SECONDS": 1,
     }
     values["_config_path"] = str(write_config(tmp_path / "gateway.toml", values))
