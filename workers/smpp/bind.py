@@ -182,7 +182,13 @@ class SmppBind:
 
     def _open(self) -> None:
         s = self.settings
-        client = smpp_client.Client(s.host, s.port, timeout=10, allow_unknown_opt_params=True)
+        client = smpp_client.Client(
+            s.host,
+            s.port,
+            timeout=10,
+            logger_name="smpplib.client",  # one logger, not a new one per connection
+            allow_unknown_opt_params=True,
+        )
         self.client = client
         client.connect()
         # Small PDUs back to back: Nagle's algorithm would hold each behind the last one's ACK.
