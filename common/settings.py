@@ -39,11 +39,29 @@ DEFAULTS: dict[str, Any] = {
     "LOOKUP_WRONG_YEARS_PER_NUMBER": 3,
     "SESSION_LOG_FLUSH_SECONDS": 5,  # each web process writes a batch of the session log
     # SMS: provider
-    "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking
+    "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking | smpp
     "AT_USERNAME": "",
     "AT_API_KEY": "",
     "AT_SENDER_ID": "",  # alphanumeric sender id or short code; empty: the account default
     "AT_BASE_URL": "",  # empty: the SDK's own; set for a proxy or the test server
+    # SMPP 3.4 to an aggregator (SMS_PROVIDER = "smpp"): one process holds the bind
+    # (`flask --app gateway smpp`); workers hand it their send calls through Redis.
+    "SMPP_HOST": "",
+    "SMPP_PORT": 2775,
+    "SMPP_SYSTEM_ID": "",
+    "SMPP_PASSWORD": "",  # from the environment
+    "SMPP_SYSTEM_TYPE": "",
+    "SMPP_SOURCE_ADDR": "",  # the registered sender name, or a number
+    "SMPP_SOURCE_TON": 5,  # 5: alphanumeric (a sender name); 1: international number
+    "SMPP_SOURCE_NPI": 0,  # 0 with TON 5; 1 (ISDN) with a number
+    "SMPP_WINDOW": 10,  # submit_sm without their submit_sm_resp, at most
+    "SMPP_RATE_PER_SECOND": 0,  # submit_sm per second (the aggregator's limit); 0: none
+    "SMPP_ENQUIRE_LINK_SECONDS": 30,  # keep-alive on an idle bind
+    "SMPP_SPLIT": "udh",  # long texts: "udh" (concatenated parts) or "payload" (message_payload)
+    "SMPP_GSM_PACKED": False,  # GSM 03.38 packed 7-bit (some SMSCs want it; most do not)
+    "SMPP_SUBMIT_TIMEOUT_SECONDS": 60,  # a worker waits this (plus the rate's time) for answers
+    "SMPP_REBIND_MIN_SECONDS": 1,  # back-off between binds after a drop: doubles up to the max
+    "SMPP_REBIND_MAX_SECONDS": 60,
     # SMS: sending
     "SMS_BATCH_SIZE": 500,  # messages per send job
     "SMS_MAX_RECIPIENTS_PER_CALL": 100,  # recipients per provider request (same text)
@@ -99,6 +117,7 @@ ENV_OVERRIDES = (
     "SECRET_KEY",
     "AT_USERNAME",
     "AT_API_KEY",
+    "SMPP_PASSWORD",
 )
 
 

@@ -243,6 +243,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     provider_status: Mapped[str | None] = mapped_column(String(24))  # last delivery report
+    # The provider that accepted it (africastalking, smpp, console): where its reports come
+    # from, and what routing between providers will count by.
+    provider: Mapped[str | None] = mapped_column(String(24))
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("village_visits.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

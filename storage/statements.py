@@ -99,10 +99,10 @@ ADD_MESSAGES = text(
 # Many messages marked sent at once, PostgreSQL (the sender's batch).
 MARK_SENT_MANY = text(
     "UPDATE outbox_messages AS m SET status = 'sent', provider_message_id = v.pid,"
-    " sent_at = :now, last_error = NULL"
+    " sent_at = :now, last_error = NULL, provider = :provider"
     " FROM unnest(CAST(:ids AS integer[]), CAST(:pids AS varchar[])) AS v(id, pid)"
     " WHERE m.id = v.id"
-).bindparams(bindparam("now", type_=_WHEN))
+).bindparams(bindparam("now", type_=_WHEN), *_typed("provider"))
 
 
 # --- residents ---------------------------------------------------------------------------------

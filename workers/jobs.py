@@ -34,5 +34,6 @@ def sweep_outbox() -> dict[str, int]:
         "taken_back": report.taken_back,
         "enqueued": report.enqueued,
         "jobs": report.jobs,
+        "reports_applied": report.reports_applied,
         "reports_dropped": report.reports_dropped,
     }

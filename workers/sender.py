@@ -7,8 +7,9 @@ record each recipient's result. A worker killed mid-batch leaves at most one chu
 the sweep takes it back, so that chunk alone may be sent twice, and nothing is lost.
 
 ``Sweeper.run()`` is the periodic job: it takes back stuck messages and enqueues whatever is
-due and not already waiting in the job queue — also after Redis was flushed — and drops the
-delivery reports that no message claimed within DELIVERY_REPORTS_UNMATCHED_MINUTES.
+due and not already waiting in the job queue — also after Redis was flushed — applies the
+delivery reports whose message became known after they came, and drops those that no message
+claimed within DELIVERY_REPORTS_UNMATCHED_MINUTES.
 """
 
 from __future__ import annotations
@@ -183,10 +184,18 @@ class OutboxSender:
                 else:
                     outbox.requeue(session, message.id, result.reason or "try again", now)
                     report.retry += 1
-            outbox.mark_sent_many(session, sent, now)
-            if new_ids:
-                outbox.apply_pending_reports(session, new_ids)
+            outbox.mark_sent_many(session, sent, now, self.provider.name)
+        if new_ids:
+            self.apply_reports(new_ids)
         report.provider_ids.extend(new_ids)
+
+    def apply_reports(self, provider_ids: list[str]) -> None:
+        """After the commit that recorded ``provider_ids``, in a short transaction of its own:
+        a report that came while that transaction was open did not find its message, and that
+        transaction could not see the report. Applied here if it committed by now; else by the
+        sweep (``outbox.apply_matched_reports``)."""
+        with self.db.begin() as session:
+            outbox.apply_pending_reports(session, provider_ids)
 
 
 class JobQueue(Protocol):
@@ -198,6 +207,7 @@ class SweepReport:
     taken_back: int = 0
     enqueued: int = 0
     jobs: int = 0
+    reports_applied: int = 0  # delivery reports whose message became known late
     reports_dropped: int = 0  # delivery reports no message claimed in time
 
 
@@ -224,6 +234,7 @@ class Sweeper:
         quiet = quiet_until(now, self.settings.quiet_hours) is not None
         with self.db.begin() as session:
             report.taken_back = outbox.take_back_stuck(session, now - self.settings.stuck_after)
+            report.reports_applied = outbox.apply_matched_reports(session)
             report.reports_dropped = outbox.drop_unmatched_reports(
                 session, now - self.settings.unmatched_reports_kept
             )

@@ -1,4 +1,5 @@
 """POST /sms/inbound and POST /sms/delivery — Africa's Talking's SMS callbacks (docs/product.md).
+A resident's SMS that comes by SMPP (deliver_sm) is handled by ``receive_sms`` too.
 
 Inbound: keywords (``JADWAL Tembok``, ``STATUS 12345678``, ``RUMAH``, ``STOP``/``MULAI``,
 ``BANTUAN``) are shortcuts; anything else is an answer in the resident's SMS conversation — the
@@ -32,6 +33,7 @@ from gateway.webhooks.auth import require_webhook_auth
 from gateway.webhooks.fields import callback_form
 from storage import numbers, outbox, queries
 from storage.models import InboundMessage, utcnow
+from workers.providers import InboundSms
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,20 @@ def inbound_sms() -> Response:
         message = rt.sms_provider.parse_inbound(callback_form(multiline=("text",)))
     except ValueError as error:  # FieldError included: nothing is kept, nothing answered
         return _plain(str(error), 400)
+    answer = receive_sms(rt, message)
+    if answer is None:
+        return _plain("from is not a valid phone number", 400)
+    return _plain(answer)
+
+
+def receive_sms(rt: Runtime, message: InboundSms) -> str | None:
+    """A resident's SMS from any provider: this webhook (Africa's Talking) or an SMPP
+    deliver_sm (``flask --app gateway smpp``). None if the sender is not a phone number;
+    else what ``handle_inbound`` answers."""
     phone = to_e164(message.sender)
     if phone is None:
-        return _plain("from is not a valid phone number", 400)
-    return _plain(handle_inbound(rt, message.message_id, phone, message.text))
+        return None
+    return handle_inbound(rt, message.message_id, phone, message.text)
 
 
 def handle_inbound(rt: Runtime, message_id: str, phone: str, raw_text: str) -> str:

@@ -86,6 +86,32 @@ def apply_pending_reports(session: Session, provider_ids: Sequence[str]) -> int:
     return applied
 
 
+def apply_matched_reports(session: Session, batch: int = 1000) -> int:
+    """Apply the waiting reports whose message is known by now. A report recorded while the
+    transaction that gives its message the provider's id was still open found no message, and
+    that transaction did not see the report: neither applied it. The sender applies reports
+    again after its commit; this, run by every sweep, closes what is left of that window (a
+    report whose own transaction outlived the sender's second look). Returns how many."""
+    applied = 0
+    while True:
+        pairs = session.execute(
+            select(DeliveryReport, OutboxMessage)
+            .join(
+                OutboxMessage,
+                OutboxMessage.provider_message_id == DeliveryReport.provider_message_id,
+            )
+            .where(DeliveryReport.applied.is_(False))
+            .order_by(DeliveryReport.id)
+            .limit(batch)
+        ).all()
+        for report, message in pairs:
+            _apply(message, report)
+        session.flush()
+        applied += len(pairs)
+        if len(pairs) < batch:
+            return applied
+
+
 def drop_unmatched_reports(session: Session, before: dt.datetime, batch: int = 10_000) -> int:
     """Drop the reports received before ``before`` that no message of ours has claimed (the
     send call that would return their id is long over: forged, or for a message whose send we

@@ -131,18 +131,33 @@ def postpone(session: Session, message_ids: Sequence[int], until: dt.datetime) -
     )
 
 
-def mark_sent(session: Session, message_id: int, provider_id: str | None, now: dt.datetime) -> None:
+def mark_sent(
+    session: Session,
+    message_id: int,
+    provider_id: str | None,
+    now: dt.datetime,
+    provider: str | None = None,
+) -> None:
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
-        .values(status="sent", provider_message_id=provider_id, sent_at=now, last_error=None)
+        .values(
+            status="sent",
+            provider_message_id=provider_id,
+            sent_at=now,
+            last_error=None,
+            provider=provider,
+        )
     )
 
 
 def mark_sent_many(
-    session: Session, sent: Sequence[tuple[int, str | None]], now: dt.datetime
+    session: Session,
+    sent: Sequence[tuple[int, str | None]],
+    now: dt.datetime,
+    provider: str | None = None,
 ) -> None:
-    """Many sent messages in one statement."""
+    """Many sent messages in one statement, with the provider that accepted them."""
     if not sent:
         return
     if session.get_bind().dialect.name != "postgresql":
@@ -155,6 +170,7 @@ def mark_sent_many(
                     "provider_message_id": provider_id,
                     "sent_at": now,
                     "last_error": None,
+                    "provider": provider,
                 }
                 for message_id, provider_id in sent
             ],
@@ -162,7 +178,12 @@ def mark_sent_many(
         return
     session.execute(
         statements.MARK_SENT_MANY,
-        {"ids": [i for i, _ in sent], "pids": [p for _, p in sent], "now": now},
+        {
+            "ids": [i for i, _ in sent],
+            "pids": [p for _, p in sent],
+            "now": now,
+            "provider": provider,
+        },
     )
 
 

@@ -44,6 +44,7 @@ def test_every_command_has_help(app: Flask, runner: Any) -> None:
         ("outbox", "retry"),
         ("outbox", "sweep"),
         ("worker",),
+        ("smpp",),
         ("sessions", "flush"),
         ("users", "create"),
         ("dial",),

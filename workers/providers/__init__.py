@@ -1,6 +1,7 @@
 """SMS providers behind one small interface: send a batch, parse a delivery report, parse an
 inbound message. Africa's Talking's conventions are the wire format (docs/product.md); another
-provider (an Indonesian aggregator) is one more module here, nothing else changes."""
+provider is one more module here. SMPP (an Indonesian aggregator) is one here too, which hands
+its calls to the process holding the bind (workers/smpp/)."""
 
 from __future__ import annotations
 
@@ -74,4 +75,18 @@ def make_provider(settings: Mapping[str, Any]) -> Provider:
             sender_id=settings["AT_SENDER_ID"] or None,
             base_url=settings["AT_BASE_URL"] or None,
         )
-    raise ValueError(f"unknown SMS_PROVIDER '{name}' (console or africastalking)")
+    if name == "smpp":
+        from workers.providers.smpp import SmppProvider
+
+        timeout = float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"])
+        if float(settings["SMS_STUCK_AFTER_SECONDS"]) <= timeout + 10:
+            # The sweep would take back messages the bind may still submit: sent twice.
+            raise ValueError(
+                "SMS_STUCK_AFTER_SECONDS must be well above SMPP_SUBMIT_TIMEOUT_SECONDS"
+            )
+        return SmppProvider(
+            settings["REDIS_URL"],
+            timeout=float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"]),
+            rate=float(settings["SMPP_RATE_PER_SECOND"]),
+        )
+    raise ValueError(f"unknown SMS_PROVIDER '{name}' (console, africastalking or smpp)")
