@@ -329,7 +329,7 @@ def test_a_language_chosen_by_ussd_is_used_for_notifications(
     phone = Phone(client, ME)  # never heard of before: Indonesian; then chooses English
     phone.dial()
     phone.press("5")
-    assert phone.press("2").startswith("CON Adminduk Buleleng\n1 Check document status")
+    assert phone.press("2").startswith("CON Adminduk Buleleng\n1 Check status")
     ok(run(runner, "requests", "set-status", KTP, "rejected"))
     assert rows(db, "body") == [
         (f"Adminduk Buleleng: Kartu Keluarga no. {KTP}: Sedang diproses.",),
