@@ -50,15 +50,16 @@ def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
 
 
 def _booking_vars(ctx: Context, booking: BookingView) -> dict[str, str]:
+    """A booking's placeholders: ``booking_status`` (its date in full, for its screen) and
+    ``booking_status_short`` (a short date, for its line in the list)."""
     day = booking.scheduled_for
-    status = ctx.t(
-        f"booking_status.{booking.status}", date=ctx.catalog.date(day.date()) if day else ""
-    )
+    key = f"booking_status.{booking.status}"
     return {
         "number": booking.number,
         "last4": booking.number[-4:],
         "service_label": ctx.t(f"service.{booking.service}"),
-        "booking_status": status,
+        "booking_status": ctx.t(key, date=ctx.catalog.date(day.date()) if day else ""),
+        "booking_status_short": ctx.t(key, date=ctx.catalog.short_date(day.date()) if day else ""),
         "time_line": ctx.t("bk.time_line", time=f"{day:%H:%M}") if day else "",
         "team_line": ctx.t("bk.team_line", team=booking.team) if booking.team else "",
     }

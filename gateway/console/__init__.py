@@ -212,6 +212,7 @@ def init_app(app: Flask) -> None:
         auth,
         bookings,
         broadcasts,
+        callbacks,
         dashboard,
         outbox,
         requests,

@@ -15,6 +15,8 @@ from storage.vocab import (
     BOOKING_REASONS,
     BOOKING_SERVICES,
     BOOKING_STATUSES,
+    CALLBACK_REASONS,
+    CALLBACK_STATUSES,
     DOC_TYPES,
     REQUEST_STATUSES,
 )
@@ -75,6 +77,9 @@ def test_every_interface_text_has_an_indonesian_entry() -> None:
         *DOC_TYPES,
         *BOOKING_SERVICES,
         *BOOKING_REASONS,
+        *CALLBACK_REASONS,
+        *CALLBACK_STATUSES,
+        "waiting",
         "admin",
         "staff",
         "village_officer",
@@ -128,4 +133,5 @@ def test_every_template_call_is_a_literal_or_a_known_value() -> None:
         "t",
         "m.kind",
         "m.status",
+        "r.reason",
     }
