@@ -86,7 +86,8 @@ def status_start(ctx: Context, _text: str | None) -> Outcome:
 @action("status_detail", "bk_detail")
 def status_pick(ctx: Context, _text: str | None) -> Outcome:
     chosen = str(ctx.vars["request_index"])
-    kind, index = chosen[0], int(chosen[1:])
+    # "r0", "b0"; a bare "0" from a session resumed across the upgrade is a request
+    kind, index = ("r", int(chosen)) if chosen.isdigit() else (chosen[0], int(chosen[1:]))
     if kind == "b":
         return Outcome(goto="bk_detail", vars=ctx.vars["my_bookings"][index])
     return Outcome(goto="status_detail", vars=ctx.vars["my_request_details"][index])

@@ -107,3 +107,22 @@ def test_staff_see_a_booking_the_resident_cancelled(
     assert number not in staff.get("/staff/bookings").text  # no longer open
     audit = admin.get("/staff/audit").text
     assert "booking.cancelled" in audit and "resident" in audit
+
+
+def test_the_new_home_visit_reasons_render(staff: Browser, db: Database, world: World) -> None:
+    from storage import queries
+    from tests.helpers import TEMBOK
+
+    with db.begin() as session:
+        for phone, reason in (("+6281277770011", "poor"), ("+6281277770012", "new_ktp_age")):
+            queries.create_booking(
+                session,
+                phone=phone,
+                for_whom="self",
+                reason=reason,
+                service="ktp",
+                village_code=TEMBOK,
+                hamlet=None,
+            )
+    page = staff.get("/staff/bookings").text
+    assert "<td>miskin</td>" in page and "<td>baru wajib KTP</td>" in page

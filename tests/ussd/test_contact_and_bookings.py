@@ -319,3 +319,27 @@ def test_a_number_from_an_earlier_page_is_still_accepted(phone: Phone) -> None:
     phone.press("6")
     phone.press("98")
     assert phone.press("1").startswith("CON Belum ada jadwal petugas ke Desa ")
+
+
+# --- the registry's rules: home-visit reasons ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "reason", "label"), [("4", "poor", "Miskin"), ("5", "new_ktp_age", "Baru wajib KTP")]
+)
+def test_home_visits_for_the_poor_and_the_newly_of_ktp_age(
+    phone: Phone, db: Database, key: str, reason: str, label: str
+) -> None:
+    resident(db, ME)
+    phone.dial()
+    phone.press("2")
+    phone.press("2")  # a family member
+    phone.press(key)
+    phone.press("1")  # KTP-el recording
+    assert phone.press("1") == (
+        f"CON Kirim?\nRekam KTP-el, keluarga, {label}\nDesa Tembok\n"
+        "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu"
+    )
+    assert phone.press("1").startswith("END Diterima. Nomor: ")
+    with db.begin() as session:
+        assert session.scalars(select(HomeVisitBooking.reason)).one() == reason
