@@ -54,3 +54,33 @@ def test_where_to_collect_is_said_when_it_is_known() -> None:
     )  # the screen says where it was collected; the SMS does not
     assert "Kantor" not in request_status.reply_sms(c, collected)
     assert request_status.screen_vars(c, _request("processing"))["pickup_line"] == ""
+
+
+def test_a_ready_document_says_the_hours_and_what_to_bring() -> None:
+    """Issue 11: "Siap diambil" with the office hours and what to bring for its type (the
+    settings), on the screen and in both SMS; other statuses, or no settings, say nothing more."""
+    from common.office import Office
+    from common.segments import count_segments
+
+    office = Office(
+        hours={"id": "Sen-Jum 08.00-15.00", "en": "Mon-Fri 08:00-15:00"},
+        pickup_bring={"ktp": {"id": "tanda terima, KTP lama", "en": "receipt, old ID card"}},
+    )
+    c = CATALOGS["id"]
+    ready = _request("ready")
+    assert request_status.screen_vars(c, ready, office)["collect_line"] == (
+        "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
+    )
+    sms = request_status.changed_sms(c, ready, office)
+    assert sms.endswith(
+        " Ambil di Kantor Desa Tembok. Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
+    )
+    assert count_segments(sms).segments == 1
+    assert request_status.reply_sms(CATALOGS["en"], ready, office).endswith(
+        " Collect at Kantor Desa Tembok. Mon-Fri 08:00-15:00. Bring: receipt, old ID card."
+    )
+    only_hours = Office(hours="08.00-15.00")  # no list for this type: the hours alone
+    assert request_status.screen_vars(c, ready, only_hours)["collect_line"] == "08.00-15.00."
+    for other in ("submitted", "processing", "collected", "rejected"):
+        assert request_status.screen_vars(c, _request(other), office)["collect_line"] == ""
+    assert request_status.screen_vars(c, ready, Office())["collect_line"] == ""
