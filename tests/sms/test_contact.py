@@ -4,6 +4,7 @@ ready document's "what to bring" in the answer to STATUS."""
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -70,3 +71,17 @@ def test_help_in_english_asks_for_a_call(client: FlaskClient, db: Database) -> N
     with db.begin() as session:
         assert session.scalars(select(CallbackRequest.language)).one() == "en"
     assert count(db, OutboxMessage, recipient=ME) == 0
+
+
+@pytest.mark.usefixtures("seeded")
+def test_the_input_slips_are_refused_by_sms_too(me: Texter, db: Database) -> None:
+    me.reply("RUMAH")
+    for key in ("1", "1"):  # myself, sick
+        me.reply(key)
+    hamlet = me.reply("1")  # KTP-el; Tembok is remembered
+    assert hamlet == "Ketik nama banjar/dusun:\n1 Lewati\n0 Kembali 00 Menu"
+    assert me.reply("98") == "Ketik nama, bukan angka.\n" + hamlet
+    assert me.reply("Banjar Dinas Tembok") == (
+        "Kirim?\nRekam KTP-el, diri sendiri, Sakit\nDesa Tembok\nBanjar Dinas Tembok\n"
+        "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu"
+    )

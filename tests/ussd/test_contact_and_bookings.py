@@ -343,3 +343,30 @@ def test_home_visits_for_the_poor_and_the_newly_of_ktp_age(
     assert phone.press("1").startswith("END Diterima. Nomor: ")
     with db.begin() as session:
         assert session.scalars(select(HomeVisitBooking.reason)).one() == reason
+
+
+# --- key presses a returning caller needs (docs/product.md) -----------------------------------
+
+
+@pytest.mark.usefixtures("seeded")
+def test_key_presses_of_a_returning_caller_stay_few(phone: Phone, db: Database) -> None:
+    """The next visit's date: 1 key (2 to be reminded); a home visit: 6 keys."""
+    with db.begin() as session:
+        queries.add_visit(
+            session,
+            village_code=TEMBOK,
+            visit_date=local_today() + dt.timedelta(days=5),
+            start_time=dt.time(9),
+            end_time=dt.time(14),
+            place="Balai Desa",
+            bring="KK asli dan KTP lama",
+        )
+    phone.dial()
+    assert phone.press("3").startswith("CON Petugas ke Desa Tembok:\n")
+    assert phone.press("1").startswith("END Baik. Kami kirim SMS pengingat")
+    assert len(phone.inputs) == 2
+    phone.dial()
+    for key in ("2", "1", "1", "1", "1"):  # myself, sick, KTP-el, (village known), no hamlet
+        phone.press(key)
+    assert phone.press("1").startswith("END Diterima. Nomor: ")
+    assert len(phone.inputs) == 6
