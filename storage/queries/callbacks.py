@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import insert, select
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.local_time import local_date
@@ -15,6 +14,7 @@ from common.views import CallbackResult
 from storage import outbox
 from storage.models import CallbackRequest, utcnow
 
+_OPEN_WHERE = text("status = 'open'")  # the partial unique index uq_callback_requests_open
 _OPEN = select(CallbackRequest.id, CallbackRequest.created_at).where(
     CallbackRequest.status == "open"
 )
@@ -31,27 +31,28 @@ def request_callback(
 ) -> CallbackResult:
     """A new call-back request and its SMS (both or neither, in the caller's transaction), or
     the phone's open one. Rare (a few a day), so a look-up first; the partial unique index
-    settles two racing requests (the loser finds the winner's)."""
+    settles two racing requests (the loser's INSERT does nothing, and it reads the winner's)."""
     for _ in range(2):
         row = connection.execute(_OPEN.where(CallbackRequest.phone == phone)).first()
         if row is not None:
             return CallbackResult(created=False, asked=local_date(row.created_at))
         now = utcnow()
-        try:
-            with connection.begin_nested():
-                new_id = connection.execute(
-                    insert(CallbackRequest)
-                    .values(
-                        phone=phone,
-                        reason=reason,
-                        language=language,
-                        channel=channel,
-                        status="open",
-                        created_at=now,
-                    )
-                    .returning(CallbackRequest.id)
-                ).scalar_one()
-        except IntegrityError:
+        insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
+            CallbackRequest
+        )
+        new_id = connection.execute(
+            insert.values(
+                phone=phone,
+                reason=reason,
+                language=language,
+                channel=channel,
+                status="open",
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["phone"], index_where=_OPEN_WHERE)
+            .returning(CallbackRequest.id)
+        ).scalar()
+        if new_id is None:
             continue  # a racing request made it first: read it
         if confirmation_sms is not None:
             outbox.add(
@@ -79,19 +80,3 @@ def queue(session: Session, status: str = "waiting", limit: int = 200) -> list[C
     else:
         query = query.order_by(CallbackRequest.created_at.desc())
     return list(session.scalars(query.limit(limit)))
-
-
-def count_waiting(session: Session) -> int:
-    return len(
-        session.scalars(
-            select(CallbackRequest.id).where(CallbackRequest.status.in_(("open", "not_reached")))
-        ).all()
-    )
-
-
-def get(session: Session, request_id: int) -> CallbackRequest | None:
-    return session.get(CallbackRequest, request_id)
-
-
-def asked_on(request: CallbackRequest) -> dt.date:
-    return local_date(request.created_at)
