@@ -26,6 +26,7 @@ from gateway.broadcasts import Audience
 from storage import outbox
 from storage.models import (
     Broadcast,
+    CallbackRequest,
     DocumentRequest,
     HomeVisitBooking,
     OutboxMessage,
@@ -131,6 +132,20 @@ class ResidentSms:
             kind="notification",
             body=c.text(f"sms.booking_{booking.status}", number=booking.number),
             dedupe_key=f"booking:{booking.number}:{booking.status}",
+        )
+
+    # --- call-back requests -------------------------------------------------------------------
+
+    def callback_not_reached(self, session: Session, request: CallbackRequest) -> None:
+        """Staff called and did not get through: the resident learns it was the office (and
+        its number), at most once a day per request, however often staff try."""
+        c = self.catalog(request.language)
+        outbox.add(
+            session,
+            recipient=request.phone,
+            kind="notification",
+            body=c.text("sms.callback_missed", office_phone=self.office.phone),
+            dedupe_key=f"callback:{request.id}:missed:{local_today().isoformat()}",
         )
 
     # --- village visits ------------------------------------------------------------------------

@@ -321,9 +321,12 @@ def close_booking(
 CALLBACK_OUTCOMES = ("called", "not_reached")
 
 
-def mark_callback(session: Session, actor: str, request_id: int, outcome: str) -> CallbackRequest:
+def mark_callback(
+    session: Session, resident_sms: ResidentSms, actor: str, request_id: int, outcome: str
+) -> CallbackRequest:
     """Staff called the resident back (``called``), or tried and did not reach them
-    (``not_reached``: it stays in the queue to try again). Audited."""
+    (``not_reached``: it stays in the queue to try again, and the resident is told by SMS that
+    the missed call was the office's, once a day). Audited."""
     if outcome not in CALLBACK_OUTCOMES:
         raise ActionError(f"a call-back is marked called or not_reached, not {outcome}")
     request = session.get(CallbackRequest, request_id)
@@ -335,6 +338,8 @@ def mark_callback(session: Session, actor: str, request_id: int, outcome: str) -
     request.status = outcome
     request.handled_at = utcnow()
     request.handled_by = actor
+    if outcome == "not_reached":
+        resident_sms.callback_not_reached(session, request)
     audit(
         session,
         actor,

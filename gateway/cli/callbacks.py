@@ -41,11 +41,14 @@ def callbacks_list(status: str) -> None:
 @click.argument("outcome", type=click.Choice(staff_actions.CALLBACK_OUTCOMES))
 @actor_option
 def callbacks_mark(request_id: int, outcome: str, actor: str) -> None:
-    """Mark a call-back request called, or not reached (it stays in the queue)."""
+    """Mark a call-back request called, or not reached (it stays in the queue, and the
+    resident is told by SMS that the missed call was the office's)."""
     ensure_schema()
+    rt = runtime()
     try:
-        with runtime().db.begin() as session:
-            staff_actions.mark_callback(session, actor, request_id, outcome)
+        with rt.db.begin() as session:
+            staff_actions.mark_callback(session, rt.resident_sms, actor, request_id, outcome)
     except ActionError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"call-back request {request_id}: {outcome}")
+    rt.dispatch(inline=True)

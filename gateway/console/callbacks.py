@@ -37,7 +37,8 @@ def callback_step(request_id: int, step: str) -> Response:
     rt = runtime()
     try:
         with rt.db.begin() as session:
-            staff_actions.mark_callback(session, actor(), request_id, step)
+            staff_actions.mark_callback(session, rt.resident_sms, actor(), request_id, step)
     except ValueError as error:
         return failed(error, "staff.callbacks_page")
+    rt.dispatch()
     return done(translate("Call-back request updated."), "staff.callbacks_page")

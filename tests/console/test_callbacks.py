@@ -6,8 +6,16 @@ from __future__ import annotations
 from flask import Flask
 
 from storage.db import Database
-from storage.models import CallbackRequest
-from tests.console.helpers import GRANNY, Browser, World, audit_log, flashes, logged_in
+from storage.models import CallbackRequest, OutboxMessage
+from tests.console.helpers import (
+    GRANNY,
+    Browser,
+    World,
+    audit_log,
+    flashes,
+    logged_in,
+    outbox_rows,
+)
 from tests.helpers import Phone
 
 
@@ -51,18 +59,37 @@ def test_the_queue_and_marking_called_or_not_reached(
     assert flashes(page) == [("ok", "Permintaan telepon diperbarui.")]
     assert "tidak tersambung" in page  # still waiting: to be tried again
     assert _status(db, GRANNY) == [("not_reached", "staff")]
+    # The resident learns the missed call was the office's -- once a day, however often tried.
+    staff.post(f"/staff/callbacks/{request_id}/not_reached")
+    missed = outbox_rows(db, OutboxMessage.dedupe_key.startswith(f"callback:{request_id}:missed:"))
+    assert [(m.recipient, m.kind, m.body) for m in missed] == [
+        (
+            GRANNY,
+            "notification",
+            "Adminduk Buleleng: petugas mencoba menelepon Anda, tetapi tidak tersambung. Kami "
+            "coba lagi, atau telepon kantor (0362) 000000.",
+        )
+    ]
 
     staff.follow(staff.post(f"/staff/callbacks/{request_id}/called"), "/staff/callbacks")
     assert _status(db, GRANNY) == [("called", "staff")]
     assert f'href="tel:{GRANNY}"' not in staff.get("/staff/callbacks").text  # done
     assert f'href="tel:{GRANNY}"' in staff.get("/staff/callbacks?status=called").text
-    assert audit_log(db)[-2:] == [
+    assert audit_log(db)[-3:] == [
         (
             "staff",
             "callback.not_reached",
             "callback_request",
             str(request_id),
             {"status": "open"},
+            {"status": "not_reached"},
+        ),
+        (
+            "staff",
+            "callback.not_reached",
+            "callback_request",
+            str(request_id),
+            {"status": "not_reached"},
             {"status": "not_reached"},
         ),
         (
