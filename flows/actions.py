@@ -46,7 +46,7 @@ def action(
 
 
 def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
-    return request_status.screen_vars(ctx.catalog, request, ctx.services.office())
+    return request_status.screen_vars(ctx.catalog, request, office=ctx.services.office())
 
 
 def _booking_vars(ctx: Context, booking: BookingView) -> dict[str, str]:

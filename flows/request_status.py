@@ -33,7 +33,9 @@ def collect_line(c: Catalog, request: RequestView, office: Office | None) -> str
     )
 
 
-def screen_vars(c: Catalog, request: RequestView, office: Office | None = None) -> dict[str, str]:
+def screen_vars(
+    c: Catalog, request: RequestView, *, office: Office | None = None
+) -> dict[str, str]:
     """The placeholders of the status screens (``status.item``, ``status.detail``). A ready
     document says where to collect it, or that an SMS will say, the office hours and what to
     bring; a collected one, where it was."""
@@ -57,7 +59,7 @@ def screen_vars(c: Catalog, request: RequestView, office: Office | None = None) 
     }
 
 
-def reply_sms(c: Catalog, request: RequestView, office: Office | None = None) -> str:
+def reply_sms(c: Catalog, request: RequestView, *, office: Office | None = None) -> str:
     """The answer to ``STATUS <number>``."""
     return c.text(
         "sms.status_reply",
@@ -65,22 +67,22 @@ def reply_sms(c: Catalog, request: RequestView, office: Office | None = None) ->
         last4=request.number[-4:],
         status_label=status_label(c, request.status),
         date=c.date(request.updated),
-        pickup=_sms_pickup(c, request, office),
+        pickup=_sms_pickup(c, request, office=office),
     )
 
 
-def changed_sms(c: Catalog, request: RequestView, office: Office | None = None) -> str:
+def changed_sms(c: Catalog, request: RequestView, *, office: Office | None = None) -> str:
     """What the applicant is told when staff change the status."""
     return c.text(
         "sms.status_changed",
         doc_label=c.text(f"doc.{request.doc_type}"),
         number=request.number,
         status_label=status_label(c, request.status),
-        pickup=_sms_pickup(c, request, office),
+        pickup=_sms_pickup(c, request, office=office),
     )
 
 
-def _sms_pickup(c: Catalog, request: RequestView, office: Office | None) -> str:
+def _sms_pickup(c: Catalog, request: RequestView, office: Office | None = None) -> str:
     """Where (if known), the hours and what to bring, for a ready document."""
     place = (
         c.text("sms.status_pickup", place=request.pickup_place)

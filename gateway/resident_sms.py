@@ -63,7 +63,7 @@ class ResidentSms:
         self, session: Session, request: DocumentRequest, change_id: int
     ) -> None:
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        body = request_status.changed_sms(c, requests.view_of(request), self.office)
+        body = request_status.changed_sms(c, requests.view_of(request), office=self.office)
         outbox.add(
             session,
             recipient=request.applicant_phone,

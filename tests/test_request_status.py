@@ -68,19 +68,19 @@ def test_a_ready_document_says_the_hours_and_what_to_bring() -> None:
     )
     c = CATALOGS["id"]
     ready = _request("ready")
-    assert request_status.screen_vars(c, ready, office)["collect_line"] == (
+    assert request_status.screen_vars(c, ready, office=office)["collect_line"] == (
         "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
     )
-    sms = request_status.changed_sms(c, ready, office)
+    sms = request_status.changed_sms(c, ready, office=office)
     assert sms.endswith(
         " Ambil di Kantor Desa Tembok. Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
     )
     assert count_segments(sms).segments == 1
-    assert request_status.reply_sms(CATALOGS["en"], ready, office).endswith(
+    assert request_status.reply_sms(CATALOGS["en"], ready, office=office).endswith(
         " Collect at Kantor Desa Tembok. Mon-Fri 08:00-15:00. Bring: receipt, old ID card."
     )
     only_hours = Office(hours="08.00-15.00")  # no list for this type: the hours alone
-    assert request_status.screen_vars(c, ready, only_hours)["collect_line"] == "08.00-15.00."
+    assert request_status.screen_vars(c, ready, office=only_hours)["collect_line"] == "08.00-15.00."
     for other in ("submitted", "processing", "collected", "rejected"):
-        assert request_status.screen_vars(c, _request(other), office)["collect_line"] == ""
-    assert request_status.screen_vars(c, ready, Office())["collect_line"] == ""
+        assert request_status.screen_vars(c, _request(other), office=office)["collect_line"] == ""
+    assert request_status.screen_vars(c, ready, office=Office())["collect_line"] == ""

@@ -281,7 +281,7 @@ class SmsConversation:
         found = services.find_request(number)
         if found is not None and found.owned_by_caller:
             sms = self.rt.resident_sms
-            return [request_status.reply_sms(sms.catalog(self.language), found, sms.office)]
+            return [request_status.reply_sms(sms.catalog(self.language), found, office=sms.office)]
         # Not this phone's (by SMS no birth year is asked): a failure either way. A phone's
         # first miss is told as it is; after it, an unknown number gets the same answer as
         # another phone's, so a phone trying numbers learns nothing of which exist.
