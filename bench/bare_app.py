@@ -14,8 +14,8 @@ from flask import Flask, Response
 
 # The real main menu (flows/catalogs/id.toml), so both servers send replies of the same size.
 MENU = (
-    "CON Adminduk Buleleng\n1 Cek status dokumen\n2 Minta petugas ke rumah\n"
-    "3 Jadwal petugas ke desa\n4 Layanan prioritas\n5 Bahasa/Language"
+    "CON Adminduk Buleleng\n1 Cek status\n2 Minta petugas ke rumah\n"
+    "3 Jadwal petugas ke desa\n4 Layanan prioritas\n5 Bahasa/Language\n6 Hubungi kantor"
 )
 
 app = Flask(__name__)

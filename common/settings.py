@@ -104,6 +104,27 @@ DEFAULTS: dict[str, Any] = {
     # test SIMs), so nobody can read a resident's SMS or act as a resident through it. None by
     # default: a made-up number may belong to a real subscriber.
     "SIMULATOR_NUMBERS": [],
+    # The office residents are sent to (common/office.py): shown by "Hubungi kantor" (USSD),
+    # BANTUAN (SMS), the priority screen and "ready for collection". A text residents read is a
+    # string, or a table by language ({"id": ..., "en": ...}).
+    "OFFICE_NAME": "Disdukcapil Kab. Buleleng",
+    "OFFICE_ADDRESS": "Kantor Disdukcapil, Singaraja",
+    "OFFICE_PHONE": "(0362) 000000",
+    "OFFICE_HOURS": {"id": "Sen-Jum 08.00-15.00", "en": "Mon-Fri 08:00-15:00"},
+    "PRIORITY_COUNTER": {"id": "loket 1 dekat pintu masuk", "en": "desk 1 by the entrance"},
+    # When a resident who asked to be called back hears from staff (the SMS and the screen).
+    "CALLBACK_PROMISE": {"id": "dalam 1 hari kerja", "en": "within 1 working day"},
+    # What to bring to collect a ready document, by document type (storage/vocab.py DOC_TYPES).
+    "PICKUP_BRING": {
+        "ktp": {"id": "tanda terima, KTP lama", "en": "receipt, old ID card"},
+        "kk": {"id": "tanda terima, KK lama", "en": "receipt, old family card"},
+        "birth_cert": {"id": "tanda terima, KK", "en": "receipt, family card"},
+        "death_cert": {"id": "tanda terima, KK", "en": "receipt, family card"},
+        "kia": {"id": "tanda terima, KK", "en": "receipt, family card"},
+        "move": {"id": "tanda terima, KTP-el", "en": "receipt, ID card"},
+    },
+    # Si Melik: forms and documents reach the village office this many days before the visit.
+    "VISIT_FORMS_DAYS_BEFORE": 2,
     # Flask
     "SECRET_KEY": "",
     "MAX_CONTENT_LENGTH": 64 * 1024,  # no webhook body is anywhere near this

@@ -70,3 +70,22 @@ class BookingResult:
     created: bool  # False: an open booking for this phone and service already existed
     status: str
     scheduled_for: dt.date | None  # the local day, once staff scheduled it
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """A home-visit booking (Sidakep), as its resident is told about it."""
+
+    number: str
+    service: str
+    status: str  # requested | scheduled (the open ones are listed)
+    scheduled_for: dt.datetime | None  # local (WITA), once staff scheduled it
+    team: str | None
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What asking to be called back came to."""
+
+    created: bool  # False: this phone's open request was already waiting
+    asked: dt.date  # the local day it was asked

@@ -14,11 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 
+from common.local_time import local_today
 from flows import request_status
 from flows.engine import Action, Context, Outcome, Run
-from flows.services import RemoteLookupsClosed, RequestView, VisitView
+from flows.services import BookingView, RemoteLookupsClosed, RequestView, VisitView
 
 MAX_HAMLET_LENGTH = 30
+MAX_BOOKINGS_LISTED = 3  # under "Cek status", after the document requests
+MAX_STATUS_ITEMS = 8  # items 1-8: "9 Nomor lain" keeps its key
+# What residents type before a hamlet's name: shown as typed, not after another "Banjar".
+HAMLET_PREFIXES = ("banjar", "br.", "br ", "dusun", "dsn", "lingkungan", "link.", "lingk")
 
 _registered: dict[str, Action] = {}
 ACTIONS: Mapping[str, Action] = _registered  # by the name screens.toml uses
@@ -41,24 +46,62 @@ def action(
 
 
 def _request_vars(ctx: Context, request: RequestView) -> dict[str, str]:
-    return request_status.screen_vars(ctx.catalog, request)
+    return request_status.screen_vars(ctx.catalog, request, office=ctx.services.office())
+
+
+def _booking_vars(ctx: Context, booking: BookingView) -> dict[str, str]:
+    """A booking's placeholders: ``booking_status`` (its date in full, for its screen) and
+    ``booking_status_short`` (a short date, for its line in the list)."""
+    day = booking.scheduled_for
+    key = f"booking_status.{booking.status}"
+    return {
+        "number": booking.number,
+        "last4": booking.number[-4:],
+        "service_label": ctx.t(f"service.{booking.service}"),
+        "booking_status": ctx.t(key, date=ctx.catalog.date(day.date()) if day else ""),
+        "booking_status_short": ctx.t(key, date=ctx.catalog.short_date(day.date()) if day else ""),
+        "time_line": ctx.t("bk.time_line", time=f"{day:%H:%M}") if day else "",
+        "team_line": ctx.t("bk.team_line", team=booking.team) if booking.team else "",
+    }
 
 
 @action("status_number", "status_list")
 def status_start(ctx: Context, _text: str | None) -> Outcome:
-    """Callers with requests on file pick one; others type a number."""
-    mine = ctx.services.my_requests()
-    if not mine:
+    """Callers with requests or open home-visit bookings on file pick one; others type a
+    number. Bookings come after the requests (at most MAX_BOOKINGS_LISTED, 8 items in all)."""
+    bookings = ctx.services.my_bookings()[:MAX_BOOKINGS_LISTED]
+    mine = ctx.services.my_requests()[: MAX_STATUS_ITEMS - len(bookings)]
+    if not mine and not bookings:
         return Outcome(goto="status_number")
     details = [_request_vars(ctx, r) for r in mine]
-    items = [[ctx.t("status.item", **d), str(i)] for i, d in enumerate(details)]
-    return Outcome(goto="status_list", vars={"my_requests": items, "my_request_details": details})
+    booked = [_booking_vars(ctx, b) for b in bookings]
+    items = [[ctx.t("status.item", **d), f"r{i}"] for i, d in enumerate(details)]
+    items += [[ctx.t("status.booking_item", **b), f"b{i}"] for i, b in enumerate(booked)]
+    return Outcome(
+        goto="status_list",
+        vars={"my_requests": items, "my_request_details": details, "my_bookings": booked},
+    )
 
 
-@action("status_detail")
+@action("status_detail", "bk_detail")
 def status_pick(ctx: Context, _text: str | None) -> Outcome:
-    details = ctx.vars["my_request_details"][int(ctx.vars["request_index"])]
-    return Outcome(goto="status_detail", vars=details)
+    chosen = str(ctx.vars["request_index"])
+    # "r0", "b0"; a bare "0" from a session resumed across the upgrade is a request
+    kind, index = ("r", int(chosen)) if chosen.isdigit() else (chosen[0], int(chosen[1:]))
+    if kind == "b":
+        return Outcome(goto="bk_detail", vars=ctx.vars["my_bookings"][index])
+    return Outcome(goto="status_detail", vars=ctx.vars["my_request_details"][index])
+
+
+@action("bk_cancelled", "bk_not_open")
+def bk_cancel(ctx: Context, _text: str | None) -> Outcome:
+    """The caller cancels their own booking, after the confirmation screen."""
+    number = str(ctx.vars["number"])
+    status = ctx.services.cancel_booking(number)
+    if status == "cancelled":
+        return Outcome(goto="bk_cancelled")
+    label = ctx.t(f"booking_status.{status or 'cancelled'}", date="")
+    return Outcome(goto="bk_not_open", vars={"booking_status": label.strip()})
 
 
 @action("status_blocked", "status_year", "status_detail", "status_closed")
@@ -157,6 +200,9 @@ def hv_hamlet(ctx: Context, text: str | None) -> Outcome:
     hamlet = " ".join("".join(ch for ch in text or "" if ch.isprintable()).split())
     if not hamlet:
         return Outcome(error="error.invalid_choice")
+    if not any(ch.isalpha() for ch in hamlet):
+        # "98", "99", "000", "1-2": a key pressed, never a hamlet's name
+        return Outcome(error="error.name_not_number")
     if len(hamlet) > MAX_HAMLET_LENGTH:
         return Outcome(error="error.bad_hamlet")
     return Outcome(goto="hv_confirm", vars={"hamlet": hamlet})
@@ -176,9 +222,18 @@ def hv_summary(ctx: Context, _text: str | None) -> Outcome:
             "service_label": ctx.t(f"service.{v['service']}"),
             "who_label": ctx.t(f"hv.who_{v['for_whom']}_short"),
             "reason_label": ctx.t(f"reason.{v['reason']}"),
-            "hamlet_line": ctx.t("hv.hamlet_line", hamlet=hamlet) if hamlet else "",
+            "hamlet_line": _hamlet_line(ctx, hamlet),
         }
     )
+
+
+def _hamlet_line(ctx: Context, hamlet: str) -> str:
+    """ "Banjar Kaja" for "Kaja"; as typed when the caller typed the "Banjar"/"Dusun" too."""
+    if not hamlet:
+        return ""
+    if hamlet.casefold().startswith(HAMLET_PREFIXES):
+        return hamlet
+    return ctx.t("hv.hamlet_line", hamlet=hamlet)
 
 
 @action("hv_done", "hv_exists")
@@ -214,6 +269,8 @@ def hv_create(ctx: Context, _text: str | None) -> Outcome:
 
 
 def _visit_vars(ctx: Context, visit: VisitView) -> dict[str, object]:
+    """The visit's screen; the forms' deadline (VISIT_FORMS_DAYS_BEFORE) only while ahead."""
+    deadline = ctx.services.office().forms_deadline(visit.day)
     return {
         "visit_id": visit.id,
         "date": ctx.catalog.date(visit.day),
@@ -221,6 +278,9 @@ def _visit_vars(ctx: Context, visit: VisitView) -> dict[str, object]:
         "end": visit.end,
         "place": visit.place,
         "bring_line": ctx.t("sm.bring", bring=visit.bring) if visit.bring else "",
+        "forms_line": ctx.t("sm.forms", deadline=ctx.catalog.short_date(deadline))
+        if deadline >= local_today()
+        else "",
     }
 
 
@@ -248,6 +308,11 @@ def sm_notify(ctx: Context, _text: str | None) -> Outcome:
 
 
 @action()
+def pr_info(ctx: Context, _text: str | None) -> Outcome:
+    return Outcome(vars={"counter": ctx.services.office().text("priority_counter", ctx.lang)})
+
+
+@action()
 def pr_checklist(ctx: Context, _text: str | None) -> Outcome:
     doc = str(ctx.vars["doc"])
     return Outcome(vars={"doc_label": ctx.t(f"doc.{doc}"), "checklist": ctx.t(f"checklist.{doc}")})
@@ -262,6 +327,38 @@ def pr_send(ctx: Context, _text: str | None) -> Outcome:
     key = f"checklist:{ctx.services.phone}:{doc}:{ctx.lang}:{today}"
     ctx.services.send_sms(body, dedupe_key=key)
     return Outcome(goto="pr_sent")
+
+
+# --- 6. Contact the office, and call-back requests -----------------------------------------
+
+
+def _office_vars(ctx: Context) -> dict[str, str]:
+    office = ctx.services.office()
+    return {
+        "office_name": office.name,
+        "office_address": office.address,
+        "office_phone": office.phone,
+        "office_hours": office.text("hours", ctx.lang),
+        "promise": office.text("callback_promise", ctx.lang),
+    }
+
+
+@action()
+def contact_info(ctx: Context, _text: str | None) -> Outcome:
+    return Outcome(vars=_office_vars(ctx))
+
+
+@action("cb_done", "cb_exists")
+def cb_request(ctx: Context, _text: str | None) -> Outcome:
+    values = _office_vars(ctx)
+    result = ctx.services.request_callback(
+        reason=str(ctx.vars["cb_reason"]),
+        language=ctx.lang,
+        confirmation_sms=lambda: ctx.t("sms.callback_asked", **values),
+    )
+    if result.created:
+        return Outcome(goto="cb_done", vars=values)
+    return Outcome(goto="cb_exists", vars={**values, "date": ctx.catalog.date(result.asked)})
 
 
 # --- 5. Language ------------------------------------------------------------------------------

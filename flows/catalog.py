@@ -61,6 +61,12 @@ class Catalog:
             day, format=self.texts.get("format.date", "EEE, d MMM y"), locale=self.locale
         )
 
+    def short_date(self, day: dt.date) -> str:
+        """A date in few characters, for SMS and tight screens, e.g. "1 Des"."""
+        return format_date(
+            day, format=self.texts.get("format.short_date", "d MMM"), locale=self.locale
+        )
+
     def placeholders(self, key: str) -> set[str]:
         return {name for _, name, _, _ in _formatter.parse(self.texts[key]) if name}
 

@@ -207,6 +207,8 @@ class Engine:
             items = ctx.vars.get(screen.items or "", [])
             index = int(text) - 1
             if 0 <= index < len(items) and not text.startswith("0"):
+                if index >= self._items_shown(ctx, screen, items):
+                    return "error.not_shown"  # on a later page: never picked unseen
                 assert screen.var is not None
                 ctx.vars[screen.var] = items[index][1]
                 if screen.action:
@@ -294,6 +296,22 @@ class Engine:
             for chunks in [_pack(body, budget)]
             for i, chunk in enumerate(chunks)
         ]
+
+    def _items_shown(self, ctx: Context, screen: Screen, items: list[Any]) -> int:
+        """How many of a list's items the caller has seen: those on the current page and the
+        pages before it (a paged list accepts only the numbers it has shown)."""
+        pages = self.pages(ctx, screen)
+        if len(pages) == 1:
+            return len(items)
+        page = min(ctx.state["page"], len(pages) - 1)
+        seen = [line for shown in pages[: page + 1] for line in shown.split("\n")]
+        count = 0
+        for number, (label, _value) in enumerate(items, 1):
+            line = f"{number} {label}"
+            # a long item may be wrapped: its first piece starts the line
+            if any(s.startswith(f"{number} ") and line.startswith(s) for s in seen):
+                count = number
+        return count
 
     def _page_count(self, ctx: Context) -> int:
         return len(self.pages(ctx, self.flow.screens[ctx.state["screen"]]))

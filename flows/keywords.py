@@ -36,11 +36,13 @@ KEYWORDS: dict[str, str] = {
 
 
 # The journey (a name on the main menu, flows/screens.toml) a command starts when the menus
-# answer it: RUMAH always, JADWAL when no village is given or remembered. By name, not by menu
-# digit, so reordering the menu cannot send a keyword elsewhere; the validator checks them.
+# answer it: RUMAH and BANTUAN always, JADWAL when no village is given or remembered. By name,
+# not by menu digit, so reordering the menu cannot send a keyword elsewhere; the validator
+# checks them.
 JOURNEYS: dict[str, str] = {
     "home_visit": "home_visit",
     "schedule": "next_visit",
+    "help": "contact",
 }
 
 

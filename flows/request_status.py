@@ -7,6 +7,7 @@ way they asked. The words themselves are the catalog's (``request_status.*``, ``
 
 from __future__ import annotations
 
+from common.office import Office
 from common.request_lifecycle import INCOMPLETE_REASONS
 from flows.catalog import Catalog
 from flows.services import RequestView
@@ -16,9 +17,29 @@ def status_label(c: Catalog, status: str) -> str:
     return c.text(f"request_status.{status}")
 
 
-def screen_vars(c: Catalog, request: RequestView) -> dict[str, str]:
+def collect_line(c: Catalog, request: RequestView, office: Office | None) -> str:
+    """For a ready document: the office hours and what to bring (PICKUP_BRING, by document
+    type), e.g. "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama." ("" if none is set)."""
+    if office is None or request.status != "ready":
+        return ""
+    hours = office.text("hours", c.code)
+    bring = office.bring(request.doc_type, c.code)
+    return " ".join(
+        part
+        for part in (
+            c.text("status.hours", hours=hours) if hours else "",
+            c.text("status.bring", bring=bring) if bring else "",
+        )
+        if part
+    )
+
+
+def screen_vars(
+    c: Catalog, request: RequestView, *, office: Office | None = None
+) -> dict[str, str]:
     """The placeholders of the status screens (``status.item``, ``status.detail``). A ready
-    document says where to collect it, or that an SMS will say; a collected one, where it was."""
+    document says where to collect it, or that an SMS will say, the office hours and what to
+    bring; a collected one, where it was."""
     if request.status == "ready":
         pickup = (
             c.text("status.pickup", place=request.pickup_place)
@@ -37,10 +58,11 @@ def screen_vars(c: Catalog, request: RequestView) -> dict[str, str]:
         "last4": request.number[-4:],
         "date": c.date(request.updated),
         "pickup_line": pickup,
+        "collect_line": collect_line(c, request, office),
     }
 
 
-def reply_sms(c: Catalog, request: RequestView) -> str:
+def reply_sms(c: Catalog, request: RequestView, *, office: Office | None = None) -> str:
     """The answer to ``STATUS <number>``."""
     return c.text(
         "sms.status_reply",
@@ -48,7 +70,7 @@ def reply_sms(c: Catalog, request: RequestView) -> str:
         last4=request.number[-4:],
         status_label=status_label(c, request.status),
         date=c.date(request.updated),
-        pickup=_sms_pickup(c, request),
+        pickup=_sms_pickup(c, request, office=office),
         reason=_sms_reason(c, request),
     )
 
@@ -58,7 +80,13 @@ def reason_text(c: Catalog, reason: str) -> str:
     return c.text(f"incomplete.{reason}") if reason in INCOMPLETE_REASONS else reason
 
 
-def changed_sms(c: Catalog, request: RequestView, key: str = "sms.status_changed") -> str:
+def changed_sms(
+    c: Catalog,
+    request: RequestView,
+    key: str = "sms.status_changed",
+    *,
+    office: Office | None = None,
+) -> str:
     """What the applicant is told when staff change the status; ``key``: the SMS the move sends
     (common/request_lifecycle.py: ``sms.status_changed``, or ``sms.status_corrected``)."""
     return c.text(
@@ -66,7 +94,7 @@ def changed_sms(c: Catalog, request: RequestView, key: str = "sms.status_changed
         doc_label=c.text(f"doc.{request.doc_type}"),
         number=request.number,
         status_label=status_label(c, request.status),
-        pickup=_sms_pickup(c, request),
+        pickup=_sms_pickup(c, request, office=office),
         reason=_sms_reason(c, request),
     )
 
@@ -82,10 +110,15 @@ def registered_sms(c: Catalog, request: RequestView, code: str) -> str:
     )
 
 
-def _sms_pickup(c: Catalog, request: RequestView) -> str:
-    if request.status == "ready" and request.pickup_place:
-        return c.text("sms.status_pickup", place=request.pickup_place)
-    return ""
+def _sms_pickup(c: Catalog, request: RequestView, office: Office | None = None) -> str:
+    """Where (if known), the hours and what to bring, for a ready document."""
+    place = (
+        c.text("sms.status_pickup", place=request.pickup_place)
+        if request.status == "ready" and request.pickup_place
+        else ""
+    )
+    collect = collect_line(c, request, office)
+    return place + (" " + collect if collect else "")
 
 
 def _sms_reason(c: Catalog, request: RequestView) -> str:

@@ -10,9 +10,19 @@ from collections.abc import Callable
 from typing import Protocol
 
 # The shapes storage builds and the flows show: plain data, in a module every part may import.
-from common.views import BookingResult, RequestView, VisitView
+from common.office import Office
+from common.views import BookingResult, BookingView, CallbackResult, RequestView, VisitView
 
-__all__ = ["BookingResult", "RemoteLookupsClosed", "RequestView", "Services", "VisitView"]
+__all__ = [
+    "BookingResult",
+    "BookingView",
+    "CallbackResult",
+    "Office",
+    "RemoteLookupsClosed",
+    "RequestView",
+    "Services",
+    "VisitView",
+]
 
 
 class RemoteLookupsClosed(Exception):
@@ -69,6 +79,25 @@ class Services(Protocol):
     ) -> BookingResult:
         """Create the booking and its confirmation SMS (body from the booking number) in one
         transaction, or return the open booking for this phone and service."""
+        ...
+
+    def my_bookings(self) -> list[BookingView]:
+        """This phone's open home-visit bookings (listed under "Cek status")."""
+        ...
+
+    def cancel_booking(self, number: str) -> str | None:
+        """Cancel this phone's open booking (staff see it cancelled by the resident; the
+        resident gets the closing SMS). The booking's status after, or None if this phone has
+        no booking with that number."""
+        ...
+
+    # The office ("Hubungi kantor") and call-back requests
+    def office(self) -> Office: ...
+    def request_callback(
+        self, *, reason: str, language: str, confirmation_sms: Callable[[], str]
+    ) -> CallbackResult:
+        """Ask staff to call this phone back (and its SMS, in one transaction), or the
+        phone's open request."""
         ...
 
     # Village visits (Si Melik)

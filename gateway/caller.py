@@ -15,20 +15,35 @@ from typing import Any
 
 from limits import RateLimitItem
 from limits.strategies import RateLimiter
+from sqlalchemy import select
 
 from common.local_time import local_today
-from flows.services import BookingResult, RemoteLookupsClosed, RequestView, VisitView
+from common.office import Office
+from flows.services import (
+    BookingResult,
+    BookingView,
+    CallbackResult,
+    RemoteLookupsClosed,
+    RequestView,
+    VisitView,
+)
+from gateway import staff_actions
 from gateway.lookup_guard import NumberGuard
 from gateway.resident_sms import ResidentSms
 from gateway.session_store import CallStore
 from storage import hop, numbers
 from storage.db import Database
+from storage.models import OPEN_BOOKING_STATUSES, HomeVisitBooking
 from storage.regions import RegionDirectory
 
 log = logging.getLogger(__name__)
 
 NEXT_VISIT_CACHE_SECONDS = 600  # bounds a stale entry if a change raced a look-up
 MY_REQUESTS_LISTED = 8  # the newest; the status menu pages through them
+MY_BOOKINGS_LISTED = 3  # open home-visit bookings, listed after them
+# The audit log's actor when a resident cancels their own booking: staff read "cancelled by
+# the resident" (the booking's phone is in the row it names).
+RESIDENT_ACTOR = "resident"
 
 
 def caller_profile(
@@ -65,6 +80,7 @@ class CallerServices:
         number_guard: NumberGuard,
         resident_sms: ResidentSms,
         dispatch: Callable[[], None],
+        channel: str = "ussd",
     ) -> None:
         self.phone = phone
         self.profile = profile
@@ -76,6 +92,7 @@ class CallerServices:
         self.number_guard = number_guard
         self.resident_sms = resident_sms
         self.dispatch = dispatch
+        self.channel = channel  # ussd | sms: where a call-back request came from
 
     # Regions
 
@@ -202,6 +219,48 @@ class CallerServices:
         if booked.created:
             self.dispatch()
         return booked
+
+    def my_bookings(self) -> list[BookingView]:
+        return hop.bookings_of(self.db, self.phone, MY_BOOKINGS_LISTED)
+
+    def cancel_booking(self, number: str) -> str | None:
+        """The resident's own cancel: the same change as staff's (status, audit, the closing
+        SMS, a waiting reminder dropped), the audit's actor naming the resident's channel."""
+        with self.db.begin() as session:
+            booking = session.scalars(
+                select(HomeVisitBooking).where(
+                    HomeVisitBooking.number == number, HomeVisitBooking.phone == self.phone
+                )
+            ).first()
+            if booking is None:
+                return None
+            if booking.status not in OPEN_BOOKING_STATUSES:
+                return booking.status
+            staff_actions.close_booking(
+                session, self.resident_sms, RESIDENT_ACTOR, number, "cancelled"
+            )
+        self.dispatch()
+        return "cancelled"
+
+    # The office, and call-back requests
+
+    def office(self) -> Office:
+        return self.resident_sms.office
+
+    def request_callback(
+        self, *, reason: str, language: str, confirmation_sms: Callable[[], str]
+    ) -> CallbackResult:
+        result = hop.request_callback(
+            self.db,
+            phone=self.phone,
+            reason=reason,
+            language=language,
+            channel=self.channel,
+            confirmation_sms=confirmation_sms,
+        )
+        if result.created:
+            self.dispatch()
+        return result
 
     # Village visits
 

@@ -15,7 +15,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from common.local_time import LOCAL_TZ
+from common.local_time import LOCAL_TZ, local_today
+from common.office import Office
+from common.segments import count_segments
 from common.views import VisitView
 from flows import request_status
 from flows.catalog import DEFAULT_LANGUAGE, Catalog
@@ -24,6 +26,7 @@ from gateway.broadcasts import Audience
 from storage import outbox
 from storage.models import (
     Broadcast,
+    CallbackRequest,
     DocumentRequest,
     HomeVisitBooking,
     OutboxMessage,
@@ -45,6 +48,7 @@ class ResidentSms:
         self.reminder_days = [int(d) for d in settings["REMINDER_DAYS_BEFORE"]]
         self.reminder_hour = int(settings["REMINDER_HOUR"])
         self.service_code = str(settings["USSD_SERVICE_CODE"])
+        self.office = Office.from_settings(settings)
 
     def catalog(self, language: str | None) -> Catalog:
         return self.catalogs.get(language or "", self.catalogs[DEFAULT_LANGUAGE])
@@ -64,7 +68,7 @@ class ResidentSms:
     ) -> None:
         """The SMS a status move sends (``key``: common/request_lifecycle.py ``SMS_OF``)."""
         c = self.catalog(self.language_of(session, request.applicant_phone))
-        body = request_status.changed_sms(c, requests.view_of(request), key)
+        body = request_status.changed_sms(c, requests.view_of(request), key, office=self.office)
         outbox.add(
             session,
             recipient=request.applicant_phone,
@@ -151,9 +155,28 @@ class ResidentSms:
             dedupe_key=f"booking:{booking.number}:{booking.status}",
         )
 
+    # --- call-back requests -------------------------------------------------------------------
+
+    def callback_not_reached(self, session: Session, request: CallbackRequest) -> None:
+        """Staff called and did not get through: the resident learns it was the office (and
+        its number), at most once a day per request, however often staff try."""
+        c = self.catalog(request.language)
+        outbox.add(
+            session,
+            recipient=request.phone,
+            kind="notification",
+            body=c.text("sms.callback_missed", office_phone=self.office.phone),
+            dedupe_key=f"callback:{request.id}:missed:{local_today().isoformat()}",
+        )
+
     # --- village visits ------------------------------------------------------------------------
 
-    def _visit_values(self, c: Catalog, visit: VisitView) -> dict[str, str]:
+    def _visit_values(
+        self, c: Catalog, visit: VisitView, on: dt.date | None = None
+    ) -> dict[str, str]:
+        """A visit's placeholders in SMS texts; ``on``: the day the SMS is read (default
+        today): the forms' deadline is said only while it is still ahead."""
+        deadline = self.office.forms_deadline(visit.day)
         return {
             "village_name": self.regions.name(visit.village_code),
             "date": c.date(visit.day),
@@ -161,11 +184,16 @@ class ResidentSms:
             "end": visit.end,
             "place": visit.place,
             "bring": c.text("sms.visit_bring", bring=visit.bring) if visit.bring else "",
+            "forms": c.text("sms.visit_forms", deadline=c.short_date(deadline))
+            if deadline >= (on or local_today())
+            else "",
         }
 
-    def visit_text(self, key: str, language: str, visit: VisitView, **extra: str) -> str:
+    def visit_text(
+        self, key: str, language: str, visit: VisitView, on: dt.date | None = None, **extra: str
+    ) -> str:
         c = self.catalog(language)
-        return c.text(key, **self._visit_values(c, visit), **extra)
+        return _one_segment(c, key, {**self._visit_values(c, visit, on), **extra})
 
     def visit_published(
         self,
@@ -264,7 +292,13 @@ class ResidentSms:
                     "kind": "reminder",
                     "due_at": due,
                     "visit_id": visit.id,
-                    "body": c.text("sms.visit_reminder", **self._visit_values(c, visit), when=when),
+                    "body": self.visit_text(
+                        "sms.visit_reminder",
+                        language,
+                        visit,
+                        on=visit.day - dt.timedelta(days=days),
+                        when=when,
+                    ),
                     "dedupe_key": f"visit:{visit.id}:{version}:reminder:{days}:{phone}",
                 }
             )
@@ -370,6 +404,16 @@ def _told_of(visit_id: int) -> Select[tuple[str]]:
         OutboxMessage.kind == "broadcast",
         OutboxMessage.status.in_(("sending", "sent", "delivered")),
     )
+
+
+def _one_segment(c: Catalog, key: str, values: Mapping[str, str]) -> str:
+    """A visit's text with the forms' deadline ("Formulir ke kantor desa s.d. ...") if the
+    text still fits one SMS segment with it; else without it: a broadcast to a village costs
+    one segment per resident, and the visit's screen and its 3-day reminder say it too."""
+    text = c.text(key, **values)
+    if values.get("forms") and count_segments(text).segments > 1:
+        return c.text(key, **{**values, "forms": ""})
+    return text
 
 
 def _version(visit: VisitView) -> str:

@@ -121,7 +121,9 @@ class Runtime:
     def resident_sms(self) -> ResidentSms:
         return ResidentSms(self.catalogs, self.regions, self.config)
 
-    def services(self, phone: str, profile: dict[str, Any]) -> CallerServices:
+    def services(
+        self, phone: str, profile: dict[str, Any], channel: str = "ussd"
+    ) -> CallerServices:
         return CallerServices(
             phone=phone,
             profile=profile,
@@ -133,6 +135,7 @@ class Runtime:
             number_guard=self.number_guard,
             resident_sms=self.resident_sms,
             dispatch=self.dispatch,
+            channel=channel,
         )
 
 

@@ -26,6 +26,7 @@ from storage import queries
 from storage.models import (
     AuditEntry,
     Broadcast,
+    CallbackRequest,
     DocumentRequest,
     HomeVisitBooking,
     VillageVisit,
@@ -377,6 +378,42 @@ def close_booking(
         {"status": status},
     )
     return booking
+
+
+# --- call-back requests ("Minta ditelepon petugas") ---------------------------------------------
+
+CALLBACK_OUTCOMES = ("called", "not_reached")
+
+
+def mark_callback(
+    session: Session, resident_sms: ResidentSms, actor: str, request_id: int, outcome: str
+) -> CallbackRequest:
+    """Staff called the resident back (``called``), or tried and did not reach them
+    (``not_reached``: it stays in the queue to try again, and the resident is told by SMS that
+    the missed call was the office's, once a day). Audited."""
+    if outcome not in CALLBACK_OUTCOMES:
+        raise ActionError(f"a call-back is marked called or not_reached, not {outcome}")
+    request = session.get(CallbackRequest, request_id)
+    if request is None:
+        raise ActionError(f"no call-back request {request_id}")
+    if request.status == "called":
+        raise ActionError(f"call-back request {request_id} is already marked called")
+    before = {"status": request.status}
+    request.status = outcome
+    request.handled_at = utcnow()
+    request.handled_by = actor
+    if outcome == "not_reached":
+        resident_sms.callback_not_reached(session, request)
+    audit(
+        session,
+        actor,
+        f"callback.{outcome}",
+        "callback_request",
+        request_id,
+        before,
+        {"status": outcome},
+    )
+    return request
 
 
 # --- broadcasts ----------------------------------------------------------------------------------

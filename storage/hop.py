@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from common.views import BookingResult, RequestView, VisitView
+from common.views import BookingResult, BookingView, CallbackResult, RequestView, VisitView
 from storage import outbox
 from storage.db import Database
-from storage.queries import bookings, requests, residents, visits
+from storage.queries import bookings, callbacks, requests, residents, visits
 
 Message = dict[str, Any]  # the keyword arguments of ``outbox.add``
 
@@ -104,6 +104,38 @@ def book_home_visit(
             service=service,
             village_code=village_code,
             hamlet=hamlet,
+            confirmation_sms=confirmation_sms,
+        )
+    )
+
+
+def bookings_of(db: Database, phone: str, limit: int) -> list[BookingView]:
+    """The phone's open home-visit bookings (requested, scheduled), the soonest first."""
+    return db.read(
+        bookings.OPEN_BOOKINGS_OF_PHONE, {"phone": phone, "limit": limit}, bookings.booking_view
+    )
+
+
+# --- call-back requests --------------------------------------------------------------------------
+
+
+def request_callback(
+    db: Database,
+    *,
+    phone: str,
+    reason: str,
+    language: str,
+    channel: str,
+    confirmation_sms: Callable[[], str],
+) -> CallbackResult:
+    """A new call-back request and its SMS in one transaction, or the phone's open one."""
+    return db.write(
+        lambda connection: callbacks.request_callback(
+            connection,
+            phone=phone,
+            reason=reason,
+            language=language,
+            channel=channel,
             confirmation_sms=confirmation_sms,
         )
     )

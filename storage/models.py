@@ -147,7 +147,7 @@ class HomeVisitBooking(Base):
     number: Mapped[str] = mapped_column(String(16), unique=True)
     phone: Mapped[str] = mapped_column(String(20), index=True)
     for_whom: Mapped[str] = mapped_column(String(12))  # self | family
-    reason: Mapped[str] = mapped_column(String(12))  # sick | disability | elderly | other
+    reason: Mapped[str] = mapped_column(String(12))  # storage/vocab.py BOOKING_REASONS
     service: Mapped[str] = mapped_column(String(24))  # ktp | kk | birth_cert | other
     village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
     hamlet: Mapped[str | None] = mapped_column(String(60))
@@ -158,6 +158,37 @@ class HomeVisitBooking(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+_OPEN_CALLBACK = text("status = 'open'")
+
+
+class CallbackRequest(Base):
+    """A resident asked to be called by staff ("Minta ditelepon petugas"): who, about what,
+    when. Staff mark it called or not reached (the console's queue, audited)."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        # One open request per phone: asking twice shows the first.
+        Index(
+            "uq_callback_requests_open",
+            "phone",
+            unique=True,
+            sqlite_where=_OPEN_CALLBACK,
+            postgresql_where=_OPEN_CALLBACK,
+        ),
+        Index("ix_callback_requests_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    reason: Mapped[str] = mapped_column(String(20))  # storage/vocab.py CALLBACK_REASONS
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    channel: Mapped[str] = mapped_column(String(8), default="ussd")  # ussd | sms
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | called | not_reached
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_by: Mapped[str | None] = mapped_column(String(60))
 
 
 class VillageVisit(Base):

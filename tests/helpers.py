@@ -157,6 +157,15 @@ def id_date(day: dt.date) -> str:
     return format_date(day, format="EEEE, d MMM y", locale="id")
 
 
+def short_id(day: dt.date) -> str:
+    """A date as the SMS texts shorten it (format.short_date), e.g. "Kam, 3 Des"."""
+    return format_date(day, format="EEE, d MMM", locale="id")
+
+
+def short_en(day: dt.date) -> str:
+    return format_date(day, format="EEE d MMM", locale="en")
+
+
 def en_date(day: dt.date) -> str:
     return format_date(day, format="EEEE d MMM y", locale="en")
 

@@ -125,7 +125,7 @@ def test_publish_a_visit_and_dial_the_simulator(server: str, page: Page) -> None
     page.goto(f"{server}/simulator")
     page.fill("#phone", "+6281200000001")
     page.click("#dial")
-    expect(page.locator("#screen")).to_contain_text("1 Cek status dokumen")
+    expect(page.locator("#screen")).to_contain_text("1 Cek status")
     press(page, "1")
     expect(page.locator("#screen")).to_contain_text("Dokumen Anda:")
     ktp = [line for line in page.locator("#screen").inner_text().split("\n") if "KTP-el" in line]

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from common.office import Office
+from common.settings import DEFAULTS
 from flows import build_engine, journeys
 from flows.actions import ACTIONS
 from flows.catalog import load_catalogs
@@ -108,6 +110,12 @@ def test_a_new_language_is_a_file_not_code(tmp_path: Path) -> None:
 class _NoServices:
     phone = "+6281299990009"
 
+    def office(self) -> Office:
+        return Office.from_settings(DEFAULTS)
+
+    def my_bookings(self) -> list[object]:
+        return []
+
     def set_language(self, language: str) -> None:
         self.language = language
 
@@ -166,7 +174,7 @@ def test_more_on_the_last_page_is_an_invalid_choice(engine: Engine) -> None:
 def test_an_unknown_language_falls_back_to_the_default(engine: Engine) -> None:
     turn = engine.begin(_NoServices(), "xx", None)  # type: ignore[arg-type]
     assert turn.state["lang"] == "id"
-    assert turn.text.startswith("Adminduk Buleleng\n1 Cek status dokumen")
+    assert turn.text.startswith("Adminduk Buleleng\n1 Cek status")
 
 
 def test_every_sms_text_fits_one_gsm7_segment() -> None:
@@ -178,8 +186,16 @@ def test_every_sms_text_fits_one_gsm7_segment() -> None:
     flow = load_flow()
     for code, catalog in load_catalogs().items():
         values = sample_values(flow, catalog)
-        values["pickup"] = catalog.text("sms.status_pickup", place="Kantor Desa Pangkungparuk")
+        values["pickup"] = (
+            catalog.text("sms.status_pickup", place="Kantor Desa Pangkungparuk")
+            + " "
+            + catalog.text("status.hours", hours="Sen-Jum 08.00-15.00")
+            + " "
+            + catalog.text("status.bring", bring="tanda terima, KTP lama")
+        )
         values["bring"] = catalog.text("sms.visit_bring", bring="KK asli dan KTP lama")
+        # (a visit's forms deadline is added only where it still fits: resident_sms._one_segment)
+        values["forms"] = ""
         values["village_name"] = "Pangkungparuk"
         reason = catalog.text("sms.status_reason", reason="x" * REASON_LONGEST)
         for key in (k for k in catalog.texts if k.startswith("sms.")):
@@ -216,7 +232,7 @@ def test_a_resume_offer_never_nests_older_ones(engine: Engine) -> None:
 
 MAIN_REORDERED = (
     "Adminduk Buleleng\n1 Minta petugas ke rumah\n2 Jadwal petugas ke desa\n"
-    "3 Layanan prioritas\n4 Bahasa/Language\n5 Cek status dokumen"
+    "3 Layanan prioritas\n4 Bahasa/Language\n5 Hubungi kantor\n6 Cek status"
 )
 
 
@@ -229,7 +245,7 @@ def reordered_menu() -> Flow:
 
 
 def test_the_journeys_are_named_in_main_menu_order() -> None:
-    assert journeys() == ["status", "home_visit", "next_visit", "priority", "language"]
+    assert journeys() == ["status", "home_visit", "next_visit", "priority", "language", "contact"]
     journeys().clear()  # a copy: the caller cannot change what others read
     assert journeys()[0] == "status"
     assert reordered_menu().journeys() == [
@@ -237,6 +253,7 @@ def test_the_journeys_are_named_in_main_menu_order() -> None:
         "next_visit",
         "priority",
         "language",
+        "contact",
         "status",
     ]
 
@@ -254,7 +271,7 @@ def test_a_journey_starts_by_name_wherever_the_menu_puts_it() -> None:
     assert (turn.state["journey"], turn.state["hops"]) == ("home_visit", 1)
     assert engine.advance(services, turn.state, "0").text == MAIN_REORDERED  # back: the menu
     turn = engine.begin_journey(services, "en", "priority")
-    assert turn.text.startswith("Priority service")
+    assert turn.text.startswith("Religious leaders, with a child under 3,")
     assert turn.state["journey"] == "priority"
     # What pressing the journey's digit does, starting by name does, in either order.
     newcomer: Any = _Newcomer()

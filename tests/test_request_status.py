@@ -79,3 +79,33 @@ def test_the_reason_for_perlu_dilengkapi_is_said_everywhere(
         assert corrected.endswith(f" {said}.") and len(corrected) <= 160
     registered = request_status.registered_sms(c, _request("submitted"), "*123#")
     assert "12345678" in registered and "*123#" in registered
+
+
+def test_a_ready_document_says_the_hours_and_what_to_bring() -> None:
+    """Issue 11: "Siap diambil" with the office hours and what to bring for its type (the
+    settings), on the screen and in both SMS; other statuses, or no settings, say nothing more."""
+    from common.office import Office
+    from common.segments import count_segments
+
+    office = Office(
+        hours={"id": "Sen-Jum 08.00-15.00", "en": "Mon-Fri 08:00-15:00"},
+        pickup_bring={"ktp": {"id": "tanda terima, KTP lama", "en": "receipt, old ID card"}},
+    )
+    c = CATALOGS["id"]
+    ready = _request("ready")
+    assert request_status.screen_vars(c, ready, office=office)["collect_line"] == (
+        "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
+    )
+    sms = request_status.changed_sms(c, ready, office=office)
+    assert sms.endswith(
+        " Ambil di Kantor Desa Tembok. Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
+    )
+    assert count_segments(sms).segments == 1
+    assert request_status.reply_sms(CATALOGS["en"], ready, office=office).endswith(
+        " Collect at Kantor Desa Tembok. Mon-Fri 08:00-15:00. Bring: receipt, old ID card."
+    )
+    only_hours = Office(hours="08.00-15.00")  # no list for this type: the hours alone
+    assert request_status.screen_vars(c, ready, office=only_hours)["collect_line"] == "08.00-15.00."
+    for other in ("submitted", "processing", "collected", "rejected"):
+        assert request_status.screen_vars(c, _request(other), office=office)["collect_line"] == ""
+    assert request_status.screen_vars(c, ready, office=Office())["collect_line"] == ""

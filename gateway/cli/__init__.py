@@ -11,6 +11,7 @@ from flask import Flask
 from gateway.cli import (
     bookings,
     broadcast,
+    callbacks,
     db,
     demo,
     dial,
@@ -32,6 +33,7 @@ COMMANDS = (
     requests.requests_cli,
     visits.visits_cli,
     bookings.bookings_cli,
+    callbacks.callbacks_cli,
     residents.residents_cli,
     broadcast.broadcast,
     outbox.outbox_cli,

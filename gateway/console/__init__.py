@@ -331,6 +331,7 @@ def init_app(app: Flask) -> None:
         auth,
         bookings,
         broadcasts,
+        callbacks,
         dashboard,
         formatting,
         outbox,

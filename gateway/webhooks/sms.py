@@ -205,7 +205,7 @@ class SmsConversation:
 
     def _begin(self, journey: str | None = None) -> str:
         """A new conversation: at the main menu, or straight in a journey named there."""
-        services = self.rt.services(self.phone, self.profile)
+        services = self.rt.services(self.phone, self.profile, channel="sms")
         if journey is None:
             turn = self.engine.begin(services, self.language, None)
         else:
@@ -214,7 +214,7 @@ class SmsConversation:
         return turn.text
 
     def _advance(self, state: dict[str, Any], text: str) -> str:
-        services = self.rt.services(self.phone, self.profile)
+        services = self.rt.services(self.phone, self.profile, channel="sms")
         before = (state.get("screen"), state.get("page"))
         turn = self.engine.advance(services, state, text)
         self.progressed = turn.end or (turn.state["screen"], turn.state["page"]) != before
@@ -231,7 +231,9 @@ class SmsConversation:
     # Keywords answered at once
 
     def _help(self, _argument: str) -> list[str]:
-        return [self.t("sms.help", code=self.rt.config["USSD_SERVICE_CODE"])]
+        """BANTUAN: the office's address, hours and telephone, and "ask staff to call me" --
+        the contact journey of the menus, so a numbered reply asks for the call."""
+        return [self._begin(keywords.JOURNEYS["help"])]
 
     def _stop(self, _argument: str) -> list[str]:
         self.progressed = True
@@ -271,7 +273,7 @@ class SmsConversation:
             village = self.profile.get("village") or ""
             if village not in regions.by_code:
                 return [self._begin(keywords.JOURNEYS["schedule"])]  # its picker asks for one
-        services = self.rt.services(self.phone, self.profile)
+        services = self.rt.services(self.phone, self.profile, channel="sms")
         services.remember_village(village)
         visit = services.next_visit(village)
         if visit is None:
@@ -285,12 +287,13 @@ class SmsConversation:
         if not numbers.is_well_formed(number):
             return [self.t("sms.status_bad_number")]
         self.progressed = True  # repeated failures are stopped by the look-up guard
-        services = self.rt.services(self.phone, self.profile)
+        services = self.rt.services(self.phone, self.profile, channel="sms")
         if services.lookups_blocked():
             return [self.t("status.blocked")]
         found = services.find_request(number)
         if found is not None and found.owned_by_caller:
-            return [request_status.reply_sms(self.rt.resident_sms.catalog(self.language), found)]
+            sms = self.rt.resident_sms
+            return [request_status.reply_sms(sms.catalog(self.language), found, office=sms.office)]
         # Not this phone's (by SMS no birth year is asked): a failure either way. A phone's
         # first miss is told as it is; after it, an unknown number gets the same answer as
         # another phone's, so a phone trying numbers learns nothing of which exist.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from common.local_time import local_date
+from common.local_time import LOCAL_TZ, as_utc, local_date
 from common.segments import count_segments
-from common.views import BookingResult
+from common.views import BookingResult, BookingView
 from storage import numbers, outbox, statements
 from storage.db import wrote_one
 from storage.models import OPEN_BOOKING_STATUSES, HomeVisitBooking, utcnow
@@ -23,6 +23,38 @@ _OPEN_BOOKING = select(  # params: phone, service
     HomeVisitBooking.service == bindparam("service"),
     HomeVisitBooking.status.in_(OPEN_BOOKING_STATUSES),
 )
+
+# A phone's open bookings, the soonest first (unscheduled last). params: phone, limit
+OPEN_BOOKINGS_OF_PHONE = (
+    select(
+        HomeVisitBooking.number,
+        HomeVisitBooking.service,
+        HomeVisitBooking.status,
+        HomeVisitBooking.scheduled_for,
+        HomeVisitBooking.team,
+    )
+    .where(
+        HomeVisitBooking.phone == bindparam("phone"),
+        # (literal values: the hop's reader runs it through psycopg, with no expanding IN)
+        or_(*(HomeVisitBooking.status == literal(s) for s in OPEN_BOOKING_STATUSES)),
+    )
+    .order_by(HomeVisitBooking.scheduled_for.is_(None), HomeVisitBooking.scheduled_for)
+    .order_by(HomeVisitBooking.id)
+    .limit(bindparam("limit"))
+)
+
+
+def booking_view(
+    number: str, service: str, status: str, scheduled_for: dt.datetime | None, team: str | None
+) -> BookingView:
+    """A row of OPEN_BOOKINGS_OF_PHONE as its resident is told about it (times in WITA)."""
+    return BookingView(
+        number=number,
+        service=service,
+        status=status,
+        scheduled_for=None if scheduled_for is None else as_utc(scheduled_for).astimezone(LOCAL_TZ),
+        team=team,
+    )
 
 
 def book_home_visit(

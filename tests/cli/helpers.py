@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from common.local_time import local_today
-from tests.helpers import en_date, id_date, ok, run
+from tests.helpers import en_date, id_date, ok, run, short_en, short_id
 
 LES = "51.08.09.2007"  # Les, next to Tembok in Tejakula
 
@@ -48,11 +48,16 @@ def visit_add(runner: Any, *extra: str) -> str:
     )
 
 
+# Forms and documents to the village office by two days before (VISIT_FORMS_DAYS_BEFORE)
+FORMS_ID = f" Formulir ke kantor desa s.d. {short_id(VISIT_DAY - dt.timedelta(days=2))}."
+FORMS_EN = f" Forms to the village office by {short_en(VISIT_DAY - dt.timedelta(days=2))}."
+
+
 def announced(start: str = "09:00") -> dict[str, str]:
     """The announcement of that visit, by language."""
     return {
         "id": f"Adminduk: petugas ke Desa Tembok {id_date(VISIT_DAY)} {start}-14:00 di Balai "
-        "Desa. Bawa KK asli. Balas STOP u/ berhenti.",
+        f"Desa. Bawa KK asli.{FORMS_ID} Balas STOP u/ berhenti.",
         "en": f"Adminduk: staff visit Tembok {en_date(VISIT_DAY)} {start}-14:00 at Balai Desa. "
-        "Bring KK asli. Reply STOP to stop.",
+        f"Bring KK asli.{FORMS_EN} Reply STOP to stop.",
     }

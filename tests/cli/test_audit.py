@@ -226,6 +226,7 @@ def test_the_actor_is_a_name_not_anything(runner: Any, db: Database) -> None:
 # What reads only, or acts as a resident's phone (dial), or runs a process (worker): no actor.
 READ_ONLY = {
     "bookings list",
+    "callbacks list",
     "visits list",
     "outbox list",
     "dial",

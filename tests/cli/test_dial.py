@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gateway import create_app
@@ -72,3 +73,20 @@ def test_dial_with_a_webhook_token(app_config: dict[str, Any]) -> None:
 
 def test_dial_rejects_a_bad_phone(runner: Any) -> None:
     fails(run(runner, "dial", "abc"), "Invalid value for PHONE: 'abc' is not a valid phone number")
+
+
+def test_dial_again_resumes_a_dropped_session(
+    runner: Any, app: Any, backend: str, app_config: dict[str, Any]
+) -> None:
+    """The README's promise: hang up mid-journey, dial again within 10 minutes, and be offered
+    to resume -- also on the embedded default, where each ``dial`` is a process of its own
+    (its memory is gone: the call record was kept beside the database)."""
+    out = ok(run(runner, "dial", "+6281299990008", "-k", "2", "-k", "1"))  # mid-journey
+    assert "Alasannya?" in out
+    if backend == "embedded":
+        runtime(app).store._data.clear()  # as if this were a new process
+        kept = Path(app_config["DATABASE_URL"].removeprefix("sqlite:///")).parent
+        assert (kept / "dial-6281299990008.json").exists()
+    out = ok(run(runner, "dial", "+6281299990008", "-k", "1"))
+    assert "│ CON Lanjutkan yang tadi?\n│ 1 Lanjutkan\n│ 2 Mulai baru" in out
+    assert out.rstrip().split("┌")[-1].split("\n")[1] == "│ CON Alasannya?"

@@ -38,6 +38,8 @@ def test_every_command_has_help(app: Flask, runner: Any) -> None:
         ("bookings", "schedule"),
         ("bookings", "done"),
         ("bookings", "cancel"),
+        ("callbacks", "list"),
+        ("callbacks", "mark"),
         ("residents", "import"),
         ("broadcast",),
         ("outbox", "list"),

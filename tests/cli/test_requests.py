@@ -198,7 +198,7 @@ def test_set_status(runner: Any, db: Database, request_number: str) -> None:
         (
             "notification",
             f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. "
-            "Ambil di Kantor Desa Tembok.",
+            "Ambil di Kantor Desa Tembok. Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama.",
         ),
         ("notification", f"Adminduk Buleleng: KTP-el no. {request_number}: Sudah diambil."),
     ]
@@ -258,13 +258,14 @@ KTP = numbers.with_check_digit("2000001")
         (
             "id",
             f"Adminduk Buleleng: KTP-el no. {KTP}: Sedang diproses.",
-            f"Adminduk Buleleng: KTP-el no. {KTP}: Siap diambil. Ambil di Kantor Desa Tembok.",
+            f"Adminduk Buleleng: KTP-el no. {KTP}: Siap diambil. Ambil di Kantor Desa Tembok. "
+            "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama.",
         ),
         (
             "en",
             f"Adminduk Buleleng: KTP-el (ID card) no. {KTP}: In progress.",
             f"Adminduk Buleleng: KTP-el (ID card) no. {KTP}: Ready to collect. "
-            "Collect at Kantor Desa Tembok.",
+            "Collect at Kantor Desa Tembok. Mon-Fri 08:00-15:00. Bring: receipt, old ID card.",
         ),
     ],
 )
@@ -335,7 +336,7 @@ def test_a_language_chosen_by_ussd_is_used_for_notifications(
     phone = Phone(client, ME)  # never heard of before: Indonesian; then chooses English
     phone.dial()
     phone.press("5")
-    assert phone.press("2").startswith("CON Adminduk Buleleng\n1 Check document status")
+    assert phone.press("2").startswith("CON Adminduk Buleleng\n1 Check status")
     ok(run(runner, "requests", "set-status", KTP, "rejected", "--reason", "photo"))
     assert rows(db, "body")[1:] == [
         (f"Adminduk Buleleng: Kartu Keluarga no. {KTP}: Sedang diproses.",),

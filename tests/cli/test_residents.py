@@ -79,8 +79,8 @@ def test_residents_import_refuses_an_unreadable_file(
 def test_an_imported_language_is_what_the_caller_hears_next(
     runner: Any, db: Database, phone: Phone, tmp_path: Path
 ) -> None:
-    assert phone.dial().startswith("CON Adminduk Buleleng\n1 Cek status dokumen")
+    assert phone.dial().startswith("CON Adminduk Buleleng\n1 Cek status")
     path = tmp_path / "residents.csv"
     path.write_text(f"phone,village,language\n{phone.number},Tembok,en\n")
     ok(run(runner, "residents", "import", str(path)))
-    assert phone.dial().startswith("CON Adminduk Buleleng\n1 Check document status")
+    assert phone.dial().startswith("CON Adminduk Buleleng\n1 Check status")

@@ -29,6 +29,7 @@ from tests.cli.helpers import (
     DEWA,
     EVA,
     FAJAR,
+    FORMS_ID,
     GEDE,
     LES,
     VISIT_DAY,
@@ -196,7 +197,7 @@ def test_editing_and_cancelling_a_published_visit(
     )
     reminders_at_ten = [
         f"Pengingat: petugas Adminduk di Desa Tembok 3 hari lagi, {day_id} 10:00-14:00, di "
-        "Balai Desa.",
+        f"Balai Desa.{FORMS_ID}",
         f"Pengingat: petugas Adminduk di Desa Tembok besok, {day_id} 10:00-14:00, di Balai Desa.",
     ]
     columns = ("recipient", "kind", "status", "last_error", "broadcast_id", "visit_id", "body")
@@ -277,7 +278,7 @@ def test_editing_a_draft_tells_nobody(runner: Any, db: Database) -> None:
     assert rows(db, "body") == [
         (
             f"Adminduk: petugas ke Desa Tembok {id_date(VISIT_DAY)} "
-            "09:00-14:00 di Pura Desa. Balas STOP u/ berhenti.",
+            f"09:00-14:00 di Pura Desa.{FORMS_ID} Balas STOP u/ berhenti.",
         )
     ]
 

@@ -53,7 +53,7 @@ def test_the_journeys_chart_follows_the_menu(
     assert legend() == [
         ("status", "#1f5f99"),
         ("language", "#6b7280"),
-        ("old_journey", "#0e7c86"),
+        ("old_journey", "#a8326e"),  # after the menu's six
         ("None", "#c9d1d9"),
     ]
     # a new menu: a new journey is charted, and the colours follow the menu's order

@@ -17,6 +17,8 @@ from storage.vocab import (
     BOOKING_REASONS,
     BOOKING_SERVICES,
     BOOKING_STATUSES,
+    CALLBACK_REASONS,
+    CALLBACK_STATUSES,
     DOC_TYPES,
     REQUEST_STATUSES,
 )
@@ -128,6 +130,9 @@ def test_every_interface_text_has_an_indonesian_entry() -> None:
         *DOC_TYPES,
         *BOOKING_SERVICES,
         *BOOKING_REASONS,
+        *CALLBACK_REASONS,
+        *CALLBACK_STATUSES,
+        "waiting",
         "admin",
         "staff",
         "village_officer",
@@ -189,6 +194,7 @@ def test_every_template_call_is_a_literal_or_a_known_value() -> None:
         "key,",
         "booking.service",
         "booking.status",
+        "r.reason",
     }
 
 

@@ -26,17 +26,18 @@ from workers.sender import OutboxSender
 STRANGER = "+6281299990003"
 
 MAIN_ID = (
-    "Adminduk Buleleng\n1 Cek status dokumen\n2 Minta petugas ke rumah\n"
-    "3 Jadwal petugas ke desa\n4 Layanan prioritas\n5 Bahasa/Language"
+    "Adminduk Buleleng\n1 Cek status\n2 Minta petugas ke rumah\n"
+    "3 Jadwal petugas ke desa\n4 Layanan prioritas\n5 Bahasa/Language\n6 Hubungi kantor"
 )
 WRONG = "Pilihan salah.\n"
+# BANTUAN/HELP: the office (settings OFFICE_*) and "ask staff to call me" (the contact journey)
 HELP_ID = (
-    "Adminduk Buleleng. Balas: JADWAL nama desa, STATUS nomor, RUMAH (minta petugas), "
-    "MENU, STOP (berhenti info). Atau telepon *123#."
+    "Disdukcapil Kab. Buleleng\nKantor Disdukcapil, Singaraja\nBuka Sen-Jum 08.00-15.00\n"
+    "Telp (0362) 000000\n1 Minta ditelepon petugas\n0 Kembali 00 Menu"
 )
 HELP_EN = (
-    "Adminduk Buleleng. Reply: JADWAL village, STATUS number, RUMAH (home visit), MENU, "
-    "STOP (no more info). Or dial *123#."
+    "Disdukcapil Kab. Buleleng\nKantor Disdukcapil, Singaraja\nOpen Mon-Fri 08:00-15:00\n"
+    "Tel (0362) 000000\n1 Ask staff to call me\n0 Back 00 Menu"
 )
 STOPPED = "Anda tidak menerima info jadwal lagi. Balas MULAI untuk menerima lagi."
 STARTED = "Anda menerima info jadwal lagi. Balas STOP untuk berhenti."

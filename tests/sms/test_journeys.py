@@ -17,7 +17,7 @@ from flows import SMS_SCREEN_LIMIT, build_engine
 from flows.flow import build_flow, read_flow_data
 from storage.db import Database
 from storage.models import HomeVisitBooking, ReminderSubscription, Resident
-from tests.helpers import ME, TEMBOK, Phone, as_utc, count, id_date
+from tests.helpers import ME, TEMBOK, Phone, as_utc, count, id_date, short_id
 from tests.sms.helpers import (
     HELP_EN,
     HELP_ID,
@@ -39,7 +39,8 @@ def test_status_journey_by_sms(me: Texter) -> None:
     )
     detail = (
         f"KTP-el ..{MY_KTP[-4:]}\nStatus: Siap diambil\nTgl: {id_date(local_today())}\n"
-        "Ambil di: Kantor Desa Tembok\n0 Kembali 00 Menu"
+        "Ambil di: Kantor Desa Tembok\nSen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama.\n"
+        "0 Kembali 00 Menu"
     )
     assert me.reply("1") == detail
     assert me.reply("0") == listing
@@ -72,7 +73,8 @@ def test_home_visit_journey_by_sms(client: FlaskClient, db: Database) -> None:
         "Petugas datang untuk siapa?\n1 Saya sendiri\n2 Anggota keluarga\n0 Kembali 00 Menu"
     )
     assert stranger.reply("1") == (
-        "Alasannya?\n1 Sakit\n2 Disabilitas\n3 Lansia\n4 Lainnya\n0 Kembali 00 Menu"
+        "Alasannya?\n1 Sakit\n2 Disabilitas\n3 Lansia\n4 Miskin\n5 Baru wajib KTP\n6 Lainnya\n"
+        "0 Kembali 00 Menu"
     )
     assert stranger.reply("3") == (
         "Perlu layanan apa?\n1 Rekam KTP-el\n2 Kartu Keluarga\n3 Akta\n4 Lainnya\n0 Kembali 00 Menu"
@@ -136,8 +138,11 @@ def test_next_visit_journey_by_sms_with_the_remembered_village(me: Texter, db: D
     assert me.reply("halo") == MAIN_ID
     assert me.reply("3") == (
         f"Petugas ke Desa Tembok:\n{id_date(visit_day)}\nJam 09:00-14:00\n"
-        "Di Balai Desa\nBawa: KK asli\n1 Ingatkan saya lewat SMS\n"
-        "2 Desa lain\n0 Kembali 00 Menu"
+        "Di Balai Desa\nBawa: KK asli\n98 Lanjut\n0 Kembali 00 Menu"
+    )
+    assert me.reply("98") == (
+        f"Formulir & berkas ke kantor desa s.d. {short_id(visit_day - dt.timedelta(days=2))}\n"
+        "1 Ingatkan saya lewat SMS\n2 Desa lain\n0 Kembali 00 Menu"
     )
     rows = me.new_rows("1")
     assert [(r.kind, r.urgent, as_utc(r.due_at), r.body) for r in rows] == [
@@ -146,7 +151,8 @@ def test_next_visit_journey_by_sms_with_the_remembered_village(me: Texter, db: D
             False,
             dt.datetime.combine(visit_day - dt.timedelta(days=4), dt.time(23), dt.UTC),
             f"Pengingat: petugas Adminduk di Desa Tembok 3 hari lagi, {id_date(visit_day)} "
-            "09:00-14:00, di Balai Desa.",
+            "09:00-14:00, di Balai Desa. Formulir ke kantor desa s.d. "
+            f"{short_id(visit_day - dt.timedelta(days=2))}.",
         ),
         (
             "reminder",
@@ -171,7 +177,8 @@ def test_next_visit_journey_by_sms_for_a_newcomer(client: FlaskClient, db: Datab
     visit_day = id_date(local_today() + dt.timedelta(days=VISIT_DAYS))
     schedule = (
         f"Adminduk: petugas ke Desa Tembok {visit_day} 09:00-14:00 di Balai Desa. "
-        "Bawa KK asli. Balas STOP u/ berhenti."
+        "Bawa KK asli. Formulir ke kantor desa s.d. "
+        f"{short_id(local_today() + dt.timedelta(days=VISIT_DAYS - 2))}. Balas STOP u/ berhenti."
     )
     assert stranger.reply("JADWAL Tembok") == schedule
     # Tembok is remembered now: option 3 goes straight to it.
@@ -216,7 +223,7 @@ def test_keywords_start_their_journey_wherever_the_menu_puts_it(
     stranger = Texter(client, db, STRANGER)
     main = (
         "Adminduk Buleleng\n1 Minta petugas ke rumah\n2 Jadwal petugas ke desa\n"
-        "3 Layanan prioritas\n4 Bahasa/Language\n5 Cek status dokumen"
+        "3 Layanan prioritas\n4 Bahasa/Language\n5 Hubungi kantor\n6 Cek status"
     )
     assert stranger.reply("MENU") == main
     assert stranger.reply("RUMAH") == (
@@ -242,8 +249,10 @@ def test_keywords_start_their_journey_wherever_the_menu_puts_it(
 
 def test_a_keyword_in_the_middle_of_a_journey_is_answered(me: Texter) -> None:
     me.reply("RUMAH")
-    assert me.reply("HELP") == HELP_ID
+    assert me.reply("STATUS 123") == "Nomor salah, periksa lagi. Contoh: STATUS 12345678"
     assert me.reply("1").startswith("Alasannya?")  # the journey is still where it was
+    assert me.reply("HELP") == HELP_ID  # BANTUAN starts its own: the office, a call back
+    assert me.reply("1").startswith("Petugas menelepon nomor ini. Tentang apa?")
 
 
 def test_the_language_chosen_by_sms_is_remembered(me: Texter, db: Database) -> None:
@@ -252,8 +261,8 @@ def test_the_language_chosen_by_sms_is_remembered(me: Texter, db: Database) -> N
         "Pilih bahasa / Choose language:\n1 Bahasa Indonesia\n2 English\n0 Kembali 00 Menu"
     )
     main_en = (
-        "Adminduk Buleleng\n1 Check document status\n2 Ask for a home visit\n"
-        "3 Village visit dates\n4 Priority service\n5 Bahasa/Language"
+        "Adminduk Buleleng\n1 Check status\n2 Ask for a home visit\n"
+        "3 Village visit dates\n4 Priority service\n5 Bahasa/Language\n6 Contact the office"
     )
     assert me.reply("2") == main_en
     assert me.reply("help") == HELP_EN
@@ -286,5 +295,5 @@ def test_the_sms_conversation_is_not_the_ussd_session(me: Texter, client: FlaskC
     me.reply("2")
     phone = Phone(client, ME)
     assert phone.dial() == "CON " + MAIN_ID
-    assert phone.press("4").startswith("CON Layanan prioritas")
+    assert phone.press("4").startswith("CON Untuk pemuka agama")
     assert me.reply("1").startswith("Alasannya?")  # the SMS conversation went on

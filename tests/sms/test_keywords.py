@@ -21,7 +21,7 @@ from storage.models import (
     ReminderSubscription,
     Resident,
 )
-from tests.helpers import ME, NEIGHBOUR, TEMBOK, count, en_date, id_date
+from tests.helpers import ME, NEIGHBOUR, TEMBOK, count, en_date, id_date, short_en, short_id
 from tests.sms.helpers import (
     HELP_EN,
     HELP_ID,
@@ -58,7 +58,8 @@ def test_schedule_keyword_with_typos(me: Texter, db: Database, text: str) -> Non
     day = id_date(local_today() + dt.timedelta(days=VISIT_DAYS))
     assert me.reply(text) == (
         f"Adminduk: petugas ke Desa Tembok {day} 09:00-14:00 di Balai "
-        "Desa. Bawa KK asli. Balas STOP u/ berhenti."
+        "Desa. Bawa KK asli. Formulir ke kantor desa s.d. "
+        f"{short_id(local_today() + dt.timedelta(days=VISIT_DAYS - 2))}. Balas STOP u/ berhenti."
     )
     with db.begin() as session:
         resident = queries.get_resident(session, ME)
@@ -75,7 +76,8 @@ def test_schedule_in_english_and_for_the_remembered_village(
     day = en_date(local_today() + dt.timedelta(days=VISIT_DAYS))
     text = (
         f"Adminduk: staff visit Tembok {day} 09:00-14:00 at Balai Desa. Bring KK asli. "
-        "Reply STOP to stop."
+        "Forms to the village office by "
+        f"{short_en(local_today() + dt.timedelta(days=VISIT_DAYS - 2))}. Reply STOP to stop."
     )
     assert neighbour.reply("SCHEDULE") == text
     assert neighbour.reply("jadwal") == text
@@ -124,12 +126,12 @@ def test_schedule_without_a_village_asks_for_one(me: Texter) -> None:
 def test_status_keyword_with_typos(me: Texter, keyword: str) -> None:
     assert me.reply(f"{keyword} {MY_KTP}") == (
         f"KTP-el ..{MY_KTP[-4:]}: Siap diambil, {id_date(local_today())}. "
-        "Ambil di Kantor Desa Tembok."
+        "Ambil di Kantor Desa Tembok. Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
     )
 
 
 NOT_THIS_PHONES = (
-    "Nomor ini tidak terdaftar untuk HP ini. Untuk cek, telepon *123# atau tanya kantor desa."
+    "Nomor ini tidak terdaftar untuk HP ini. Untuk cek, tekan *123# atau tanya kantor desa."
 )
 
 
@@ -139,7 +141,7 @@ def test_status_keyword_answers(me: Texter, client: FlaskClient, db: Database) -
         me.reply(f"STATUS {MY_KTP[:4]} {MY_KTP[4:]}")
         == (  # spaces are forgiven
             f"KTP-el ..{MY_KTP[-4:]}: Siap diambil, {id_date(local_today())}. "
-            "Ambil di Kantor Desa Tembok."
+            "Ambil di Kantor Desa Tembok. Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama."
         )
     )
     assert me.reply("STATUS") == "Nomor salah, periksa lagi. Contoh: STATUS 12345678"

@@ -189,7 +189,8 @@ def test_opt_out_is_honoured_at_send_time(
         ("Kantor Disdukcapil tutup Senin.", [NEIGHBOUR]),
         (STOPPED, [ME]),
         (
-            f"Adminduk Buleleng: KTP-el no. {MY_KTP}: Siap diambil. Ambil di Kantor Desa Tembok.",
+            f"Adminduk Buleleng: KTP-el no. {MY_KTP}: Siap diambil. Ambil di Kantor Desa Tembok. "
+            "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama.",
             [ME],
         ),
     ]

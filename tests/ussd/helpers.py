@@ -12,19 +12,21 @@ from tests.helpers import ME, Phone, id_date
 
 MAIN_ID = (
     "CON Adminduk Buleleng\n"
-    "1 Cek status dokumen\n"
+    "1 Cek status\n"
     "2 Minta petugas ke rumah\n"
     "3 Jadwal petugas ke desa\n"
     "4 Layanan prioritas\n"
-    "5 Bahasa/Language"
+    "5 Bahasa/Language\n"
+    "6 Hubungi kantor"
 )
 MAIN_EN = (
     "CON Adminduk Buleleng\n"
-    "1 Check document status\n"
+    "1 Check status\n"
     "2 Ask for a home visit\n"
     "3 Village visit dates\n"
     "4 Priority service\n"
-    "5 Bahasa/Language"
+    "5 Bahasa/Language\n"
+    "6 Contact the office"
 )
 
 

@@ -152,7 +152,7 @@ def test_events_keep_the_gateways_multiline_fields(client: FlaskClient, db: Data
         "status": "Failed",
         "hopsCount": "10000",
         "durationInMillis": "0",
-        "lastAppResponse": "CON Adminduk Buleleng\n1 Cek status dokumen\r\n",
+        "lastAppResponse": "CON Adminduk Buleleng\n1 Cek status\r\n",
         "errorMessage": "timed out\n",
         "input": "1",
     }

@@ -39,7 +39,7 @@ def test_home_visit_for_a_new_caller_picks_district_and_village(phone: Phone, db
     assert phone.press("11") == villages.replace("CON ", "CON Pilihan salah.\n")
     assert phone.press("10") == "CON Ketik nama banjar/dusun:\n1 Lewati\n0 Kembali 00 Menu"
     assert phone.press("Banjar Kaja") == (
-        "CON Kirim?\nRekam KTP-el, keluarga, Sakit\nDesa Tembok\nBanjar Banjar Kaja\n"
+        "CON Kirim?\nRekam KTP-el, keluarga, Sakit\nDesa Tembok\nBanjar Kaja\n"
         "1 Kirim\n2 Ganti desa\n0 Kembali 00 Menu"
     )
     done = phone.press("1")
@@ -131,7 +131,12 @@ def test_next_visit_for_my_village_and_remind_me(phone: Phone, db: Database) -> 
     phone.dial()
     assert phone.press("3") == (
         f"CON Petugas ke Desa Tembok:\n{day}\nJam 09:00-14:00\n"
-        "Di Balai Desa\nBawa: KK asli dan KTP lama\n"
+        "Di Balai Desa\nBawa: KK asli dan KTP lama\n98 Lanjut\n0 Kembali 00 Menu"
+    )
+    # Si Melik: forms and documents go to the village office first, by VISIT_FORMS_DAYS_BEFORE
+    deadline = format_date(local_today() + dt.timedelta(days=3), format="EEE, d MMM", locale="id")
+    assert phone.press("98") == (
+        f"CON Formulir & berkas ke kantor desa s.d. {deadline}\n"
         "1 Ingatkan saya lewat SMS\n2 Desa lain\n0 Kembali 00 Menu"
     )
     assert phone.press("1") == f"END Baik. Kami kirim SMS pengingat sebelum {day}."
@@ -192,9 +197,8 @@ def test_past_and_draft_visits_are_not_shown(phone: Phone, db: Database) -> None
 def test_priority_service_checklist_by_sms(phone: Phone, db: Database) -> None:
     phone.dial()
     assert phone.press("4") == (
-        "CON Layanan prioritas: lansia, difabel, pemuka agama, pembawa "
-        "balita. Dokumen harus lengkap.\n1 Dokumen yang dibawa\n"
-        "0 Kembali 00 Menu"
+        "CON Untuk pemuka agama, pembawa batita, difabel, lansia; dokumen lengkap. "
+        "Di loket 1 dekat pintu masuk.\n1 Dokumen yang dibawa\n0 Kembali 00 Menu"
     )
     phone.press("1")
     assert phone.press("1") == (

@@ -33,7 +33,8 @@ def test_back_and_home(phone: Phone) -> None:
         "CON Petugas datang untuk siapa?\n1 Saya sendiri\n2 Anggota keluarga\n0 Kembali 00 Menu"
     )
     assert phone.press("1") == (
-        "CON Alasannya?\n1 Sakit\n2 Disabilitas\n3 Lansia\n4 Lainnya\n0 Kembali 00 Menu"
+        "CON Alasannya?\n1 Sakit\n2 Disabilitas\n3 Lansia\n4 Miskin\n5 Baru wajib KTP\n6 Lainnya\n"
+        "0 Kembali 00 Menu"
     )
     assert phone.press("0").startswith("CON Petugas datang untuk siapa?")
     assert phone.press("1").startswith("CON Alasannya?")

@@ -13,7 +13,17 @@ from common.local_time import local_today
 from storage import queries
 from storage.db import Database
 from storage.models import OutboxMessage, ReminderSubscription
-from tests.helpers import TEMBOK, Phone, count, en_date, id_date, resident, rows, seven_wita
+from tests.helpers import (
+    TEMBOK,
+    Phone,
+    count,
+    en_date,
+    id_date,
+    resident,
+    rows,
+    seven_wita,
+    short_id,
+)
 from tests.ussd.helpers import remind_me
 
 
@@ -46,7 +56,7 @@ def test_remind_me_writes_reminders_three_days_and_one_day_before(
             visit_id,
             seven_wita(day - dt.timedelta(3)),
             f"Pengingat: petugas Adminduk di Desa Tembok 3 hari lagi, {id_date(day)} 09:00-14:00, "
-            "di Balai Desa.",
+            f"di Balai Desa. Formulir ke kantor desa s.d. {short_id(day - dt.timedelta(2))}.",
         ),
         (
             phone.number,

@@ -35,7 +35,8 @@ def test_status_lists_my_requests_and_shows_one(phone: Phone, db: Database) -> N
     position = next(line.split(" ")[0] for line in listing.split("\n") if "KTP-el" in line)
     assert phone.press(position) == (
         f"CON KTP-el ..{MY_KTP[-4:]}\nStatus: Siap diambil\nTgl: {today_id()}\n"
-        "Ambil di: Kantor Desa Tembok\n0 Kembali 00 Menu"
+        "Ambil di: Kantor Desa Tembok\nSen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama.\n"
+        "0 Kembali 00 Menu"
     )
     assert phone.press("0") == listing  # back to the list without a second look-up
 

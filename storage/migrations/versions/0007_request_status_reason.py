@@ -1,7 +1,7 @@
 """a request's status reason; the USSD session log's last screen and simulator flag
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-29 16:30:00.000000
 
 (0006 is another branch's; the two are chained when they are merged.)
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
