@@ -392,12 +392,14 @@ def mark_callback(
     (``not_reached``: it stays in the queue to try again, and the resident is told by SMS that
     the missed call was the office's, once a day). Audited."""
     if outcome not in CALLBACK_OUTCOMES:
-        raise ActionError(f"a call-back is marked called or not_reached, not {outcome}")
+        raise ActionError(
+            "a call-back is marked called or not_reached, not {outcome}", outcome=outcome
+        )
     request = session.get(CallbackRequest, request_id)
     if request is None:
-        raise ActionError(f"no call-back request {request_id}")
+        raise ActionError("no call-back request {id}", id=request_id)
     if request.status == "called":
-        raise ActionError(f"call-back request {request_id} is already marked called")
+        raise ActionError("call-back request {id} is already marked called", id=request_id)
     before = {"status": request.status}
     request.status = outcome
     request.handled_at = utcnow()

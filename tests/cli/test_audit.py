@@ -231,6 +231,7 @@ READ_ONLY = {
     "outbox list",
     "dial",
     "worker",
+    "smpp",  # like the worker: sends what is queued, changes nothing itself
     "db revision",  # a developer's file, not data
 }
 

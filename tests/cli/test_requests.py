@@ -362,7 +362,8 @@ def test_set_status_follows_the_lifecycle(runner: Any, db: Database, request_num
     with db.begin() as session:
         bodies = [m.body for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
     assert bodies[1:] == [
-        f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. Ambil di Balai Desa.",
+        f"Adminduk Buleleng: KTP-el no. {request_number}: Siap diambil. Ambil di Balai Desa. "
+        "Sen-Jum 08.00-15.00. Bawa: tanda terima, KTP lama.",
         f"Adminduk Buleleng: koreksi, KTP-el no. {request_number} kembali Perlu dilengkapi. "
         "Alasan: tanda tangan kurang.",
     ]

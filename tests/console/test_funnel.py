@@ -84,6 +84,8 @@ def test_the_funnel_from_a_seeded_session_log(staff: Browser, db: Database) -> N
     assert _funnel(page) == [
         ("Step 1", "8 reached, 4 hung up"),
         ("Step 2", "4 reached, 1 hung up"),
+        ("Step 3", "0 reached, 0 hung up"),  # a booking's cancel (issue 11)
+        ("Step 4", "0 reached, 0 hung up"),
     ]
     # one statement for the funnel, aggregated in the database
     funnel = [s for s in statements if "last_screen" in s]
@@ -92,6 +94,8 @@ def test_the_funnel_from_a_seeded_session_log(staff: Browser, db: Database) -> N
     assert _funnel(staff.get("/staff/?simulator=0&lang=id").text) == [
         ("Langkah 1", "7 sampai, 3 berhenti"),
         ("Langkah 2", "4 sampai, 1 berhenti"),
+        ("Langkah 3", "0 sampai, 0 berhenti"),
+        ("Langkah 4", "0 sampai, 0 berhenti"),
     ]
 
 
