@@ -93,6 +93,8 @@ REPORTS_DROPPED = StoredCounter(
 registry.register(REPORTS_DROPPED)
 
 
+_seen_pairs: set[tuple[str, str]] = set()  # (provider, status) this process has reported
+
 STARTED = "gateway.started"
 
 
@@ -137,8 +139,9 @@ def metrics() -> Response:
         REPORTS_DROPPED.value = counters.value(session, counters.DELIVERY_REPORTS_DROPPED)
     for status in ("queued", "sending", "sent", "delivered", "failed", "cancelled"):
         OUTBOX.labels(status).set(counts.get(status, 0))
-    for (provider, status), n in by_provider.items():
-        OUTBOX_BY_PROVIDER.labels(provider, status).set(n)
+    _seen_pairs.update(by_provider)  # a pair that emptied since the last scrape shows 0
+    for provider, status in _seen_pairs:
+        OUTBOX_BY_PROVIDER.labels(provider, status).set(by_provider.get((provider, status), 0))
     down, _ = providers_down(rt)
     for name in _provider_names(rt):
         PROVIDER_UP.labels(name).set(0 if name in down else 1)

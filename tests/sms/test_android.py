@@ -185,6 +185,24 @@ def test_a_residents_sms_is_answered_through_the_outbox(
     assert [m.provider_id for m in inbound] == ["android:evt000000"]
 
 
+def test_the_answer_to_a_residents_sms_leaves_by_the_phone(
+    signed_app: Flask,
+    client: FlaskClient,
+    db: Database,
+    phone_gw: FakeAndroidGateway,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert post(client, phone_gw.received(ME, "BANTUAN")) == (200, "ok")
+    with db.begin() as session:
+        [reply] = session.scalars(select(OutboxMessage.id)).all()
+    assert android_sender(signed_app, phone_gw, monkeypatch).send_batch([reply]).sent == 1
+    [accepted] = phone_gw.accepted
+    assert accepted.phone == ME and "*123#" in accepted.text
+    with db.begin() as session:
+        row = session.get(OutboxMessage, reply)
+        assert row is not None and (row.status, row.provider) == ("sent", "android")
+
+
 def test_the_same_webhook_twice_is_answered_once_but_the_same_text_again_is_new(
     signed_app: Flask, client: FlaskClient, db: Database, phone_gw: FakeAndroidGateway
 ) -> None:

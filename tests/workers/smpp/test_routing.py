@@ -127,6 +127,16 @@ def test_smpp_down_the_phone_takes_the_queue_then_smpp_again(
         assert 'gateway_sms_provider_up{provider="smpp"} 0.0' in metrics
         assert 'gateway_sms_provider_up{provider="android"} 1.0' in metrics
 
+        # Those sent are delivered: the gauge of 'sent' follows them down to 0.
+        with db.begin() as session:
+            for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(first))):
+                row.status = "delivered"
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert 'gateway_outbox_messages_by_provider{provider="smpp",status="sent"} 0.0' in metrics
+        assert (
+            'gateway_outbox_messages_by_provider{provider="smpp",status="delivered"} 2.0' in metrics
+        )
+
         # The bind is back: SMPP takes the queue again.
         start_bind(smsc)
         wait_for(lambda: handoff.is_bound(redis_client))
