@@ -95,10 +95,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--provider",
+        choices=("africastalking", "smpp"),
+        default="africastalking",
+        help="smpp: a local SMSC (tests/fake_smsc.py) and one bind process; scenario A",
+    )
+    parser.add_argument("--smpp-window", type=int, default=50, help="--provider smpp: SMPP_WINDOW")
+    parser.add_argument(
+        "--smpp-rate", type=float, default=1000, help="--provider smpp: SMPP_RATE_PER_SECOND"
+    )
+    parser.add_argument(
+        "--smpp-throttled",
+        type=float,
+        default=0.0,
+        help="--provider smpp: share of submit_sm the SMSC answers ESME_RTHROTTLED (0.02)",
+    )
+    parser.add_argument(
         "--delay",
         type=float,
-        default=0.05,
-        help="seconds the fake provider takes to answer each call",
+        default=None,
+        help="seconds the fake provider takes to answer each call (AT 0.05, SMSC 0.02)",
     )
     parser.add_argument(
         "--timeout",
@@ -150,10 +166,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where to write the results (default: bench/results/broadcast-<time>.json)",
     )
     args = parser.parse_args(argv)
+    if args.delay is None:
+        args.delay = 0.02 if args.provider == "smpp" else 0.05
+    if args.provider == "smpp" and args.scenarios == "ABC":
+        args.scenarios = "A"  # B and C measure the workers, whatever the provider
     if args.quick:
         args.residents, args.throttle_messages, args.window = 10_000, 5_000, 10
         args.rate_window = min(args.rate_window, 4)
     return args
+
+
+def smpp_verdicts(
+    result: Result, args: argparse.Namespace, stats: dict[str, int]
+) -> list[tuple[str, bool]]:
+    """Issue 14's targets: every message submitted once, at >= 90 % of SMPP_RATE_PER_SECOND,
+    the rate never exceeded over any second, the window never exceeded, every process
+    <= 250 MB."""
+    limit = args.smpp_rate
+    return [
+        (
+            f"all {result.messages} submitted once",
+            result.handed_over == result.messages and result.duplicates == 0,
+        ),
+        (f"{result.rate:.0f} msg/s >= 90 % of {limit:g}/s", result.rate >= 0.9 * limit),
+        (
+            f"at most {stats.get('max_per_second')} submits in any second <= {limit:g}",
+            stats.get("max_per_second", limit + 1) <= limit,
+        ),
+        (
+            f"at most {stats.get('max_in_flight')} in flight <= window {args.smpp_window}",
+            stats.get("max_in_flight", args.smpp_window + 1) <= args.smpp_window,
+        ),
+        (
+            f"largest process {max(result.peak_rss_mb.values()):.0f} MB <= 250 MB",
+            max(result.peak_rss_mb.values()) <= 250,
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(details(results))
     checks = verdicts(results, args) if len(results) == 3 else []
+    if args.provider == "smpp" and results:
+        checks = smpp_verdicts(results[0], args, results[0].smsc)
     print()
     for what, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {what}")

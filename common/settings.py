@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "LOOKUP_WRONG_YEARS_PER_NUMBER": 3,
     "SESSION_LOG_FLUSH_SECONDS": 5,  # each web process writes a batch of the session log
     # SMS: provider
-    "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking | smpp
+    "SMS_PROVIDER": "console",  # console (logs and marks sent) | africastalking | smpp | android
     "AT_USERNAME": "",
     "AT_API_KEY": "",
     "AT_SENDER_ID": "",  # alphanumeric sender id or short code; empty: the account default
@@ -62,6 +62,20 @@ DEFAULTS: dict[str, Any] = {
     "SMPP_SUBMIT_TIMEOUT_SECONDS": 60,  # a worker waits this (plus the rate's time) for answers
     "SMPP_REBIND_MIN_SECONDS": 1,  # back-off between binds after a drop: doubles up to the max
     "SMPP_REBIND_MAX_SECONDS": 60,
+    # An office Android phone running "SMS Gateway for Android" (SMS_PROVIDER = "android", or
+    # a route's provider): local-server mode is the phone's address in the office LAN
+    # (http://192.168.1.20:8080), cloud mode https://api.sms-gate.app/3rdparty/v1.
+    "ANDROID_BASE_URL": "",
+    "ANDROID_USERNAME": "",  # from the environment: the app's user name
+    "ANDROID_PASSWORD": "",  # from the environment
+    "ANDROID_SIGNING_KEY": "",  # from the environment: the app's webhook signing key
+    "ANDROID_RATE_PER_MINUTE": 20,  # what the SIM may send (carriers limit a SIM); 0: no limit
+    # Routing (workers/routing.py): an ordered list of providers per destination prefix, e.g.
+    # [{ prefix = "+62", providers = ["smpp", "android"] }, { providers = ["africastalking"] }].
+    # Empty: SMS_PROVIDER for every number.
+    "SMS_ROUTES": [],
+    "SMS_FAILOVER_AFTER_SECONDS": 120,  # failing this long without a success: the next provider
+    "SMS_FAILOVER_PROBE_SECONDS": 30,  # then one call this often tries the failed one again
     # SMS: sending
     "SMS_BATCH_SIZE": 500,  # messages per send job
     "SMS_MAX_RECIPIENTS_PER_CALL": 100,  # recipients per provider request (same text)
@@ -139,6 +153,9 @@ ENV_OVERRIDES = (
     "AT_USERNAME",
     "AT_API_KEY",
     "SMPP_PASSWORD",
+    "ANDROID_USERNAME",
+    "ANDROID_PASSWORD",
+    "ANDROID_SIGNING_KEY",
 )
 
 

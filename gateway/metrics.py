@@ -1,5 +1,6 @@
-"""GET /metrics for Prometheus (docs/product.md): request latency, queue depth, messages by status,
-delivery reports waiting for their message and those dropped.
+"""GET /metrics for Prometheus (docs/product.md): request latency, queue depth, messages by status
+and by provider and status, which SMS providers are up, delivery reports waiting for their
+message and those dropped.
 
 Latency is per web process (scrape each, or put them behind one job label); queue depth and the
 outbox counts are read from Redis and the database at scrape time, so every process reports
@@ -18,9 +19,11 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.runtime import runtime
+from gateway.health import providers_down
+from gateway.runtime import Runtime, runtime
 from storage import counters, outbox
 from workers.queue import RQJobQueue
+from workers.routing import RoutingProvider
 
 bp = Blueprint("metrics", __name__)
 
@@ -53,6 +56,18 @@ REDIS_IN_USE = Gauge(
 OUTBOX = Gauge(
     "gateway_outbox_messages", "Outbox messages by status", ["status"], registry=registry
 )
+OUTBOX_BY_PROVIDER = Gauge(
+    "gateway_outbox_messages_by_provider",
+    "Outbox messages a provider took, by provider and status",
+    ["provider", "status"],
+    registry=registry,
+)
+PROVIDER_UP = Gauge(
+    "gateway_sms_provider_up",
+    "1 while an SMS provider takes calls, 0 while it is down (no SMPP bind, failing)",
+    ["provider"],
+    registry=registry,
+)
 REPORTS_UNMATCHED = Gauge(
     "gateway_delivery_reports_unmatched",
     "Delivery reports waiting for a message with their id (dropped after a while)",
@@ -77,6 +92,8 @@ REPORTS_DROPPED = StoredCounter(
 )
 registry.register(REPORTS_DROPPED)
 
+
+_seen_pairs: set[tuple[str, str]] = set()  # (provider, status) this process has reported
 
 STARTED = "gateway.started"
 
@@ -117,8 +134,20 @@ def metrics() -> Response:
         QUEUE_DEPTH.set(rt.jobs.queue.count)
     with rt.db.begin() as session:
         counts = outbox.counts_by_status(session)
+        by_provider = outbox.counts_by_provider(session)
         REPORTS_UNMATCHED.set(outbox.unmatched_reports(session))
         REPORTS_DROPPED.value = counters.value(session, counters.DELIVERY_REPORTS_DROPPED)
     for status in ("queued", "sending", "sent", "delivered", "failed", "cancelled"):
         OUTBOX.labels(status).set(counts.get(status, 0))
+    _seen_pairs.update(by_provider)  # a pair that emptied since the last scrape shows 0
+    for provider, status in _seen_pairs:
+        OUTBOX_BY_PROVIDER.labels(provider, status).set(by_provider.get((provider, status), 0))
+    down, _ = providers_down(rt)
+    for name in _provider_names(rt):
+        PROVIDER_UP.labels(name).set(0 if name in down else 1)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _provider_names(rt: Runtime) -> list[str]:
+    provider = rt.sms_provider
+    return list(provider.providers) if isinstance(provider, RoutingProvider) else [provider.name]

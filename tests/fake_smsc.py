@@ -374,3 +374,101 @@ def _decode(data: bytes, coding: int) -> str:
     if coding == DATA_CODING_UCS2:
         return data.decode("utf-16-be")
     return gsm_decode(data)
+
+
+def stats(smsc: FakeSmsc) -> dict[str, Any]:
+    """What a benchmark reads: submits, those accepted, distinct numbers and duplicates, the
+    most submits in flight at once, and the most submits in any one second (by arrival)."""
+    with smsc.lock:
+        submits = list(smsc.submits)
+        max_in_flight = smsc.max_in_flight
+    accepted = [s for s in submits if s.status == consts.SMPP_ESME_ROK]
+    numbers = len({s.destination for s in accepted})
+    # Sliding one-second windows, not calendar seconds: the busiest second wherever it starts.
+    times = sorted(s.at for s in submits)
+    busiest, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return {
+        "calls": len(submits),
+        "messages": len(accepted),
+        "numbers": numbers,
+        "duplicates": len(accepted) - numbers,
+        "failed_calls": len(submits) - len(accepted),
+        "max_in_flight": max_in_flight,
+        "max_per_second": busiest,
+    }
+
+
+def main() -> None:
+    """``python -m tests.fake_smsc --delay 0.02 [--system-id S --password P]``: an SMSC in a
+    process of its own (for the broadcast benchmark). Prints ``FAKE_SMSC_PORT=…
+    FAKE_SMSC_STATS=http://…`` once listening; ``GET /_fake/stats`` answers ``stats()``,
+    ``POST /_fake/control`` ``{"reset": true}`` forgets the submits. Serves until SIGTERM."""
+    import argparse
+    import json
+    import random
+    import signal
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.02)
+    parser.add_argument("--system-id", default="adminduk")
+    parser.add_argument("--password", default="rahasia1")
+    parser.add_argument(
+        "--throttled-share", type=float, default=0.0, help="answer ESME_RTHROTTLED this often"
+    )
+    args = parser.parse_args()
+    chance = random.Random(14)
+    share = args.throttled_share
+    smsc = FakeSmsc(
+        args.system_id,
+        args.password,
+        delay=args.delay,
+        decide=(lambda _n, _s: 0x58 if chance.random() < share else 0) if share else None,
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def _reply(self, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._reply(stats(smsc))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            orders = json.loads(self.rfile.read(length) or b"{}")
+            if orders.get("reset"):
+                with smsc.lock:
+                    smsc.submits.clear()
+                    smsc.max_in_flight = 0
+            self._reply({"ok": True})
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with smsc:
+        print(
+            f"FAKE_SMSC_PORT={smsc.port} FAKE_SMSC_STATS=http://127.0.0.1:{http.server_address[1]}",
+            flush=True,
+        )
+        try:
+            http.serve_forever()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            http.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ from common.settings import load_settings
 from storage.db import Database
 from storage.redis_client import connect_redis
 from workers.providers import Provider, make_provider
+from workers.routing import Paced, ProviderHealth, RoutingProvider, parse_routes
 from workers.sender import Clock, JobQueue, OutboxSender, SendSettings, Sweeper, utc_clock
 from workers.throttle import make_throttle
 
@@ -80,7 +81,7 @@ def build_context(
     throttle = make_throttle(float(settings["SMS_RATE_PER_SECOND"]), redis_client)
     sender = OutboxSender(
         db,
-        provider or make_provider(settings),
+        provider or build_provider(settings, redis_client),
         throttle,
         send_settings,
         clock=clock,
@@ -88,6 +89,32 @@ def build_context(
     )
     sweeper = Sweeper(db, queue, send_settings, clock=clock)
     return WorkerContext(db=db, sender=sender, sweeper=sweeper, queue=queue, settings=settings)
+
+
+def build_provider(settings: Mapping[str, Any], redis_client: redis.Redis | None) -> Provider:
+    """SMS_PROVIDER, or with SMS_ROUTES every provider the routes name behind the router; a
+    provider with a rate of its own (the Android phone) held to it across the workers."""
+    routes = parse_routes(settings["SMS_ROUTES"]) if settings["SMS_ROUTES"] else []
+    names = list(dict.fromkeys(p for r in routes for p in r.providers))
+    providers = {
+        name: _paced(make_provider(settings, name), redis_client)
+        for name in names or [settings["SMS_PROVIDER"]]
+    }
+    if not routes:
+        return providers[settings["SMS_PROVIDER"]]
+    health = ProviderHealth(
+        redis_client,
+        failover_after=float(settings["SMS_FAILOVER_AFTER_SECONDS"]),
+        probe_every=float(settings["SMS_FAILOVER_PROBE_SECONDS"]),
+    )
+    return RoutingProvider(routes, providers, health)
+
+
+def _paced(provider: Provider, redis_client: redis.Redis | None) -> Provider:
+    rate = float(getattr(provider, "rate_per_second", 0) or 0)
+    if rate <= 0:
+        return provider
+    return Paced(provider, make_throttle(rate, redis_client, key=f"sms:throttle:{provider.name}"))
 
 
 _context: WorkerContext | None = None

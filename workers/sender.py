@@ -106,6 +106,9 @@ class OutboxSender:
     def send_batch(self, ids: Sequence[int]) -> BatchReport:
         report = BatchReport()
         step = self.settings.max_recipients_per_call
+        # A slow provider (an Android phone) asks for small calls, so that what a chunk claims
+        # is sent within seconds, not left in 'sending' while the provider's rate waits.
+        step = min(step, getattr(self.provider, "max_recipients_per_call", None) or step)
         for start in range(0, len(ids), step):
             self._send_chunk(ids[start : start + step], report)
         if report.retry:
@@ -159,14 +162,16 @@ class OutboxSender:
         for result in results:
             outcome_of.setdefault(result.recipient, result)
         new_ids: list[str] = []
-        sent: list[tuple[int, str | None]] = []
+        sent: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
         with self.db.begin() as session:
             for message in group:
                 result = outcome_of.get(message.recipient) or SendResult(
                     message.recipient, "transient", reason="no result for this recipient"
                 )
                 if result.outcome == "sent":
-                    sent.append((message.id, result.message_id))
+                    sent[result.provider or self.provider.name].append(
+                        (message.id, result.message_id)
+                    )
                     report.sent += 1
                     if result.message_id:
                         new_ids.append(result.message_id)
@@ -184,7 +189,8 @@ class OutboxSender:
                 else:
                     outbox.requeue(session, message.id, result.reason or "try again", now)
                     report.retry += 1
-            outbox.mark_sent_many(session, sent, now, self.provider.name)
+            for provider, rows in sent.items():
+                outbox.mark_sent_many(session, rows, now, provider)
         if new_ids:
             self.apply_reports(new_ids)
         report.provider_ids.extend(new_ids)

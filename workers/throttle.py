@@ -61,7 +61,11 @@ class RedisThrottle:
         return max(0.0, float(wait))
 
 
-def make_throttle(per_second: float, client: redis.Redis | None) -> Throttle:
+def make_throttle(
+    per_second: float, client: redis.Redis | None, key: str = "sms:throttle"
+) -> Throttle:
     if per_second <= 0:
         return NoThrottle()
-    return RedisThrottle(client, per_second) if client is not None else MemoryThrottle(per_second)
+    if client is None:
+        return MemoryThrottle(per_second)
+    return RedisThrottle(client, per_second, key)

@@ -18,13 +18,14 @@ from typing import Any
 import redis
 from rq import Queue, Worker
 
-from bench.shared.basics import ROOT
+from bench.shared.basics import ROOT, child_env
 from bench.shared.procfs import descendants, identity, tree_cpu_seconds
 from bench.sms_broadcast.memory import RssSampler
 from tests.live_servers import RQWorkers, stop_process
 
 FAKE_SERVER = ROOT / "tests" / "fake_africastalking.py"
 AT_USERNAME, AT_API_KEY = "bench", "bench-key"
+SMPP_SYSTEM_ID, SMPP_PASSWORD = "bench", "bench-pw"
 
 
 class FakeProvider:
@@ -93,6 +94,84 @@ class FakeProvider:
         stop_process(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
+        self.log.close()
+
+
+class FakeSmscProcess(FakeProvider):
+    """tests/fake_smsc.py as a process of its own, answering each submit_sm after ``delay``;
+    the same stats as the fake Africa's Talking (a call is a submit), plus ``max_in_flight``
+    and ``max_per_second``."""
+
+    def __init__(self, delay: float, log_path: Path, throttled_share: float = 0.0) -> None:
+        self.delay = delay
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",  # as a module: run as a script, tests/ (and its workers/) comes first
+                "tests.fake_smsc",
+                "--delay",
+                str(delay),
+                "--system-id",
+                SMPP_SYSTEM_ID,
+                "--password",
+                SMPP_PASSWORD,
+                "--throttled-share",
+                str(throttled_share),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            cwd=ROOT,
+            env=child_env(),
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        try:
+            selector = selectors.DefaultSelector()
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout=15):
+                raise RuntimeError("the fake SMSC did not start within 15 s")
+            line = self.process.stdout.readline().decode().strip()
+            fields = dict(part.split("=", 1) for part in line.split())
+            self.port = int(fields["FAKE_SMSC_PORT"])
+            self.url = fields["FAKE_SMSC_STATS"]
+        except BaseException:
+            self.stop()
+            raise
+
+    def reset(self) -> None:
+        self._call("/_fake/control", {"reset": True})
+
+
+class BindProcess:
+    """``flask --app gateway smpp``, the Procfile's ``smpp:`` line, on the scenario's config."""
+
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "gateway", "smpp"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=child_env(GATEWAY_CONFIG=str(config_path)),
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_bound(self, client: redis.Redis, timeout: float = 30) -> None:
+        from workers.smpp import handoff
+
+        deadline = time.monotonic() + timeout
+        while not handoff.is_bound(client):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bind process did not bind; log: {self.log.name}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        stop_process(self.process)
         self.log.close()
 
 

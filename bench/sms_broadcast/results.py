@@ -16,7 +16,7 @@ TARGET_PLAN_S, TARGET_HANDOVER_S, TARGET_RATIO, TARGET_RSS_MB = 15.0, 60.0, 20.0
 TARGET_THROTTLE = (0.90, 1.00)
 TARGET_RESIDENTS = 100_000
 
-ROLES = ("planner", "worker", "horse", "scheduler", "fake")
+ROLES = ("planner", "worker", "horse", "scheduler", "fake", "bind")
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Result:
     plan_cpu_s: dict[str, float] = field(default_factory=dict)  # during planning
     machine_busy: float = 0.0  # share of all cores busy from the end of planning
     note: str = ""
+    smsc: dict[str, int] = field(default_factory=dict)  # --provider smpp: the SMSC's stats
 
 
 def table(results: Sequence[Result]) -> str:

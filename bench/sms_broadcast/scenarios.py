@@ -110,6 +110,14 @@ class Scenarios:
             )
             if rate:
                 note += f"; {accepted / elapsed / rate:.1%} of {rate:g}/s overall"
+            if "max_in_flight" in stats:  # the SMSC's view (--provider smpp)
+                note += (
+                    f"; SMSC: {stats['calls']} submit_sm, at most {stats['max_in_flight']} in"
+                    f" flight (SMPP_WINDOW {config['SMPP_WINDOW']}), at most"
+                    f" {stats['max_per_second']} in any second"
+                    f" (SMPP_RATE_PER_SECOND {config['SMPP_RATE_PER_SECOND']})"
+                )
+
             return Result(
                 scenario=f"C throttle {rate:g}/s" if rate else "A batched, no throttle",
                 messages=expected,
@@ -130,6 +138,7 @@ class Scenarios:
                 plan_cpu_s=plan_cpu,
                 machine_busy=busy,
                 note=note,
+                smsc={k: int(v) for k, v in stats.items()} if "max_in_flight" in stats else {},
             )
         finally:
             stage.finish()

@@ -27,7 +27,16 @@ from bench.shared.cpu import wait_for_idle
 from bench.shared.procfs import CLK_TCK, find_process, machine_ticks, tree_cpu_seconds
 from bench.shared.schema import TempSchema
 from bench.sms_broadcast.memory import RssSampler
-from bench.sms_broadcast.processes import AT_API_KEY, AT_USERNAME, FakeProvider, Workers
+from bench.sms_broadcast.processes import (
+    AT_API_KEY,
+    AT_USERNAME,
+    SMPP_PASSWORD,
+    SMPP_SYSTEM_ID,
+    BindProcess,
+    FakeProvider,
+    FakeSmscProcess,
+    Workers,
+)
 from storage import migrate
 from storage.db import Database
 from storage.regions import import_regions
@@ -75,6 +84,7 @@ class Stage:
         self.redis = redis.Redis.from_url(REDIS_URL)
         self.fake: FakeProvider | None = None
         self.workers: Workers | None = None
+        self.bind: BindProcess | None = None
         self.sampler = RssSampler()
         self.postmaster = find_process("postgres")
         self.redis_server = find_process("redis-server")
@@ -106,7 +116,10 @@ class Stage:
                 "%s held %d keys (e.g. %s); flushing it", REDIS_URL, foreign, self.redis.randomkey()
             )
         self.redis.flushdb()
-        self.fake = FakeProvider(args.delay, self.tmp / "fake.log")
+        if args.provider == "smpp":
+            self.fake = FakeSmscProcess(args.delay, self.tmp / "fake.log", args.smpp_throttled)
+        else:
+            self.fake = FakeProvider(args.delay, self.tmp / "fake.log")
         self.sampler.watch(self.fake.pid, "fake")
         self.sampler.start()
 
@@ -165,6 +178,18 @@ class Stage:
             "SMS_RATE_PER_SECOND": rate,
             "SECRET_KEY": "bench",
         }
+        if self.args.provider == "smpp":
+            assert isinstance(self.fake, FakeSmscProcess)
+            config.update(
+                SMS_PROVIDER="smpp",
+                SMPP_HOST="127.0.0.1",
+                SMPP_PORT=self.fake.port,
+                SMPP_SYSTEM_ID=SMPP_SYSTEM_ID,
+                SMPP_PASSWORD=SMPP_PASSWORD,
+                SMPP_SOURCE_ADDR="DUKCAPIL",
+                SMPP_WINDOW=self.args.smpp_window,
+                SMPP_RATE_PER_SECOND=self.args.smpp_rate,
+            )
         if self.args.batch_size:
             config["SMS_BATCH_SIZE"] = self.args.batch_size
         if self.args.per_call:
@@ -189,6 +214,10 @@ class Stage:
         for _ in range(self.args.workers):
             self.workers.start()
         self.workers.wait_ready(self.redis)
+        if self.args.provider == "smpp":
+            self.bind = BindProcess(config_path, self.tmp / f"{queue}-bind.log")
+            self.sampler.watch(self.bind.pid, "bind")
+            self.bind.wait_bound(self.redis)
         time.sleep(1.0)  # each worker's first sweep (of an empty outbox) is done
         return config_path, config
 
@@ -198,6 +227,11 @@ class Stage:
             with suppress(Exception):
                 self.workers.stop()
             self.workers = None
+        if self.bind is not None:
+            with suppress(Exception):
+                self.bind.stop()
+            self.sampler.forget(self.bind.pid)
+            self.bind = None
 
     # -- CPU by role ----------------------------------------------------------------------
 
@@ -211,6 +245,7 @@ class Stage:
             "postgres": tree_cpu_seconds(self.postmaster) if self.postmaster else 0.0,
             "redis": tree_cpu_seconds(self.redis_server) if self.redis_server else 0.0,
             "fake": tree_cpu_seconds(self.fake.pid),
+            "bind": tree_cpu_seconds(self.bind.pid) if self.bind is not None else 0.0,
             "bench": sum(os.times()[:2]),  # this script: polling, sampling
             "_busy": busy,
             "_total": total,

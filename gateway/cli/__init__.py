@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.cli import (
+    android,
     bookings,
     broadcast,
     callbacks,
@@ -39,6 +40,7 @@ COMMANDS = (
     outbox.outbox_cli,
     worker.worker,
     smpp.smpp,
+    android.android_cli,
     sessions.sessions_cli,
     users.users_cli,
     dial.dial,

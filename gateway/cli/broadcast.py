@@ -5,6 +5,7 @@ before the command returns."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import click
 from flask.cli import with_appcontext
@@ -13,6 +14,7 @@ from common.segments import count_segments, non_gsm_characters
 from gateway import staff_actions
 from gateway.cli.common import actor_option, ensure_schema, parse_local_datetime
 from gateway.runtime import runtime
+from workers.routing import messages_per_second
 
 
 @click.command("broadcast")
@@ -64,6 +66,9 @@ def broadcast(
     click.echo(
         f"cost estimate: {recipients * count.segments * price:,.0f} {rt.config['SMS_CURRENCY']}"
     )
+    via, rate = messages_per_second(rt.sms_provider, rt.config, count.segments)
+    if rate > 0 and recipients:
+        click.echo(f"sending takes about {math.ceil(recipients / rate / 60)} minute(s) via {via}")
     if not yes:
         click.echo("nothing sent: add --yes to send")
         return

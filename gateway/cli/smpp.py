@@ -28,8 +28,9 @@ def smpp() -> None:
     (what is in flight gets its answers, then it unbinds)."""
     rt = runtime()
     config = rt.config
-    if config["SMS_PROVIDER"] != "smpp":
-        raise click.ClickException('SMS_PROVIDER is not "smpp": no bind to hold')
+    routed = any("smpp" in (r.get("providers") or []) for r in config["SMS_ROUTES"] or [])
+    if config["SMS_PROVIDER"] != "smpp" and not routed:
+        raise click.ClickException('neither SMS_PROVIDER nor SMS_ROUTES names "smpp": no bind')
     if not config["REDIS_URL"]:
         raise click.ClickException("SMPP needs REDIS_URL: the workers hand messages over there")
     if not config["SMPP_HOST"] or not config["SMPP_SYSTEM_ID"]:

@@ -4,6 +4,7 @@ of who receives it and what it costs, then following its progress and cancelling
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -34,6 +35,7 @@ from gateway.staff_actions import ActionError
 from storage import outbox
 from storage.models import Broadcast, OutboxMessage, utcnow
 from storage.vocab import REQUEST_STATUSES
+from workers.routing import messages_per_second
 
 
 @bp.get("/broadcasts")
@@ -178,6 +180,8 @@ def _preview(session: Session, form: BroadcastForm, price: float) -> dict[str, A
     text, english = form.text.data, form.text_en.data
     in_english = sum(1 for _, lang in recipients if lang == "en") if english else 0
     count, count_en = count_segments(text), count_segments(english or text)
+    rt = runtime()
+    via, rate = messages_per_second(rt.sms_provider, rt.config, count.segments)
     return {
         "audience": form.chosen.label,  # named by the template's audience filter
         "recipients": len(recipients),
@@ -188,6 +192,10 @@ def _preview(session: Session, form: BroadcastForm, price: float) -> dict[str, A
         "count_en": count_en,
         "cost": ((len(recipients) - in_english) * count.segments + in_english * count_en.segments)
         * price,
+        # At the rate of the provider that takes Indonesian numbers now (an Android phone
+        # sends a few a minute): "about N minutes"; None when no rate limits it.
+        "minutes": math.ceil(len(recipients) / rate / 60) if rate > 0 and recipients else None,
+        "via": via,
     }
 
 

@@ -1,5 +1,6 @@
 """POST /sms/inbound and POST /sms/delivery — Africa's Talking's SMS callbacks (docs/product.md).
-A resident's SMS that comes by SMPP (deliver_sm) is handled by ``receive_sms`` too.
+A resident's SMS that comes by SMPP (deliver_sm) or from the office Android phone
+(``/sms/android``, android.py) is handled by ``receive_sms`` too.
 
 Inbound: keywords (``JADWAL Tembok``, ``STATUS 12345678``, ``RUMAH``, ``STOP``/``MULAI``,
 ``BANTUAN``) are shortcuts; anything else is an answer in the resident's SMS conversation — the
@@ -80,9 +81,9 @@ def inbound_sms() -> Response:
 
 
 def receive_sms(rt: Runtime, message: InboundSms) -> str | None:
-    """A resident's SMS from any provider: this webhook (Africa's Talking) or an SMPP
-    deliver_sm (``flask --app gateway smpp``). None if the sender is not a phone number;
-    else what ``handle_inbound`` answers."""
+    """A resident's SMS from any provider: this webhook (Africa's Talking), an SMPP
+    deliver_sm (``flask --app gateway smpp``) or the Android phone's ``sms:received``. None
+    if the sender is not a phone number; else what ``handle_inbound`` answers."""
     phone = to_e164(message.sender)
     if phone is None:
         return None

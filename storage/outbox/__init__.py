@@ -11,7 +11,14 @@ Each function takes a Session and never commits. By purpose:
 
 from __future__ import annotations
 
-from storage.outbox.owed import add, add_many, cancel_queued, counts_by_status, retry_failed
+from storage.outbox.owed import (
+    add,
+    add_many,
+    cancel_queued,
+    counts_by_provider,
+    counts_by_status,
+    retry_failed,
+)
 from storage.outbox.reports import (
     FINAL_FAILURE_REPORTS,
     INTERIM_REPORTS,
@@ -48,6 +55,7 @@ __all__ = [
     "apply_pending_reports",
     "cancel_queued",
     "claim",
+    "counts_by_provider",
     "counts_by_status",
     "drop_unmatched_reports",
     "due_for_dispatch",

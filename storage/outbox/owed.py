@@ -145,3 +145,14 @@ def counts_by_status(session: Session, broadcast_id: int | None = None) -> dict[
     if broadcast_id is not None:
         query = query.where(OutboxMessage.broadcast_id == broadcast_id)
     return {status: int(n) for status, n in session.execute(query).all()}
+
+
+def counts_by_provider(session: Session) -> dict[tuple[str, str], int]:
+    """Messages a provider took, by provider and status (those no provider took yet are not
+    counted here)."""
+    query = (
+        select(OutboxMessage.provider, OutboxMessage.status, func.count())
+        .where(OutboxMessage.provider.is_not(None))
+        .group_by(OutboxMessage.provider, OutboxMessage.status)
+    )
+    return {(str(p), status): int(n) for p, status, n in session.execute(query).all()}

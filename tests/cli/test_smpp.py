@@ -13,7 +13,7 @@ from tests.helpers import REDIS_URL, fails, run
 
 
 def test_without_the_smpp_provider_there_is_nothing_to_hold(runner: Any) -> None:
-    fails(run(runner, "smpp"), 'SMS_PROVIDER is not "smpp"')
+    fails(run(runner, "smpp"), 'neither SMS_PROVIDER nor SMS_ROUTES names "smpp"')
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ class SendResult:
     outcome: Outcome  # sent: accepted; transient: try again later; permanent: do not retry
     message_id: str | None = None
     reason: str | None = None
+    provider: str | None = None  # who answered, when several may (routing): else the sender's
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ class Provider(Protocol):
         ...
 
 
-def make_provider(settings: Mapping[str, Any]) -> Provider:
-    name = settings["SMS_PROVIDER"]
+def make_provider(settings: Mapping[str, Any], name: str | None = None) -> Provider:
+    """The provider ``name`` (default: SMS_PROVIDER), built from the settings."""
+    name = name or settings["SMS_PROVIDER"]
     if name == "console":
         from workers.providers.console import ConsoleProvider
 
@@ -89,4 +91,13 @@ def make_provider(settings: Mapping[str, Any]) -> Provider:
             timeout=float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"]),
             rate=float(settings["SMPP_RATE_PER_SECOND"]),
         )
-    raise ValueError(f"unknown SMS_PROVIDER '{name}' (console, africastalking or smpp)")
+    if name == "android":
+        from workers.providers.android import AndroidProvider
+
+        return AndroidProvider(
+            base_url=settings["ANDROID_BASE_URL"],
+            username=settings["ANDROID_USERNAME"],
+            password=settings["ANDROID_PASSWORD"],
+            rate_per_minute=float(settings["ANDROID_RATE_PER_MINUTE"]),
+        )
+    raise ValueError(f"unknown SMS_PROVIDER '{name}' (console, africastalking, smpp or android)")

@@ -208,7 +208,15 @@ class SmppBind:
         log.info("SMPP bound to %s:%s as %s", s.host, s.port, s.system_id)
         threading.Thread(target=self._read, args=(client,), name="smpp-reader", daemon=True).start()
 
+    def _publish_bound(self, bound: bool) -> None:
+        try:
+            handoff.publish_bound(self.redis, bound)
+        except redis.RedisError as error:  # the bind stays up; routing sees it as down
+            self._redis_down(error)
+
     def _close(self) -> None:
+        if self.bound.is_set():
+            self._publish_bound(False)
         self.bound.clear()
         self._drop("closed")
         client, self.client = self.client, None
@@ -234,9 +242,13 @@ class SmppBind:
     # --- submitting -------------------------------------------------------------------------
 
     def _serve(self, stop: threading.Event) -> None:
+        published = 0.0
         while not stop.is_set():
             if not self._alive:
                 raise exceptions.ConnectionError(self._dropped)
+            if time.monotonic() - published >= handoff.BOUND_EVERY_SECONDS:
+                published = time.monotonic()
+                self._publish_bound(True)
             part = self._next_part()
             if part is not None and not self._submit(part, stop):
                 self._ready.appendleft(part)

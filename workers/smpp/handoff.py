@@ -21,6 +21,9 @@ import redis
 REQUESTS = "smpp:submit"
 ANSWER_PREFIX = "smpp:answer:"
 ANSWER_TTL = 300
+BOUND = "smpp:bound"  # set by the bind process while it holds a bind, with a short expiry
+BOUND_TTL_SECONDS = 10
+BOUND_EVERY_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,17 @@ def answer(client: redis.Redis, key: str, results: list[Answer]) -> None:
     pipe.rpush(key, orjson.dumps(results))
     pipe.expire(key, ANSWER_TTL)
     pipe.execute()
+
+
+def publish_bound(client: redis.Redis, bound: bool) -> None:
+    """The bind process's bind state, for routing (workers/routing.py) and /healthz: the key
+    lives BOUND_TTL_SECONDS, renewed every BOUND_EVERY_SECONDS while bound, so a bind process
+    killed without a word is seen as down within seconds."""
+    if bound:
+        client.set(BOUND, "1", ex=BOUND_TTL_SECONDS)
+    else:
+        client.delete(BOUND)
+
+
+def is_bound(client: redis.Redis) -> bool:
+    return bool(client.exists(BOUND))
