@@ -181,7 +181,8 @@ def test_a_residents_sms_is_answered_through_the_outbox(
     with db.begin() as session:
         replies = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == ME)).all()
         inbound = session.scalars(select(InboundMessage)).all()
-    assert len(replies) == 1 and replies[0].kind == "reply" and "*123#" in replies[0].body
+    assert len(replies) == 1 and replies[0].kind == "reply"
+    assert "Minta ditelepon petugas" in replies[0].body  # BANTUAN: the office, a call back
     assert [m.provider_id for m in inbound] == ["android:evt000000"]
 
 
@@ -197,7 +198,7 @@ def test_the_answer_to_a_residents_sms_leaves_by_the_phone(
         [reply] = session.scalars(select(OutboxMessage.id)).all()
     assert android_sender(signed_app, phone_gw, monkeypatch).send_batch([reply]).sent == 1
     [accepted] = phone_gw.accepted
-    assert accepted.phone == ME and "*123#" in accepted.text
+    assert accepted.phone == ME and "Minta ditelepon petugas" in accepted.text
     with db.begin() as session:
         row = session.get(OutboxMessage, reply)
         assert row is not None and (row.status, row.provider) == ("sent", "android")

@@ -299,7 +299,7 @@ class SmppBind:
             self._finish(message, SendResult(message.recipient, "transient", reason=reason))
             return True
         while not self._window.acquire(timeout=0.2):
-            if not self._alive:
+            if not self._alive or stop.is_set():  # stopping: the part goes back, then unbind
                 return False
         self._wait_for_rate()
         client = self.client
