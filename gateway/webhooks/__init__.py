@@ -1,16 +1,17 @@
-"""The webhooks machines call: Africa's Talking's USSD and SMS callbacks (and, later, voice).
+"""The webhooks machines call: Africa's Talking's USSD, SMS and voice callbacks.
 Authenticated by the webhook token and/or address list (``auth``), never by a CSRF token."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from gateway.webhooks import sms, ussd
+from gateway.webhooks import sms, ussd, voice
 
-BLUEPRINTS = (ussd.bp, sms.bp)
+BLUEPRINTS = (ussd.bp, sms.bp, voice.bp)
 
 
 def init_app(app: Flask) -> None:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(voice.audio_bp)  # GET only, no token: players fetch it
     ussd.settle_before_replying(app)
