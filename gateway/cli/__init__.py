@@ -22,6 +22,7 @@ from gateway.cli import (
     smpp,
     users,
     visits,
+    voice,
     worker,
 )
 
@@ -40,6 +41,7 @@ COMMANDS = (
     sessions.sessions_cli,
     users.users_cli,
     dial.dial,
+    voice.voice_cli,
 )
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 
-from common.local_time import local_today
+from common.local_time import as_utc, local_today
 from storage import queries
 from storage.db import Database
-from storage.models import ReminderSubscription, VoiceCall
+from storage.models import OutboxMessage, ReminderSubscription, VoiceCall
 from tests.fake_at_voice import FakeAtVoice
 from tests.helpers import ME, TEMBOK, count
+from tests.ussd.helpers import MY_KTP, NEIGHBOURS_ACTA
 from tests.voice.helpers import VOICE_NUMBER, Call
 
 MAIN_SPOKEN = [
@@ -97,3 +99,298 @@ def test_next_visit_by_keypad_and_remind_me(call: Call, db: Database) -> None:
         "USD",
     )
     assert (row.journey, row.last_screen) == ("next_visit", "sm_reminded")
+
+
+def _answered_call(call: Call) -> None:
+    call.miss_call()
+    call.place_calls()
+    call.answer()
+
+
+@pytest.mark.usefixtures("seeded")
+def test_status_by_keypad_my_requests_and_another_number_with_the_birth_year(
+    call: Call,
+) -> None:
+    _answered_call(call)
+    call.press("1")
+    assert call.heard[0] == "Dokumen Anda:"
+    assert f"Untuk KTP-el berakhiran {' '.join(MY_KTP[-4:])} Siap diambil, tekan 2." in call.heard
+    assert "Untuk Nomor lain, tekan 9." in call.heard
+    call.press("2")
+    heard = " ".join(call.heard)
+    assert "Status: Siap diambil" in heard and "Kantor Desa Tembok" in heard
+    call.press("*")  # star: the main menu
+    assert call.heard[0] == "Adminduk Buleleng"
+    call.press("1")
+    call.press("9")
+    digits = call.get_digits()
+    assert (digits.attrib["numDigits"], digits.attrib["finishOnKey"]) == ("12", "#")
+    assert call.heard[-1] == "Tekan angkanya satu per satu, lalu tanda pagar."
+    call.press(NEIGHBOURS_ACTA + "#")
+    assert call.heard[0].startswith("Nomor ini tidak terdaftar untuk HP ini.")
+    call.press("1961#")
+    heard = " ".join(call.heard)
+    assert "Akta Kelahiran" in heard and "Status: Diterima" in heard
+    call.press("0")  # back: the year question again, as on USSD
+    assert call.heard[0].startswith("Nomor ini tidak terdaftar")
+
+
+def test_back_and_home_keep_their_meaning(call: Call, db: Database) -> None:
+    _add_visit(db)
+    _answered_call(call)
+    call.press("3")  # no village remembered: the district list
+    assert call.heard[0] == "Pilih kecamatan:"
+    assert call.get_digits().attrib["numDigits"] == "1"
+    call.press("0")
+    assert call.heard[0] == "Adminduk Buleleng"
+    call.press("4")
+    call.press("1")
+    assert call.heard[0] == "Dokumen untuk apa?"
+    call.press("*")
+    assert call.heard[0] == "Adminduk Buleleng"
+
+
+def test_priority_checklist_by_sms(call: Call, db: Database) -> None:
+    _answered_call(call)
+    call.press("4")
+    call.press("1")
+    call.press("1")
+    call.press("1")
+    assert call.heard[-1] == "Terima kasih. Sampai jumpa."
+    assert count(db, OutboxMessage, recipient=ME, kind="reply") == 1
+
+
+def test_silence_repeats_the_prompt_once_then_says_goodbye(call: Call) -> None:
+    _answered_call(call)
+    call.keep_silent()
+    assert call.heard[0] == "Maaf, kami tidak mendengar pilihan Anda."
+    assert call.heard[1:] == MAIN_SPOKEN
+    end = call.keep_silent()
+    assert end is not None and end.find("GetDigits") is None
+    assert call.heard == ["Terima kasih. Sampai jumpa."]
+
+
+def test_a_repeated_callback_gets_the_same_answer(call: Call) -> None:
+    _answered_call(call)
+    url = call.get_digits().attrib["callbackUrl"]
+    first = call.post(url, **call._fields(dtmfDigits="4"))[2]
+    again = call.post(url, **call._fields(dtmfDigits="4"))[2]
+    assert again == first  # not advanced twice
+
+
+def test_hang_up_mid_journey_is_recorded(call: Call, db: Database) -> None:
+    _add_visit(db)
+    _answered_call(call)
+    call.press("3")
+    reply = call.hang_up(seconds=12)
+    assert reply is not None and len(reply) == 0  # <Response/>
+    [row] = _rows(db)
+    assert (row.status, row.duration_seconds, row.hangup_cause) == (
+        "completed",
+        12,
+        "NORMAL_CLEARING",
+    )
+    assert (row.journey, row.last_screen) == ("next_visit", "pick_district")
+    status, root, _ = call.post(**call._fields(dtmfDigits="1"))
+    assert status == 200 and root is not None and len(root) == 0  # the call is over
+
+
+def test_a_call_not_answered_is_tried_once_more_then_given_up(
+    call: Call, db: Database, fake_voice: FakeAtVoice
+) -> None:
+    call.miss_call()
+    call.place_calls()
+    call.session_id = str(fake_voice.calls[-1].session_id)
+    call.hang_up(seconds=0, **{})  # the final notification, never answered
+    [row] = _rows(db)
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert as_utc(row.due_at) > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)
+    call.place_calls()
+    assert len(fake_voice.calls) == 1  # not yet: a few minutes on
+    with db.begin() as session:
+        session.get(VoiceCall, row.id).due_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+    call.place_calls()
+    assert len(fake_voice.calls) == 2
+    call.session_id = str(fake_voice.calls[-1].session_id)
+    call.hang_up(seconds=0)
+    [row] = _rows(db)
+    assert (row.status, row.attempts) == ("no_answer", 2)
+
+
+def test_a_number_the_provider_refuses_is_retried_once(
+    call: Call, db: Database, fake_voice: FakeAtVoice
+) -> None:
+    fake_voice.set_status(ME, "InvalidPhoneNumber")
+    call.miss_call()
+    call.place_calls()
+    [row] = _rows(db)
+    assert (row.status, row.last_error) == ("queued", "InvalidPhoneNumber")
+
+
+def test_provider_outage_keeps_the_call_owed(
+    call: Call, db: Database, fake_voice: FakeAtVoice
+) -> None:
+    from workers.providers.voice import VoiceError
+
+    fake_voice.outage(503)
+    call.miss_call()
+    with pytest.raises(VoiceError):
+        call.place_calls()
+    [row] = _rows(db)
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert as_utc(row.due_at) > dt.datetime.now(dt.UTC)
+
+
+def test_the_same_missed_call_twice_queues_one_call_back(call: Call, db: Database) -> None:
+    fields = {
+        "isActive": 1,
+        "sessionId": "ATVId_in_same",
+        "direction": "Inbound",
+        "callerNumber": ME,
+        "destinationNumber": VOICE_NUMBER,
+    }
+    call.post(**fields)
+    call.post(**fields)
+    call.miss_call()  # another missed call while the first is owed: still one
+    assert len(_rows(db)) == 1
+
+
+def test_callbacks_per_day_are_capped(call: Call, db: Database, app: Flask) -> None:
+    app.config["VOICE_CALLBACKS_PER_DAY"] = 2
+    for _ in range(3):
+        reply = call.miss_call()
+        assert reply is not None and [e.tag for e in reply] == ["Reject"]
+        with db.begin() as session:  # each call back done before the next missed call
+            for row in session.scalars(select(VoiceCall)):
+                row.status = "completed"
+    assert len(_rows(db)) == 2
+
+
+def test_final_notification_of_the_rejected_call_touches_no_call_back(
+    call: Call, db: Database, fake_voice: FakeAtVoice
+) -> None:
+    call.miss_call()
+    call.place_calls()
+    status, root, _ = call.post(
+        isActive=0,
+        sessionId="ATVId_in_other",
+        direction="Inbound",
+        callerNumber=ME,
+        destinationNumber=VOICE_NUMBER,
+        durationInSeconds=0,
+        hangupCause="CALL_REJECTED",
+    )
+    assert status == 200 and root is not None and len(root) == 0
+    assert _rows(db)[0].status == "calling"
+
+
+def test_unknown_session_is_refused(call: Call) -> None:
+    status, _, body = call.post(
+        isActive=1,
+        sessionId="ATVId_nobody",
+        direction="Outbound",
+        callerNumber=VOICE_NUMBER,
+        destinationNumber="+6281299990077",
+    )
+    assert status == 404, body
+    status, _, _ = call.post(
+        isActive=1,
+        sessionId="ATVId_nobody",
+        direction="Outbound",
+        callerNumber=VOICE_NUMBER,
+        destinationNumber="+6281299990077",
+        dtmfDigits="1",
+    )
+    assert status == 404
+
+
+GOOD = {
+    "isActive": "1",
+    "sessionId": "ATVId_x",
+    "direction": "Inbound",
+    "callerNumber": ME,
+    "destinationNumber": VOICE_NUMBER,
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dtmfDigits": "12a"},
+        {"dtmfDigits": "1" * 500},
+        {"dtmfDigits": "1\x00"},
+        {"sessionId": None},
+        {"isActive": None},
+        {"isActive": "2"},
+        {"direction": "Sideways"},
+        {"direction": None},
+        {"callerNumber": "not a number"},
+        {"callerNumber": None},
+        {"durationInSeconds": "-1", "isActive": "0"},
+        {"sessionId": "x" * 500},
+    ],
+)
+def test_bad_fields_answer_400(call: Call, change: dict[str, str | None]) -> None:
+    fields = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    status, _, body = call.post(**fields)
+    assert status == 400, body
+
+
+def test_without_the_token_403(app: Flask) -> None:
+    response = app.test_client().post("/voice", data=GOOD)
+    assert response.status_code == 403
+
+
+def test_audio_names_that_are_not_ours_404(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/voice/audio/" + "0" * 32 + ".wav").status_code == 404
+    assert client.get("/voice/audio/..%2F..%2Fetc%2Fpasswd.wav").status_code == 404
+
+
+@pytest.fixture
+def quiet_now(voice_settings: dict[str, object]) -> None:
+    from common.local_time import LOCAL_TZ
+
+    now = dt.datetime.now(LOCAL_TZ)
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(hours=2)
+    voice_settings["SMS_QUIET_HOURS"] = [start.strftime("%H:%M"), end.strftime("%H:%M")]
+
+
+@pytest.mark.usefixtures("quiet_now")
+def test_quiet_hours_no_call_but_an_sms_saying_when(
+    call: Call, db: Database, fake_voice: FakeAtVoice
+) -> None:
+    reply = call.miss_call()
+    assert reply is not None and [e.tag for e in reply] == ["Reject"]
+    [row] = _rows(db)
+    assert row.status == "queued" and as_utc(row.due_at) > dt.datetime.now(dt.UTC) + dt.timedelta(
+        hours=1
+    )
+    with db.begin() as session:
+        [sms] = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == ME))
+        assert sms.urgent and "Kami telepon kembali pukul" in sms.body
+    call.place_calls()
+    assert fake_voice.calls == []
+
+
+def test_inbound_sms_mode_rejects_and_texts_the_help(
+    call: Call, db: Database, app: Flask, fake_voice: FakeAtVoice
+) -> None:
+    app.config["VOICE_INBOUND"] = "sms"
+    reply = call.miss_call()
+    assert reply is not None and [e.tag for e in reply] == ["Reject"]
+    assert _rows(db) == [] and count(db, OutboxMessage, recipient=ME) == 1
+
+
+def test_inbound_answer_mode_speaks_the_menu_at_once(call: Call, app: Flask) -> None:
+    app.config["VOICE_INBOUND"] = "answer"
+    call.miss_call()
+    assert call.heard == MAIN_SPOKEN  # at the caller's cost: no call-back row
+
+
+def test_render_ahead_renders_every_fixed_prompt_once(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["voice", "render", "--fixed-only"])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(args=["voice", "render", "--fixed-only"])
+    assert " 0 rendered" in again.output and "0 failed" in again.output
