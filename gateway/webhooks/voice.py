@@ -87,18 +87,34 @@ def voice_callback() -> Response:
         raise FieldError("dtmfDigits holds a key no keypad has")
     rt = runtime()
     outbound = direction == "Outbound"
+    residents = _residents(caller, destination) if outbound else []
     if active == "0":
-        return _ended(rt, form, session_id, _residents(caller, destination) if outbound else [])
+        return ended(
+            rt,
+            session_id,
+            residents,
+            duration=fields.integer(form, "durationInSeconds", 0, MAX_DURATION),
+            amount=fields.text(form, "amount", MAX_AMOUNT) or None,
+            currency=fields.text(form, "currencyCode", MAX_CURRENCY) or None,
+            cause=fields.text(form, "hangupCause", MAX_HANGUP) or None,
+        )
     if not direction:
         raise FieldError("direction is missing")
     call = rt.voice_store.load(session_id)[0]
     if call is not None:
-        return _next(rt, call, digits)
+        hop_seen = request.args.get("h", "")
+        return advance(
+            rt,
+            call,
+            digits,
+            hop_seen=int(hop_seen) if hop_seen.isdigit() and len(hop_seen) < 6 else None,
+            silent=request.args.get("silent") == "1",
+        )
     if direction == "Inbound" and not digits:
         if caller is None:
             raise FieldError("callerNumber is missing or not a valid phone number")
-        return _inbound(rt, session_id, caller)
-    return _answered(rt, session_id, caller, _residents(caller, destination) if outbound else [])
+        return inbound(rt, session_id, caller)
+    return answered(rt, session_id, caller, residents)
 
 
 def _residents(*phones: str | None) -> list[str]:
@@ -120,10 +136,11 @@ def _phone(form: dict[str, str], name: str) -> str | None:
 # --- a missed call ---------------------------------------------------------------------------
 
 
-def _inbound(rt: Runtime, session_id: str, caller: str) -> Response:
+def inbound(rt: Runtime, session_id: str, caller: str) -> Response:
+    """A call to the voice number, as VOICE_INBOUND says."""
     mode = str(current_app.config["VOICE_INBOUND"])
     if mode == "answer":
-        return _begin(rt, session_id, caller, call_id=None)
+        return begin(rt, session_id, caller, call_id=None)
     if mode == "sms":
         body = rt.resident_sms.catalog(_language(rt, caller)).text(
             "sms.help", code=current_app.config["USSD_SERVICE_CODE"]
@@ -186,7 +203,7 @@ def _language(rt: Runtime, phone: str) -> str:
 # --- the call, spoken ------------------------------------------------------------------------
 
 
-def _answered(rt: Runtime, session_id: str, caller: str | None, phones: list[str]) -> Response:
+def answered(rt: Runtime, session_id: str, caller: str | None, phones: list[str]) -> Response:
     """The first callback of a call we placed (or an answered inbound call): the menu.
     ``phones``: the resident's number(s) of an outbound call, to match a call whose
     ``sessionId`` the provider's answer has not told us yet."""
@@ -201,10 +218,11 @@ def _answered(rt: Runtime, session_id: str, caller: str | None, phones: list[str
             row.answered_at = row.answered_at or utcnow()
             row.status = "answered" if row.status in ("calling", "queued") else row.status
             row_id, phone = row.id, row.phone
-    return _begin(rt, session_id, phone, call_id=row_id)
+    return begin(rt, session_id, phone, call_id=row_id)
 
 
-def _begin(rt: Runtime, session_id: str, phone: str, call_id: int | None) -> Response:
+def begin(rt: Runtime, session_id: str, phone: str, call_id: int | None) -> Response:
+    """A call that speaks the menus from the start (``call_id``: the call-back's row)."""
     _, cached = rt.store.load(phone)
     profile = caller_profile(rt.db, rt.store, phone, cached)
     services = rt.services(phone, profile)
@@ -220,14 +238,18 @@ def _begin(rt: Runtime, session_id: str, phone: str, call_id: int | None) -> Res
     return _reply(rt, call, speak(rt.ussd_engine, turn, welcome=True))
 
 
-def _next(rt: Runtime, call: dict[str, Any], digits: str) -> Response:
-    given = request.args.get("h", "")
-    if given.isdigit() and len(given) < 6 and int(given) < call["hop"]:
+def advance(
+    rt: Runtime, call: dict[str, Any], digits: str, *, hop_seen: int | None, silent: bool
+) -> Response:
+    """The next prompt of a call: for the keys pressed, or for silence (``silent``).
+    ``hop_seen``: the hop number of the prompt the callback answers; an older one is a
+    repeated callback, answered as before."""
+    if hop_seen is not None and hop_seen < call["hop"]:
         return _xml(ET.fromstring(call["reply"]))  # a repeated callback: the same answer
     if call["state"].get("ended"):
         return _response()
     phone = call["phone"]
-    if not digits and request.args.get("silent") == "1":
+    if not digits and silent:
         call["silences"] += 1
         if call["silences"] > SILENCES_ALLOWED:
             catalog = rt.catalogs[str(call["state"]["lang"])]
@@ -306,13 +328,18 @@ def _callback_url(**query: Any) -> str:
 # --- the end of a call -----------------------------------------------------------------------
 
 
-def _ended(rt: Runtime, form: dict[str, str], session_id: str, phones: list[str]) -> Response:
+def ended(
+    rt: Runtime,
+    session_id: str,
+    phones: list[str],
+    *,
+    duration: int | None = None,
+    amount: str | None = None,
+    currency: str | None = None,
+    cause: str | None = None,
+) -> Response:
     """The final notification: recorded on the call's row (a call we placed that was never
     answered is tried once more); answered with an empty ``<Response/>``."""
-    duration = fields.integer(form, "durationInSeconds", 0, MAX_DURATION)
-    amount = fields.text(form, "amount", MAX_AMOUNT) or None
-    currency = fields.text(form, "currencyCode", MAX_CURRENCY) or None
-    cause = fields.text(form, "hangupCause", MAX_HANGUP) or None
     call = rt.voice_store.load(session_id)[0]
     state = (call or {}).get("state") or {}
     now = utcnow()

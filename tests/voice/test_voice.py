@@ -394,3 +394,58 @@ def test_render_ahead_renders_every_fixed_prompt_once(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     again = runner.invoke(args=["voice", "render", "--fixed-only"])
     assert " 0 rendered" in again.output and "0 failed" in again.output
+
+
+@pytest.mark.usefixtures("seeded")
+def test_home_visit_by_keypad_books_once(call: Call, db: Database) -> None:
+    from storage.models import HomeVisitBooking
+
+    _answered_call(call)
+    call.press("2")
+    assert call.heard[0] == "Petugas datang untuk siapa?"
+    call.press("1")  # myself
+    call.press("3")  # elderly
+    call.press("1")  # KTP-el recording; the village is remembered
+    assert call.heard[0] == "Ketik nama banjar/dusun:"
+    assert call.get_digits().attrib["finishOnKey"] == "#"
+    call.press("1#")  # skip the hamlet (a name cannot be typed on a keypad)
+    assert call.heard[0] == "Kirim?"
+    call.press("1")
+    assert call.heard[0].startswith("Diterima. Nomor: ")
+    assert call.heard[-1] == "Terima kasih. Sampai jumpa."
+    assert count(db, HomeVisitBooking) == 1
+    assert count(db, OutboxMessage, recipient=ME) == 1  # the confirmation SMS
+
+
+def test_a_new_caller_picks_district_and_village_with_two_digit_keys(
+    call: Call, db: Database
+) -> None:
+    _add_visit(db)
+    _answered_call(call)
+    call.press("3")
+    districts = [s for s in call.heard if s.startswith("Untuk ")]
+    tejakula = next(s for s in districts if "Tejakula" in s)
+    call.press(tejakula.rsplit("tekan ", 1)[1].rstrip(".").replace(" ", ""))
+    assert call.heard[0] == "Pilih desa:"
+    digits = call.get_digits()
+    assert (digits.attrib["numDigits"], digits.attrib["finishOnKey"]) == ("2", "#")
+    assert call.heard[-1] == "Tekan nomornya, lalu tanda pagar."
+    for _ in range(5):  # through the pages ("9 8") to Tembok
+        tembok = [s for s in call.heard if s.startswith("Untuk Tembok,")]
+        if tembok:
+            break
+        assert any("tekan 9 8" in s for s in call.heard)
+        call.press("98#")
+    key = tembok[0].rsplit("tekan ", 1)[1].rstrip(".").replace(" ", "")
+    call.press(key + "#")
+    assert "Petugas ke Desa Tembok:" in call.heard
+
+
+def test_language_choice_switches_the_spoken_language(call: Call) -> None:
+    _answered_call(call)
+    call.press("5")
+    english = next(s for s in call.heard if "English" in s)
+    call.press(english.rsplit("tekan ", 1)[1].rstrip("."))
+    assert call.heard[0] == "Adminduk Buleleng"
+    assert "For Check document status, press 1." in call.heard
+    assert "Untuk" not in " ".join(call.heard)
