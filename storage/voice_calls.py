@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -136,3 +138,37 @@ def stuck(session: Session, before: dt.datetime) -> list[VoiceCall]:
 def counts_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(VoiceCall.status, func.count()).group_by(VoiceCall.status))
     return {status: int(n) for status, n in rows}
+
+
+def totals(
+    session: Session, since: dt.datetime | None = None, phones: Any = None
+) -> dict[str, Any]:
+    """Calls, answered calls by journey, seconds and cost by currency — since ``since`` and
+    for the numbers ``phones`` selects (a village's residents), if given."""
+    where = []
+    if since is not None:
+        where.append(VoiceCall.created_at >= since)
+    if phones is not None:
+        where.append(VoiceCall.phone.in_(phones))
+    calls = int(session.scalar(select(func.count()).select_from(VoiceCall).where(*where)) or 0)
+    seconds = int(
+        session.scalar(select(func.coalesce(func.sum(VoiceCall.duration_seconds), 0)).where(*where))
+        or 0
+    )
+    by_journey = {
+        str(journey or "none"): int(n)
+        for journey, n in session.execute(
+            select(VoiceCall.journey, func.count())
+            .where(VoiceCall.answered_at.is_not(None), *where)
+            .group_by(VoiceCall.journey)
+        )
+    }
+    cost: dict[str, Decimal] = {}
+    for currency, amount in session.execute(
+        select(VoiceCall.currency, VoiceCall.amount).where(VoiceCall.amount.is_not(None), *where)
+    ):
+        try:
+            cost[str(currency or "")] = cost.get(str(currency or ""), Decimal(0)) + Decimal(amount)
+        except ArithmeticError:
+            continue
+    return {"calls": calls, "seconds": seconds, "by_journey": by_journey, "cost": cost}

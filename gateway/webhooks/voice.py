@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +56,7 @@ MAX_CURRENCY = 8
 MAX_DURATION = 86_400
 MAX_HOPS = 10_000
 DTMF_KEYS = frozenset("0123456789*#")
+AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,8})?$")
 SILENCES_ALLOWED = 1  # a silent prompt is repeated once, then the call says goodbye
 AUDIO_MAX_AGE = 365 * 86400  # a file's name is its content's hash: it never changes
 
@@ -94,7 +96,7 @@ def voice_callback() -> Response:
             session_id,
             residents,
             duration=fields.integer(form, "durationInSeconds", 0, MAX_DURATION),
-            amount=fields.text(form, "amount", MAX_AMOUNT) or None,
+            amount=_amount(form),
             currency=fields.text(form, "currencyCode", MAX_CURRENCY) or None,
             cause=fields.text(form, "hangupCause", MAX_HANGUP) or None,
         )
@@ -115,6 +117,14 @@ def voice_callback() -> Response:
             raise FieldError("callerNumber is missing or not a valid phone number")
         return inbound(rt, session_id, caller)
     return answered(rt, session_id, caller, residents)
+
+
+def _amount(form: dict[str, str]) -> str | None:
+    """The call's cost as Africa's Talking writes it ("0.0500"): digits and one point."""
+    amount = fields.text(form, "amount", MAX_AMOUNT)
+    if amount and not AMOUNT.match(amount):
+        raise FieldError("amount must be a decimal number")
+    return amount or None
 
 
 def _residents(*phones: str | None) -> list[str]:

@@ -449,3 +449,25 @@ def test_language_choice_switches_the_spoken_language(call: Call) -> None:
     assert call.heard[0] == "Adminduk Buleleng"
     assert "For Check document status, press 1." in call.heard
     assert "Untuk" not in " ".join(call.heard)
+
+
+def test_calls_in_metrics_and_on_the_dashboard(call: Call, db: Database, app: Flask) -> None:
+    from tests.console.helpers import cli, logged_in
+
+    _answered_call(call)
+    call.press("4")
+    call.hang_up(seconds=90)
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'gateway_voice_calls{status="completed"} 1.0' in text
+    assert "gateway_voice_call_seconds_total 90.0" in text
+    assert 'gateway_voice_calls_answered_total{journey="priority"} 1.0' in text
+    assert 'gateway_voice_cost_total{currency="USD"} 0.05' in text
+    assert cli(app.test_cli_runner(), "demo", "--force").exit_code == 0
+    page = logged_in(app, "staff").get("/staff/").get_data(as_text=True)
+    assert "Telepon balik hari ini" in page and "Menit telepon suara hari ini" in page
+
+
+def test_a_cost_that_is_not_a_number_400(call: Call) -> None:
+    _answered_call(call)
+    status, _, _ = call.post(**call._fields(isActive=0, amount="1e9; DROP"))
+    assert status == 400
