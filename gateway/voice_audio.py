@@ -8,6 +8,10 @@ name changes when the content does). ``flask --app gateway voice render`` render
 sentence and every district and village name ahead; a hop that finds a sentence missing waits
 at most VOICE_RENDER_BUDGET_SECONDS for it, and past that Africa's Talking's ``Say`` stands in
 while the rendering finishes for the next caller.
+
+A prompt staff recorded (the console's prompts page) wins over the synthesizer: the upload is
+converted and level-normalised with ``sox``, kept under the hash of its own content, and
+``recorded/<prompt key>`` names it (the key: a hash of the language and the sentence).
 """
 
 from __future__ import annotations
@@ -72,14 +76,74 @@ class PromptAudio:
         path = self.folder / f"{name}.wav"
         return path if path.is_file() else None
 
+    @staticmethod
+    def prompt_key(language: str, text: str) -> str:
+        return hashlib.sha256(f"{language}|{text}".encode()).hexdigest()[:32]
+
+    def recorded(self, language: str, text: str) -> str | None:
+        """The file name of the staff recording of this sentence, if there is one."""
+        try:
+            name = (self.folder / "recorded" / self.prompt_key(language, text)).read_text().strip()
+        except OSError:
+            return None
+        return name if self.path(name) is not None else None
+
+    def record(self, language: str, text: str, upload: bytes, suffix: str) -> str:
+        """Make ``upload`` (a phone's WAV, OGG, AMR, FLAC — MP3 if sox reads it) the audio of
+        this sentence: telephone quality, level brought up to just under full scale."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "recorded").mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.folder, prefix=".record-") as tmp:
+            source, out = Path(tmp) / f"upload{suffix}", Path(tmp) / "out.wav"
+            source.write_bytes(upload)
+            self._run(
+                [
+                    self.sox,
+                    str(source),
+                    "-r",
+                    str(SAMPLE_RATE),
+                    "-c",
+                    "1",
+                    "-b",
+                    "16",
+                    str(out),
+                    "gain",
+                    "-n",
+                    "-1",
+                ],
+                None,
+            )
+            name = hashlib.sha256(out.read_bytes()).hexdigest()[:32]
+            text_file = Path(tmp) / "text.txt"
+            text_file.write_text(f"{language}\n{text}\n", encoding="utf-8")
+            os.replace(text_file, self.folder / f"{name}.txt")
+            os.replace(out, self.folder / f"{name}.wav")
+            pointer = Path(tmp) / "pointer"
+            pointer.write_text(name)
+            os.replace(pointer, self.folder / "recorded" / self.prompt_key(language, text))
+        return name
+
+    def forget_recording(self, language: str, text: str) -> bool:
+        """Back to the synthesizer's voice for this sentence."""
+        try:
+            (self.folder / "recorded" / self.prompt_key(language, text)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     # Rendering
 
     def ready(self, language: str, sentences: Iterable[str]) -> dict[str, str | None]:
-        """Each sentence's file name, rendering what is missing; a sentence still rendering
-        when the budget runs out maps to None (the hop says it with ``Say`` instead)."""
+        """Each sentence's file name (a staff recording, else the synthesizer's), rendering
+        what is missing; a sentence still rendering when the budget runs out maps to None
+        (the hop says it with ``Say`` instead)."""
         names: dict[str, str | None] = {}
         waiting: dict[str, Future[Path]] = {}
         for sentence in sentences:
+            recording = self.recorded(language, sentence)
+            if recording is not None:
+                names[sentence] = recording
+                continue
             name = self.name(language, sentence)
             if (self.folder / f"{name}.wav").is_file():
                 names[sentence] = name

@@ -334,6 +334,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         formatting,
         outbox,
+        prompts,
         requests,
         residents,
         users,
