@@ -121,6 +121,14 @@ class Runtime:
                 *(next_visit_cache_key(code) for code in villages)
             ),
         )
+        if config["VOICE_NUMBER"]:  # voice is set up: a visit's dates are rendered ahead
+            self.db.watch(
+                VillageVisit,
+                key=lambda visit: visit.village_code,
+                callback=lambda villages: self.voice_audio.in_background(
+                    lambda: self._render_visits(villages)
+                ),
+            )
         self._regions: RegionDirectory | None = None
         self._regions_lock = threading.Lock()
 
@@ -131,6 +139,14 @@ class Runtime:
             with self._regions_lock, self.db.begin() as session:
                 self._regions = RegionDirectory.load(session)
         return self._regions
+
+    def _render_visits(self, villages: set[str]) -> None:
+        from gateway.voice_ahead import next_visit_sentences
+
+        for language, sentence in next_visit_sentences(
+            self.ussd_engine, self.db, self.regions, villages
+        ):
+            self.voice_audio.render(language, sentence)
 
     def reload_regions(self) -> None:
         self._regions = None

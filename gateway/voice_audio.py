@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -241,8 +241,20 @@ class PromptAudio:
             stderr = getattr(error, "stderr", b"") or b""
             raise AudioError(f"{command[0]} failed: {stderr[:200]!r}") from error
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def in_background(self, work: Callable[[], Any]) -> None:
+        """Run ``work`` on the rendering threads (a failure is logged, not raised)."""
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("rendering voice prompts ahead failed")
+
+        self._pool.submit(run)
+
+    def close(self, wait: bool = False) -> None:
+        """Stop rendering (``wait``: for what is running to finish)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def voices_of(catalogs: Mapping[str, Any]) -> dict[str, str]:

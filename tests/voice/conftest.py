@@ -49,6 +49,7 @@ def voice_settings(fake_voice: FakeAtVoice, audio_dir: Path) -> dict[str, Any]:
 def app(app_config: dict[str, Any], voice_settings: dict[str, Any]) -> Iterator[Flask]:
     app = create_app({"TESTING": True, **app_config, **voice_settings})
     yield app
+    app.extensions["gateway"].voice_audio.close(wait=True)  # (renders ahead read the database)
     app.extensions["gateway"].db.dispose()
 
 

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from common.local_time import as_utc, local_today
+from gateway.runtime import runtime
 from storage import queries
 from storage.db import Database
 from storage.models import OutboxMessage, ReminderSubscription, VoiceCall
@@ -471,3 +472,40 @@ def test_a_cost_that_is_not_a_number_400(call: Call) -> None:
     _answered_call(call)
     status, _, _ = call.post(**call._fields(isActive=0, amount="1e9; DROP"))
     assert status == 400
+
+
+def test_production_queues_an_rq_job_that_places_the_call(
+    call: Call, app: Flask, backend: str, fake_voice: FakeAtVoice
+) -> None:
+    if backend != "production":
+        pytest.skip("RQ runs with Redis only")
+    from rq import Queue
+
+    from workers import jobs
+    from workers.context import set_context
+
+    rt = runtime(app)
+    call.miss_call()
+    queue = Queue(app.config["RQ_QUEUE"], connection=rt.redis)
+    assert [j.func_name for j in queue.jobs] == ["workers.jobs.place_voice_calls"]
+    set_context(rt.worker)
+    try:
+        assert jobs.place_voice_calls() == {"placed": 1, "refused": 0, "taken_back": 0}
+    finally:
+        set_context(None)
+    assert [c.to for c in fake_voice.calls] == [ME]
+
+
+def test_a_visit_added_has_its_dates_rendered_ahead(app: Flask, db: Database) -> None:
+    import time
+
+    rt = runtime(app)
+    day = local_today() + dt.timedelta(days=17)
+    _add_visit(db, days=17)
+    for language, catalog in rt.catalogs.items():
+        name = rt.voice_audio.name(language, catalog.date(day))
+        for _ in range(100):
+            if rt.voice_audio.path(name):
+                break
+            time.sleep(0.05)
+        assert rt.voice_audio.path(name), (language, catalog.date(day))
