@@ -56,6 +56,9 @@ MAX_CURRENCY = 8
 MAX_DURATION = 86_400
 MAX_HOPS = 10_000
 DTMF_KEYS = frozenset("0123456789*#")
+# A final notification carries the call's whole story (carrier, country, dial times, the
+# bridged leg's cause ...): more fields than an SMS or USSD callback.
+MAX_VOICE_FIELDS = 40
 AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,8})?$")
 SILENCES_ALLOWED = 1  # a silent prompt is repeated once, then the call says goodbye
 AUDIO_MAX_AGE = 365 * 86400  # a file's name is its content's hash: it never changes
@@ -74,7 +77,7 @@ def _response(*actions: ET.Element) -> Response:
 
 @bp.post("/voice")
 def voice_callback() -> Response:
-    form = callback_form()
+    form = callback_form(max_fields=MAX_VOICE_FIELDS)
     session_id = fields.text(form, "sessionId", MAX_SESSION_ID, required=True)
     active = fields.text(form, "isActive", 1, required=True)
     if active not in ("0", "1"):

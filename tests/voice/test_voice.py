@@ -509,3 +509,26 @@ def test_a_visit_added_has_its_dates_rendered_ahead(app: Flask, db: Database) ->
                 break
             time.sleep(0.05)
         assert rt.voice_audio.path(name), (language, catalog.date(day))
+
+
+def test_a_final_notification_with_every_field_africas_talking_sends(
+    call: Call, db: Database
+) -> None:
+    _answered_call(call)
+    extra = {
+        "callSessionState": "Completed",
+        "callerCarrierName": "Telkomsel",
+        "callerCountryCode": "62",
+        "callStartTime": "2026-11-29 10:00:00",
+        "clientDialedNumber": ME,
+        "callerCallerId": ME,
+        "dialDestinationNumber": ME,
+        "dialDurationInSeconds": "40",
+        "dialStartTime": "2026-11-29 10:00:01",
+        "lastBridgeHangupCause": "NORMAL_CLEARING",
+        "recordingUrl": "",
+        "dtmfDigits": "",
+    }
+    reply = call.hang_up(seconds=40, **extra)
+    assert reply is not None and len(reply) == 0
+    assert _rows(db)[0].status == "completed"
