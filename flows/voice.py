@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+
+from babel.dates import get_month_names
 
 from flows.catalog import Catalog
 from flows.engine import FOOTER_TEXT, HOME, MORE_TEXT, Engine, Turn
 
 OPTION = re.compile(r"^(\d{1,3}) (.+)$")
 ENDING = re.compile(r"\.\.(\d+)")
+TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+TIME_RANGE = re.compile(r"\b(\d{1,2}:\d{2})\s*[-\u2013]\s*(\d{1,2}:\d{2})\b")
 INPUT_DIGITS = 12  # the longest number a caller types (a request number has 8)
 MAX_DTMF = 20  # more digits than any answer has: refused by the webhook
 
@@ -32,6 +37,9 @@ VOICE_KEYS = (
     "voice.finish",
     "voice.type_number",
     "voice.ending",
+    "voice.until",
+    "voice.time_whole",
+    "voice.time",
     "voice.no_input",
     "voice.goodbye",
     "voice.failure",
@@ -87,12 +95,47 @@ def _sentence(catalog: Catalog, line: str) -> tuple[str, str | None]:
     match = OPTION.match(line)
     if match:
         key, label = match.groups()
-        return catalog.text("voice.option", label=_spoken(catalog, label), press=spell(key)), key
-    return _spoken(catalog, line), None
+        return catalog.text(
+            "voice.option", label=spoken_line(catalog, label), press=spell(key)
+        ), key
+    return spoken_line(catalog, line), None
 
 
-def _spoken(catalog: Catalog, text: str) -> str:
-    return ENDING.sub(lambda m: catalog.text("voice.ending", digits=spell(m.group(1))), text)
+def spoken_line(catalog: Catalog, text: str) -> str:
+    """A line of a screen as it is said: "..1234" digit by digit, "09:00-14:00" as
+    "9 sampai 14", "30 Sep" as "30 September" (synthesizers read abbreviations letter by
+    letter or not at all)."""
+    text = ENDING.sub(lambda m: catalog.text("voice.ending", digits=spell(m.group(1))), text)
+    text = TIME_RANGE.sub(
+        lambda m: f"{m.group(1)} {catalog.text('voice.until')} {m.group(2)}", text
+    )
+    text = TIME.sub(lambda m: _time(catalog, m.group(1), m.group(2)), text)
+    months = _months(catalog.locale)
+    if months:
+        text = months[0].sub(lambda m: f"{m.group(1)} {months[1][m.group(2)]}", text)
+    return text
+
+
+def _time(catalog: Catalog, hour: str, minute: str) -> str:
+    if minute == "00":
+        return catalog.text("voice.time_whole", hour=int(hour))
+    return catalog.text("voice.time", hour=int(hour), minute=int(minute))
+
+
+@cache
+def _months(locale: str) -> tuple[re.Pattern[str], dict[str, str]] | None:
+    """A day and an abbreviated month ("30 Sep"), and each abbreviation's full name."""
+    try:
+        short = get_month_names("abbreviated", locale=locale)
+        wide = get_month_names("wide", locale=locale)
+    except (ValueError, LookupError):
+        return None
+    names = {str(short[n]).rstrip("."): str(wide[n]) for n in short}
+    names = {k: v for k, v in names.items() if k != v}
+    if not names:
+        return None
+    pattern = "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))
+    return re.compile(rf"\b(\d{{1,2}}) ({pattern})\.?(?=\W|$)"), names
 
 
 def keypad_input(digits: str) -> str:

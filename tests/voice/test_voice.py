@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from common.local_time import as_utc, local_today
+from flows.voice import spoken_line
 from gateway.runtime import runtime
 from storage import queries
 from storage.db import Database
@@ -503,12 +504,13 @@ def test_a_visit_added_has_its_dates_rendered_ahead(app: Flask, db: Database) ->
     day = local_today() + dt.timedelta(days=17)
     _add_visit(db, days=17)
     for language, catalog in rt.catalogs.items():
-        name = rt.voice_audio.name(language, catalog.date(day))
+        said = spoken_line(catalog, catalog.date(day))  # (the month said in full)
+        name = rt.voice_audio.name(language, said)
         for _ in range(100):
             if rt.voice_audio.path(name):
                 break
             time.sleep(0.05)
-        assert rt.voice_audio.path(name), (language, catalog.date(day))
+        assert rt.voice_audio.path(name), (language, said)
 
 
 def test_a_final_notification_with_every_field_africas_talking_sends(
