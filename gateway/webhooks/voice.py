@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from common.local_time import LOCAL_TZ
@@ -180,19 +181,43 @@ def _queue_callback(rt: Runtime, session_id: str, caller: str) -> None:
     local = now.astimezone(LOCAL_TZ)
     day_start = dt.datetime.combine(local.date(), dt.time(), LOCAL_TZ).astimezone(dt.UTC)
     quiet_end = quiet_until(now, list(config["SMS_QUIET_HOURS"]))
+    language = _language(rt, caller) if quiet_end is not None else ""
+    try:
+        queued = _write_callback(rt, session_id, caller, day_start, quiet_end, language)
+    except IntegrityError:  # the same missed call, reported twice at once: one row won
+        return
+    if not queued:
+        return
+    if quiet_end is not None:
+        rt.dispatch()
+    else:
+        rt.worker.dispatch_calls()
+
+
+def _write_callback(
+    rt: Runtime,
+    session_id: str,
+    caller: str,
+    day_start: dt.datetime,
+    quiet_end: dt.datetime | None,
+    language: str,
+) -> bool:
+    """The call back's row (and, in quiet hours, the SMS saying when), in one transaction;
+    False when the cap or an open call back leaves nothing to do."""
+    config = current_app.config
     with rt.db.begin() as session:
         if voice_calls.calls_today(session, caller, day_start) >= int(
             config["VOICE_CALLBACKS_PER_DAY"]
         ):
             log.info("voice: %s has had today's call-backs; rejected only", mask_phone(caller))
-            return
+            return False
         call = voice_calls.queue_callback(
             session, phone=caller, inbound_session_id=session_id, due_at=quiet_end
         )
         if call is None:
-            return  # this missed call (or an earlier one) already has its call back
+            return False  # this missed call (or an earlier one) already has its call back
         if quiet_end is not None:
-            catalog = rt.resident_sms.catalog(_language(rt, caller))
+            catalog = rt.resident_sms.catalog(language)
             when = quiet_end.astimezone(LOCAL_TZ).strftime("%H:%M")
             outbox.add(
                 session,
@@ -202,10 +227,7 @@ def _queue_callback(rt: Runtime, session_id: str, caller: str) -> None:
                 dedupe_key=f"voice-later:{session_id}",
                 urgent=True,  # it answers a call just made: sent now, not at 07:00
             )
-    if quiet_end is not None:
-        rt.dispatch()
-    else:
-        rt.worker.dispatch_calls()
+    return True
 
 
 def _language(rt: Runtime, phone: str) -> str:
