@@ -28,6 +28,8 @@ demo: install
 	$(FLASK) db upgrade
 	$(FLASK) regions import
 	$(FLASK) demo
+	@if command -v espeak-ng >/dev/null; then $(FLASK) voice render --fixed-only; \
+	else echo "espeak-ng is not installed: the simulator's calls will be silent (apt-get install espeak-ng sox)"; fi
 	@echo
 	@echo "The gateway is starting on http://$(HOST):$(PORT)"
 	@echo "  staff console:   http://$(HOST):$(PORT)/staff      (log-ins above)"

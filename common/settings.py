@@ -76,6 +76,22 @@ DEFAULTS: dict[str, Any] = {
     "SMS_ROUTES": [],
     "SMS_FAILOVER_AFTER_SECONDS": 120,  # failing this long without a success: the next provider
     "SMS_FAILOVER_PROBE_SECONDS": 30,  # then one call this often tries the failed one again
+    # Voice (issue 13): a missed call to VOICE_NUMBER gets a free call back speaking the menus.
+    "VOICE_NUMBER": "",  # the Africa's Talking voice number (+E.164) we call back from
+    # What an inbound call gets: "callback" (rejected at no cost, then called back), "answer"
+    # (the menus at once, at the caller's cost), "sms" (rejected, the help text by SMS), "off".
+    "VOICE_INBOUND": "callback",
+    "VOICE_PROVIDER": "console",  # console (logs the call; the simulator plays it) | africastalking
+    "AT_VOICE_BASE_URL": "",  # empty: the SDK's voice host; set for a proxy or the test server
+    "PUBLIC_BASE_URL": "",  # e.g. https://adminduk.example.id: prompt URLs Africa's Talking fetches
+    "VOICE_CALLBACKS_PER_DAY": 3,  # call-backs to one number per local day, at most
+    "VOICE_RETRY_MINUTES": 5,  # a call-back not answered is tried once more after this
+    "VOICE_DIGIT_TIMEOUT_SECONDS": 10,  # silence on a prompt this long: repeated once, then bye
+    "VOICE_STUCK_AFTER_MINUTES": 15,  # a placed call with no word from the provider: not answered
+    "VOICE_RENDER_BUDGET_SECONDS": 0.8,  # a hop waits at most this for missing audio
+    "VOICE_AUDIO_DIR": "",  # empty: voice/ in the instance folder (rendered prompts, by hash)
+    "ESPEAK_COMMAND": "espeak-ng",
+    "SOX_COMMAND": "sox",
     # SMS: sending
     "SMS_BATCH_SIZE": 500,  # messages per send job
     "SMS_MAX_RECIPIENTS_PER_CALL": 100,  # recipients per provider request (same text)
@@ -156,6 +172,7 @@ ENV_OVERRIDES = (
     "ANDROID_USERNAME",
     "ANDROID_PASSWORD",
     "ANDROID_SIGNING_KEY",
+    "PUBLIC_BASE_URL",
 )
 
 

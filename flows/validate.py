@@ -15,8 +15,19 @@ from typing import Any
 from flows import USSD_PREFIX_LENGTH, USSD_SCREEN_LIMIT, keywords
 from flows.actions import ACTIONS
 from flows.catalog import Catalog, load_catalogs
-from flows.engine import BACK, FOOTER_TEXT, HOME, MORE, MORE_TEXT, Action, Context, Engine
+from flows.engine import (
+    BACK,
+    FOOTER_TEXT,
+    HOME,
+    MORE,
+    MORE_TEXT,
+    Action,
+    Context,
+    Engine,
+    Turn,
+)
 from flows.flow import SCREEN_TYPES, Flow, Screen, load_flow
+from flows.voice import VOICE_KEYS, speak
 
 
 def check_structure(flow: Flow, actions: Mapping[str, Action] = ACTIONS) -> list[str]:
@@ -200,9 +211,39 @@ def validate(
 ) -> list[str]:
     flow = flow or load_flow()
     catalogs = catalogs or load_catalogs()
-    problems = check_structure(flow) + check_catalogs(flow, catalogs, required)
+    problems = check_structure(flow) + check_catalogs(flow, catalogs, [*required, *VOICE_KEYS])
     if not problems:  # lengths need a sound structure and complete catalogs
         problems += check_lengths(flow, catalogs)
+        problems += check_spoken(flow, catalogs)
+    return problems
+
+
+def check_spoken(
+    flow: Flow, catalogs: Mapping[str, Catalog], actions: Mapping[str, Action] = ACTIONS
+) -> list[str]:
+    """Every screen, spoken (flows/voice.py), in every language: no placeholder left unfilled
+    and no sentence empty. (The [voice] keys themselves are checked with every other text:
+    in every catalog, with the same placeholders.)"""
+    problems: list[str] = []
+    engine = Engine(flow, catalogs, actions, USSD_SCREEN_LIMIT - USSD_PREFIX_LENGTH)
+    for code, catalog in catalogs.items():
+        for screen in flow.screens.values():
+            if screen.type == "router":
+                continue
+            state = engine.new_state(code)
+            state["screen"] = screen.name
+            state["vars"] = sample_values(flow, catalog)
+            ctx = Context(_NoServices(), catalogs, state)  # type: ignore[arg-type]
+            if screen.items:
+                ctx.vars[screen.items] = [[flow.samples.list_item, "v"]] * 12
+            for page in engine.pages(ctx, screen):
+                turn = Turn(text=page, end=screen.type == "end", state=state)
+                for sentence in speak(engine, turn, welcome=True).sentences:
+                    if not sentence.strip() or "{" in sentence or "}" in sentence:
+                        problems.append(
+                            f"screen '{screen.name}' in '{code}': spoken {sentence!r} is "
+                            "empty or holds a placeholder"
+                        )
     return problems
 
 

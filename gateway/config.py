@@ -18,6 +18,8 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = default_sqlite_url(Path(app.instance_path))
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    if not app.config["VOICE_AUDIO_DIR"]:
+        app.config["VOICE_AUDIO_DIR"] = str(Path(app.instance_path) / "voice")
     app.config["EMBEDDED"] = not app.config["REDIS_URL"]
 
 

@@ -1,6 +1,6 @@
 """GET /metrics for Prometheus (docs/product.md): request latency, queue depth, messages by status
 and by provider and status, which SMS providers are up, delivery reports waiting for their
-message and those dropped.
+message and those dropped, voice call-backs (by status, answered by journey, minutes, cost).
 
 Latency is per web process (scrape each, or put them behind one job label); queue depth and the
 outbox counts are read from Redis and the database at scrape time, so every process reports
@@ -21,7 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.health import providers_down
 from gateway.runtime import Runtime, runtime
-from storage import counters, outbox
+from storage import counters, outbox, voice_calls
 from workers.queue import RQJobQueue
 from workers.routing import RoutingProvider
 
@@ -95,6 +95,39 @@ registry.register(REPORTS_DROPPED)
 
 _seen_pairs: set[tuple[str, str]] = set()  # (provider, status) this process has reported
 
+VOICE_CALLS = Gauge(
+    "gateway_voice_calls", "Voice call-backs by status", ["status"], registry=registry
+)
+
+
+class VoiceTotals:
+    """Voice call-backs as running totals, read from their rows at scrape time."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, Any] = {"seconds": 0, "by_journey": {}, "cost": {}}
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "gateway_voice_call_seconds", "Seconds of voice calls", value=self.totals["seconds"]
+        )
+        answered = CounterMetricFamily(
+            "gateway_voice_calls_answered", "Answered voice calls by journey", labels=["journey"]
+        )
+        for journey, n in sorted(self.totals["by_journey"].items()):
+            answered.add_metric([journey], n)
+        yield answered
+        cost = CounterMetricFamily(
+            "gateway_voice_cost", "What voice calls cost, as reported", labels=["currency"]
+        )
+        for currency, amount in sorted(self.totals["cost"].items()):
+            cost.add_metric([currency], float(amount))
+        yield cost
+
+
+VOICE_TOTALS = VoiceTotals()
+registry.register(VOICE_TOTALS)
+
+
 STARTED = "gateway.started"
 
 
@@ -137,6 +170,10 @@ def metrics() -> Response:
         by_provider = outbox.counts_by_provider(session)
         REPORTS_UNMATCHED.set(outbox.unmatched_reports(session))
         REPORTS_DROPPED.value = counters.value(session, counters.DELIVERY_REPORTS_DROPPED)
+        calls = voice_calls.counts_by_status(session)
+        VOICE_TOTALS.totals = voice_calls.totals(session)
+    for status in ("queued", "calling", "answered", "completed", "no_answer", "failed"):
+        VOICE_CALLS.labels(status).set(calls.get(status, 0))
     for status in ("queued", "sending", "sent", "delivered", "failed", "cancelled"):
         OUTBOX.labels(status).set(counts.get(status, 0))
     _seen_pairs.update(by_provider)  # a pair that emptied since the last scrape shows 0

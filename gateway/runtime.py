@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -21,6 +22,7 @@ from gateway.lookup_guard import MemoryNumberGuard, NumberGuard, RedisNumberGuar
 from gateway.resident_sms import ResidentSms
 from gateway.session_log import SessionLog
 from gateway.session_store import CallStore, MemoryStore, RedisStore
+from gateway.voice_audio import PromptAudio, voices_of
 from storage.db import Database
 from storage.models import VillageVisit
 from storage.outages import outages
@@ -30,6 +32,8 @@ from workers.context import WorkerContext, build_context
 from workers.queue import RQJobQueue, ThreadJobQueue
 
 log = logging.getLogger(__name__)
+
+VOICE_STATE_SECONDS = 3600  # a voice call's state outlives any call
 
 
 class Runtime:
@@ -45,12 +49,17 @@ class Runtime:
         sms_ttl = int(config["SMS_CONVERSATION_MINUTES"]) * 60
         limits_storage: RedisStorage | MemoryStorage
         self.sms_store: CallStore
+        self.voice_store: CallStore  # voice calls, keyed by the call's sessionId
+        voice_ttl = VOICE_STATE_SECONDS
         if config["REDIS_URL"]:
             # One pool for everything this process asks of Redis (see storage/redis_client.py).
             self.redis = connect_redis(config["REDIS_URL"], config)
             self.store = RedisStore(self.redis, call_ttl, profile_ttl)
             self.sms_store = RedisStore(
                 self.redis, sms_ttl, profile_ttl, prefix="sms", hop=self.store.hop
+            )
+            self.voice_store = RedisStore(
+                self.redis, voice_ttl, profile_ttl, prefix="voice", hop=self.store.hop
             )
             limits_storage = RedisStorage(
                 config["REDIS_URL"], connection_pool=self.redis.connection_pool
@@ -59,6 +68,7 @@ class Runtime:
             memory = MemoryStore(call_ttl, profile_ttl)
             self.store = memory
             self.sms_store = MemoryStore(sms_ttl, profile_ttl, prefix="sms", shared=memory)
+            self.voice_store = MemoryStore(voice_ttl, profile_ttl, prefix="voice", shared=memory)
             limits_storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(limits_storage)
         self.lookup_limit = parse(f"{int(config['LOOKUP_FAILURES_PER_HOUR'])}/hour")
@@ -76,6 +86,13 @@ class Runtime:
         )
         # An SMS conversation screen stays within one segment where it can (160 GSM-7).
         self.sms_engine = build_engine(SMS_SCREEN_LIMIT, catalogs=self.catalogs)
+        self.voice_audio = PromptAudio(
+            Path(config["VOICE_AUDIO_DIR"] or "instance/voice"),
+            voices_of(self.catalogs),
+            espeak=str(config["ESPEAK_COMMAND"]),
+            sox=str(config["SOX_COMMAND"]),
+            budget_seconds=float(config["VOICE_RENDER_BUDGET_SECONDS"]),
+        )
         self.jobs: RQJobQueue | ThreadJobQueue
         if self.redis is not None:
             self.jobs = RQJobQueue(self.redis, config)
@@ -85,6 +102,7 @@ class Runtime:
                 sweep=lambda: self.worker.sweeper.run(),
                 sweep_interval=float(config["SWEEP_INTERVAL_SECONDS"]),
                 retry_intervals=[int(i) for i in config["SMS_RETRY_INTERVALS"]],
+                voice=lambda: self.worker.voice.run(),
             )
         self.worker: WorkerContext = build_context(
             config, db=self.db, queue=self.jobs, redis_client=self.redis
@@ -103,6 +121,14 @@ class Runtime:
                 *(next_visit_cache_key(code) for code in villages)
             ),
         )
+        if config["VOICE_NUMBER"]:  # voice is set up: a visit's dates are rendered ahead
+            self.db.watch(
+                VillageVisit,
+                key=lambda visit: visit.village_code,
+                callback=lambda villages: self.voice_audio.in_background(
+                    lambda: self._render_visits(villages)
+                ),
+            )
         self._regions: RegionDirectory | None = None
         self._regions_lock = threading.Lock()
 
@@ -113,6 +139,14 @@ class Runtime:
             with self._regions_lock, self.db.begin() as session:
                 self._regions = RegionDirectory.load(session)
         return self._regions
+
+    def _render_visits(self, villages: set[str]) -> None:
+        from gateway.voice_ahead import next_visit_sentences
+
+        for language, sentence in next_visit_sentences(
+            self.ussd_engine, self.db, self.regions, villages
+        ):
+            self.voice_audio.render(language, sentence)
 
     def reload_regions(self) -> None:
         self._regions = None

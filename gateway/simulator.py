@@ -1,6 +1,9 @@
 """The phone simulator (/simulator): a feature phone in the browser for demos, training and
 tests. Dialling goes through ``ussd.handle_hop`` — the code the Africa's Talking webhook runs —
-and texting through ``sms.handle_inbound``; the inbox shows what the outbox holds for the number.
+texting through ``sms.handle_inbound``, and calls through the voice webhook's own steps
+(``voice.inbound``, ``answered``, ``begin``, ``advance``, ``ended``), whose XML is read back
+here into the prompts' audio for the page's ``<audio>``; the inbox shows what the outbox holds
+for the number.
 
 Open to anyone on the embedded default; in production only to logged-in admins and staff,
 unless SIMULATOR_PUBLIC is set, and there it plays only SIMULATOR_NUMBERS (none by default).
@@ -9,7 +12,9 @@ unless SIMULATOR_PUBLIC is set, and there it plays only SIMULATOR_NUMBERS (none 
 from __future__ import annotations
 
 import secrets
+import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import current_user
@@ -20,8 +25,8 @@ from gateway.console.auth import OFFICE
 from gateway.console.formatting import clock
 from gateway.phones import to_e164
 from gateway.runtime import runtime
-from gateway.webhooks import sms, ussd
-from storage.models import OutboxMessage
+from gateway.webhooks import sms, ussd, voice
+from storage.models import OutboxMessage, VoiceCall
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
@@ -144,3 +149,90 @@ def inbox() -> Response:
             for m in rows
         ]
     return jsonify({"phone": phone, "messages": messages})
+
+
+# --- calls (issue 13) --------------------------------------------------------------------------
+
+
+def _prompt(response: Response) -> dict[str, Any]:
+    """A voice reply (the webhook's XML) as the page plays it: the audio paths (same origin,
+    whatever PUBLIC_BASE_URL says), what each says, and how many keys are awaited."""
+    root = ET.fromstring(response.get_data(as_text=True))
+    audio = runtime().voice_audio
+    clips: list[dict[str, str]] = []
+    for element in root.iter():
+        if element.tag == "Play":
+            path = urlsplit(element.attrib["url"]).path
+            said = audio.text_of(path.rsplit("/", 1)[-1].removesuffix(".wav"))
+            clips.append({"url": path, "text": said[1] if said else ""})
+        elif element.tag == "Say":
+            clips.append({"url": "", "text": element.text or ""})
+    digits = root.find("GetDigits")
+    return {
+        "actions": [child.tag for child in root],
+        "clips": clips,
+        "digits": int(digits.attrib["numDigits"]) if digits is not None else 0,
+        "timeout": int(digits.attrib["timeout"]) if digits is not None else 0,
+    }
+
+
+@bp.post("/call")
+def call() -> Response:
+    """The "call" button: the menus at once (as VOICE_INBOUND = "answer" would)."""
+    session_id = f"sim-voice-{secrets.token_hex(8)}"
+    reply = voice.begin(runtime(), session_id, _phone(), call_id=None)
+    return jsonify({"session": session_id, **_prompt(reply)})
+
+
+@bp.post("/missed-call")
+def missed_call() -> Response:
+    """The "missed call" button: rejected and called back, as VOICE_INBOUND says. With the
+    console provider (the demo) the call back is placed at once and rings here."""
+    rt = runtime()
+    phone = _phone()
+    reply = voice.inbound(rt, f"sim-in-{secrets.token_hex(8)}", phone)
+    if current_app.config["VOICE_PROVIDER"] == "console":
+        rt.worker.voice.run()
+    with rt.db.begin() as session:
+        ringing = session.scalar(
+            select(VoiceCall.session_id)
+            .where(VoiceCall.phone == phone, VoiceCall.status == "calling")
+            .order_by(VoiceCall.id.desc())
+            .limit(1)
+        )
+    return jsonify({"actions": _prompt(reply)["actions"], "ringing": ringing})
+
+
+@bp.post("/answer")
+def answer() -> Response:
+    """The simulated phone picks up the call back that rings."""
+    session_id = _text(_body(), "session", 128)
+    reply = voice.answered(runtime(), session_id, None, [_phone()])
+    return jsonify({"session": session_id, **_prompt(reply)})
+
+
+@bp.post("/keys")
+def keys() -> Response:
+    """Keys pressed on the call (``digits``), or silence (``digits`` empty)."""
+    body = _body()
+    session_id = _text(body, "session", 128)
+    digits = _text(body, "digits", 20)
+    if not set(digits) <= voice.DTMF_KEYS:
+        abort(400, description="digits: keypad keys are expected")
+    rt = runtime()
+    call = rt.voice_store.load(session_id)[0]
+    if call is None or call.get("phone") != _phone():
+        abort(404, description="no such call on this phone")
+    reply = voice.advance(rt, call, digits, hop_seen=None, silent=not digits)
+    return jsonify({"session": session_id, **_prompt(reply)})
+
+
+@bp.post("/hang-up")
+def hang_up() -> Response:
+    rt = runtime()
+    session_id = _text(_body(), "session", 128)
+    call = rt.voice_store.load(session_id)[0]
+    if call is None or call.get("phone") != _phone():
+        abort(404, description="no such call on this phone")
+    voice.ended(rt, session_id, [], cause="NORMAL_CLEARING")
+    return jsonify({"ended": True})

@@ -395,3 +395,40 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class VoiceCall(Base):
+    """A call-back the product owes a resident who rang the voice number (issue 13), and what
+    became of it. Like the outbox, the row is the truth: a job places the call, a sweep finds
+    what is due or stuck.
+
+    queued → calling → answered → completed, or (not answered) → queued again once → no_answer;
+    failed when the provider refused it. ``due_at`` is when it may be placed (the end of quiet
+    hours, or a retry a few minutes on)."""
+
+    __tablename__ = "voice_calls"
+    __table_args__ = (
+        Index("ix_voice_calls_status_due", "status", "due_at"),
+        Index("ix_voice_calls_phone_created", "phone", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    # The inbound (missed) call's session: a repeated callback queues nothing twice.
+    inbound_session_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # The session of the call we placed (the provider's), matched by its callbacks.
+    session_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    placed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    amount: Mapped[str | None] = mapped_column(String(24))  # as the provider reports it
+    currency: Mapped[str | None] = mapped_column(String(8))
+    hangup_cause: Mapped[str | None] = mapped_column(String(40))
+    journey: Mapped[str | None] = mapped_column(String(20))
+    last_screen: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -18,9 +18,11 @@ from common.settings import load_settings
 from storage.db import Database
 from storage.redis_client import connect_redis
 from workers.providers import Provider, make_provider
+from workers.providers.voice import VoiceProvider, make_voice_provider
 from workers.routing import Paced, ProviderHealth, RoutingProvider, parse_routes
 from workers.sender import Clock, JobQueue, OutboxSender, SendSettings, Sweeper, utc_clock
 from workers.throttle import make_throttle
+from workers.voice import VoiceCaller
 
 
 @dataclass
@@ -30,6 +32,7 @@ class WorkerContext:
     sweeper: Sweeper
     queue: JobQueue
     settings: Mapping[str, Any]
+    voice: VoiceCaller
 
     def dispatch(self, inline: bool = False) -> None:
         """New messages were committed to the outbox: get them moving now rather than at the
@@ -51,6 +54,17 @@ class WorkerContext:
         else:
             self.queue.enqueue_sweep()  # type: ignore[attr-defined]
 
+    def dispatch_calls(self) -> None:
+        """A call-back row was committed: get it placed now, not at the next sweep."""
+        from workers.queue import ThreadJobQueue
+
+        if isinstance(self.queue, ThreadJobQueue):
+            if self.settings["RUN_JOBS_IN_PROCESS"]:
+                self.queue.start()
+                self.queue.enqueue_voice()
+        else:
+            self.queue.enqueue_voice()  # type: ignore[attr-defined]
+
 
 def build_context(
     settings: Mapping[str, Any],
@@ -58,6 +72,7 @@ def build_context(
     db: Database | None = None,
     queue: JobQueue | None = None,
     provider: Provider | None = None,
+    voice_provider: VoiceProvider | None = None,
     redis_client: redis.Redis | None = None,
     clock: Clock = utc_clock,
     sleep: Callable[[float], None] | None = None,
@@ -88,7 +103,10 @@ def build_context(
         **({"sleep": sleep} if sleep else {}),
     )
     sweeper = Sweeper(db, queue, send_settings, clock=clock)
-    return WorkerContext(db=db, sender=sender, sweeper=sweeper, queue=queue, settings=settings)
+    voice = VoiceCaller(db, voice_provider or make_voice_provider(settings), settings, clock=clock)
+    return WorkerContext(
+        db=db, sender=sender, sweeper=sweeper, queue=queue, settings=settings, voice=voice
+    )
 
 
 def build_provider(settings: Mapping[str, Any], redis_client: redis.Redis | None) -> Provider:

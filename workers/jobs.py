@@ -30,10 +30,26 @@ def sweep_outbox() -> dict[str, int]:
     if isinstance(context.queue, RQJobQueue):
         context.queue.sweep_started()  # before the scan: what is written after asks again
     report = context.sweeper.run()
+    if isinstance(context.queue, RQJobQueue):
+        context.queue.enqueue_voice()  # the call-backs' own sweep (voice_calls rows)
     return {
         "taken_back": report.taken_back,
         "enqueued": report.enqueued,
         "jobs": report.jobs,
         "reports_applied": report.reports_applied,
         "reports_dropped": report.reports_dropped,
+    }
+
+
+def place_voice_calls() -> dict[str, int]:
+    """Place the call-backs due (issue 13) and take back calls nobody answered for. Raises
+    VoiceError when the provider could not be asked (RQ retries; the next sweep too)."""
+    context = get_context()
+    if isinstance(context.queue, RQJobQueue):
+        context.queue.voice_started()
+    report = context.voice.run()
+    return {
+        "placed": report.placed,
+        "refused": report.refused,
+        "taken_back": report.taken_back,
     }

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 
 SWEEP_PENDING_KEY = "outbox:sweep-pending"
+VOICE_PENDING_KEY = "voice:place-pending"
 
 
 class RQJobQueue:
@@ -47,6 +48,19 @@ class RQJobQueue:
     def sweep_started(self) -> None:
         self.client.delete(SWEEP_PENDING_KEY)
 
+    def enqueue_voice(self) -> None:
+        """A job placing the call-backs due, unless one is waiting to start (as the sweep)."""
+        if self.client.set(VOICE_PENDING_KEY, b"1", nx=True, ex=120):
+            self.queue.enqueue(
+                "workers.jobs.place_voice_calls",
+                job_timeout=300,
+                result_ttl=60,
+                retry=Retry(max=2, interval=[30, 60]),
+            )
+
+    def voice_started(self) -> None:
+        self.client.delete(VOICE_PENDING_KEY)
+
 
 class ThreadJobQueue:
     """The embedded default: one background thread runs send jobs and the periodic sweep, so
@@ -58,9 +72,11 @@ class ThreadJobQueue:
         sweep: Callable[[], Any],
         sweep_interval: float,
         retry_intervals: list[int],
+        voice: Callable[[], Any] | None = None,
     ) -> None:
         self._send = send
         self._sweep = sweep
+        self._voice = voice  # places the call-backs due (issue 13), after each sweep
         self.sweep_interval = sweep_interval
         self.retry_intervals = retry_intervals
         self._jobs: queue.Queue[tuple[list[int], int] | None] = queue.Queue()
@@ -70,6 +86,9 @@ class ThreadJobQueue:
     def enqueue_send(self, ids: list[int]) -> None:
         self._jobs.put((ids, 0))
 
+    def enqueue_voice(self) -> None:
+        self.kick()  # each sweep of this thread also places the call-backs due
+
     def kick(self) -> None:
         """Something was just written to the outbox: sweep now rather than at the next tick."""
         self._jobs.put(None)
@@ -78,6 +97,7 @@ class ThreadJobQueue:
         """Sweep and send in the calling thread until nothing is waiting (a CLI command on the
         embedded default: the process may exit right after, taking a thread with it)."""
         self._sweep()
+        self._place_calls()
         while True:
             try:
                 job = self._jobs.get_nowait()
@@ -108,10 +128,21 @@ class ThreadJobQueue:
             try:
                 if job is None:
                     self._sweep()
+                    self._place_calls()
                 else:
                     self._run_send(*job)
             except Exception:  # the thread must outlive any one job; the sweep retries
                 log.exception("outbox job failed")
+
+    def _place_calls(self) -> None:
+        if self._voice is None:
+            return
+        from workers.providers.voice import VoiceError
+
+        try:
+            self._voice()
+        except VoiceError as error:  # queued again a minute on; the next tick places them
+            log.warning("voice call-backs: %s", error)
 
     def _run_send(self, ids: list[int], attempt: int) -> None:
         from workers.sender import TransientSendError

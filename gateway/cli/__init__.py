@@ -24,6 +24,7 @@ from gateway.cli import (
     smpp,
     users,
     visits,
+    voice,
     worker,
 )
 
@@ -44,6 +45,7 @@ COMMANDS = (
     sessions.sessions_cli,
     users.users_cli,
     dial.dial,
+    voice.voice_cli,
 )
 
 

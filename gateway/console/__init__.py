@@ -335,6 +335,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         formatting,
         outbox,
+        prompts,
         requests,
         residents,
         users,

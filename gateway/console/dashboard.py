@@ -27,6 +27,7 @@ from gateway.console.charts import (
 )
 from gateway.console.shared import scoped, village_scope
 from gateway.runtime import runtime
+from storage import voice_calls
 from storage.models import (
     DocumentRequest,
     HomeVisitBooking,
@@ -93,6 +94,11 @@ def dashboard() -> str:
             )
             or 0
         )
+        voice = voice_calls.totals(
+            session,
+            dt.datetime.combine(today, dt.time(), LOCAL_TZ),
+            residents_here if scope else None,
+        )
         funnels = _funnels(
             session,
             rt.ussd_engine.flow,
@@ -115,6 +121,11 @@ def dashboard() -> str:
         failed_today=today_counts.get("failed", 0),
         sessions_today=sum(n for (d, _), n in journeys.items() if d == today),
         open_bookings=sum(open_by_district.values()),
+        voice_calls_today=voice["calls"],
+        voice_minutes_today=round(voice["seconds"] / 60),
+        voice_journeys_chart=hbar_chart({translate(j): n for j, n in voice["by_journey"].items()})
+        if voice["by_journey"]
+        else None,
         messages_chart=bar_chart(days, pivot(messages), STATUS_COLOURS),
         journeys_chart=bar_chart(days, by_journey, colours_by_position(named)),
         bookings_chart=hbar_chart(dict(open_by_district)),

@@ -43,9 +43,65 @@
   }
   document.getElementById("send").onclick = send;
   entry.addEventListener("keydown", function (e) { if (e.key === "Enter") send(); });
-  document.getElementById("hangup").onclick = function () { live = false; session = null; inputs = []; screen.textContent = sim.dataset.ended; };
+  document.getElementById("hangup").onclick = function () {
+    live = false; session = null; inputs = []; screen.textContent = sim.dataset.ended;
+    if (voice.session) { post(sim.dataset.voiceHangup, {session: voice.session}).catch(function () {}); }
+    voiceStop();
+  };
   document.getElementById("clear").onclick = function () { entry.value = entry.value.slice(0, -1); entry.focus(); };
-  document.querySelectorAll(".key[data-key]").forEach(function (b) { b.onclick = function () { entry.value += b.dataset.key; entry.focus(); }; });
+  document.querySelectorAll(".key[data-key]").forEach(function (b) {
+    b.onclick = function () { if (voice.session) { voiceKey(b.dataset.key); return; } entry.value += b.dataset.key; entry.focus(); };
+  });
+
+  // A voice call (issue 13): the prompts play one after another in <audio>; keys go back as
+  // the call's dtmfDigits (one key, or several ended by #); silence is sent after the timeout.
+  var audio = document.getElementById("voice-audio"), answerButton = document.getElementById("voice-answer");
+  var voice = {session: null, clips: [], digits: 0, timeout: 10, keys: "", timer: null, ringing: null};
+  function voiceStop() {
+    clearTimeout(voice.timer); audio.pause(); audio.removeAttribute("src");
+    voice.session = null; voice.clips = []; voice.keys = ""; answerButton.hidden = true;
+  }
+  function voicePlay(prompt) {
+    clearTimeout(voice.timer);
+    voice.session = prompt.session; voice.digits = prompt.digits; voice.timeout = prompt.timeout || 10;
+    voice.keys = ""; voice.clips = prompt.clips.slice();
+    screen.textContent = prompt.clips.map(function (c) { return c.text; }).join("\n");
+    nextClip();
+  }
+  function nextClip() {
+    var clip = voice.clips.shift();
+    if (clip && clip.url) { audio.src = clip.url; audio.play().catch(function () { nextClip(); }); return; }
+    if (clip) { nextClip(); return; }
+    if (!voice.digits) { voiceStop(); screen.textContent += "\n" + sim.dataset.ended; setTimeout(refresh, 800); return; }
+    voice.timer = setTimeout(function () { voiceSend(""); }, voice.timeout * 1000);
+  }
+  audio.addEventListener("ended", nextClip);
+  function voiceSend(keys) {
+    clearTimeout(voice.timer); audio.pause(); voice.clips = [];
+    post(sim.dataset.keys, {session: voice.session, digits: keys}).then(voicePlay, function () { voiceStop(); });
+  }
+  function voiceKey(key) {
+    if (key === "#") { voiceSend(voice.keys); return; }
+    voice.keys += key;
+    if (voice.keys.length >= voice.digits || key === "*") voiceSend(voice.keys);
+  }
+  document.getElementById("voice-call").onclick = function () {
+    voiceStop(); live = false;
+    post(sim.dataset.call, {}).then(voicePlay, function () {});
+  };
+  document.getElementById("voice-missed").onclick = function () {
+    voiceStop(); live = false;
+    post(sim.dataset.missed, {}).then(function (r) {
+      voice.ringing = r.ringing;
+      screen.textContent = r.ringing ? sim.dataset.ringing : sim.dataset.rejected;
+      answerButton.hidden = !r.ringing;
+      setTimeout(refresh, 800);
+    }, function () {});
+  };
+  answerButton.onclick = function () {
+    answerButton.hidden = true;
+    post(sim.dataset.answer, {session: voice.ringing}).then(voicePlay, function () {});
+  };
   function refresh() {
     fetch(sim.dataset.inbox + "?phone=" + encodeURIComponent(phone.value), {credentials: "same-origin"})
       .then(function (r) { return r.json(); }).then(function (data) {

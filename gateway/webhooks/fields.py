@@ -32,13 +32,15 @@ def refuse(error: FieldError) -> Response:
     return Response(f"{error}\n", status=400, mimetype="text/plain")
 
 
-def callback_form(multiline: Collection[str] = ()) -> dict[str, str]:
+def callback_form(
+    multiline: Collection[str] = (), max_fields: int = MAX_FORM_FIELDS
+) -> dict[str, str]:
     """The callback's fields, first value of each; FieldError for more fields than any
-    callback has, or a control character in any name or value (inside the fields named in
-    ``multiline``, line breaks are allowed)."""
+    callback has (``max_fields``), or a control character in any name or value (inside the
+    fields named in ``multiline``, line breaks are allowed)."""
     if request.mimetype != "application/x-www-form-urlencoded":
         pairs: Iterable[tuple[str, str]] = request.form.items(multi=True)
-        if len(request.form) > MAX_FORM_FIELDS:
+        if len(request.form) > max_fields:
             raise FieldError("too many form fields")
     else:
         length = request.content_length
@@ -51,7 +53,7 @@ def callback_form(multiline: Collection[str] = ()) -> dict[str, str]:
         else:
             body = request.get_data(as_text=True)  # too large: werkzeug answers 413
         try:
-            pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+            pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=max_fields)
         except ValueError:
             raise FieldError("too many form fields") from None
     form: dict[str, str] = {}

@@ -50,6 +50,7 @@ def test_every_command_has_help(app: Flask, runner: Any) -> None:
         ("sessions", "flush"),
         ("users", "create"),
         ("dial",),
+        ("voice", "render"),
     }
     groups = {(path[0],) for path in commands if len(path) == 2}
     assert set(paths) == {(), *commands, *groups}

@@ -188,6 +188,7 @@ def test_the_menu_shows_what_the_role_may_open(app: Flask, world: World) -> None
             "Minta ditelepon",
             "Kotak keluar",
             "Warga",
+            "Suara telepon",
             "Pengguna",
             "Log audit",
             "Simulator HP",
@@ -201,6 +202,7 @@ def test_the_menu_shows_what_the_role_may_open(app: Flask, world: World) -> None
             "Minta ditelepon",
             "Kotak keluar",
             "Warga",
+            "Suara telepon",
             "Simulator HP",
         ],
         "officer": [
@@ -265,6 +267,8 @@ def test_an_officer_sees_only_their_village(officer: Browser, admin: Browser, wo
         "Sesi USSD hari ini": "0",
         "Permintaan kunjungan rumah terbuka": "1",
         "Permohonan dokumen terbuka": "3",
+        "Telepon balik hari ini": "0",
+        "Menit telepon suara hari ini": "0",
     }
     assert (
         dict((k, v) for v, k in re.findall(cards, admin.get("/staff/").text))[
