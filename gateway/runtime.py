@@ -144,7 +144,7 @@ class Runtime:
         from gateway.voice_ahead import next_visit_sentences
 
         for language, sentence in next_visit_sentences(
-            self.ussd_engine, self.db, self.regions, villages
+            self.ussd_engine, self.db, self.regions, villages, self.resident_sms.office
         ):
             self.voice_audio.render(language, sentence)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from common.local_time import local_today
+from common.office import Office
 from flows.engine import Engine
 from flows.voice import speak
 from storage import hop
@@ -22,8 +23,11 @@ log = logging.getLogger(__name__)
 class _OneVillage:
     """The services the next-visit journey asks for, answered for one village."""
 
-    def __init__(self, code: str, name: str, visit: Any) -> None:
-        self.code, self.name, self.visit = code, name, visit
+    def __init__(self, code: str, name: str, visit: Any, office: Office) -> None:
+        self.code, self.name, self.visit, self._office = code, name, visit, office
+
+    def office(self) -> Office:  # the forms deadline on the screen (issue 11)
+        return self._office
 
     def remembered_village(self) -> str:
         return self.code
@@ -36,14 +40,20 @@ class _OneVillage:
 
 
 def next_visit_sentences(
-    engine: Engine, db: Database, regions: RegionDirectory, villages: Iterable[str]
+    engine: Engine,
+    db: Database,
+    regions: RegionDirectory,
+    villages: Iterable[str],
+    office: Office,
 ) -> set[tuple[str, str]]:
     """Every (language, sentence) of the next-visit screen of each village, as of today."""
     found: set[tuple[str, str]] = set()
     for code in villages:
         if code not in regions.by_code:
             continue
-        services = _OneVillage(code, regions.name(code), hop.next_visit(db, code, local_today()))
+        services = _OneVillage(
+            code, regions.name(code), hop.next_visit(db, code, local_today()), office
+        )
         for language in engine.catalogs:
             turn = engine.begin_journey(services, language, "next_visit")  # type: ignore[arg-type]
             found.update((language, s) for s in speak(engine, turn).sentences)

@@ -157,7 +157,7 @@ def inbound(rt: Runtime, session_id: str, caller: str) -> Response:
         return begin(rt, session_id, caller, call_id=None)
     if mode == "sms":
         body = rt.resident_sms.catalog(_language(rt, caller)).text(
-            "sms.help", code=current_app.config["USSD_SERVICE_CODE"]
+            "sms.keywords", code=current_app.config["USSD_SERVICE_CODE"]
         )
         if hop.add_message(
             rt.db,

@@ -47,6 +47,7 @@ def test_every_command_has_help(app: Flask, runner: Any) -> None:
         ("outbox", "sweep"),
         ("worker",),
         ("smpp",),
+        ("android", "webhooks"),
         ("sessions", "flush"),
         ("users", "create"),
         ("dial",),

@@ -20,7 +20,7 @@ from tests.console.helpers import cli, logged_in
 from tests.helpers import count
 from tests.voice.helpers import Call, audio_ok
 
-SENTENCE = "Untuk Cek status dokumen, tekan 1."
+SENTENCE = "Untuk Cek status, tekan 1."
 
 
 def _recording(seconds: float = 1.0) -> bytes:

@@ -88,7 +88,7 @@ def test_missed_call_then_the_menu_by_ear_and_keypad(server: str, page: Page) ->
     expect(page.locator("#voice-answer")).to_be_visible()
     page.click("#voice-answer")
     screen = page.locator("#screen")
-    expect(screen).to_contain_text("Untuk Cek status dokumen, tekan 1.")
+    expect(screen).to_contain_text("Untuk Cek status, tekan 1.")
     _playing(page)
     page.click(".key[data-key='3']")
     expect(screen).to_contain_text("Petugas ke Desa")

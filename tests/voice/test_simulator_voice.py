@@ -49,7 +49,7 @@ def test_missed_call_rings_back_and_the_call_plays_the_menus(app: Flask) -> None
     missed = _post(client, token, "missed-call")
     assert missed["actions"] == ["Reject"] and missed["ringing"]
     menu = _post(client, token, "answer", session=missed["ringing"])
-    assert _heard(client, menu)[2] == "Untuk Cek status dokumen, tekan 1."
+    assert _heard(client, menu)[2] == "Untuk Cek status, tekan 1."
     assert menu["digits"] == 1
     schedule = _post(client, token, "keys", session=menu["session"], digits="3")
     assert _heard(client, schedule)[0] == "Pilih kecamatan:"

@@ -23,11 +23,12 @@ from tests.voice.helpers import VOICE_NUMBER, Call
 MAIN_SPOKEN = [
     "Selamat datang di layanan Adminduk Buleleng.",
     "Adminduk Buleleng",
-    "Untuk Cek status dokumen, tekan 1.",
+    "Untuk Cek status, tekan 1.",
     "Untuk Minta petugas ke rumah, tekan 2.",
     "Untuk Jadwal petugas ke desa, tekan 3.",
     "Untuk Layanan prioritas, tekan 4.",
     "Untuk Bahasa/Language, tekan 5.",
+    "Untuk Hubungi kantor, tekan 6.",
 ]
 
 
@@ -86,6 +87,10 @@ def test_next_visit_by_keypad_and_remind_me(call: Call, db: Database) -> None:
     heard = " ".join(call.heard)
     assert "Petugas ke Desa Tembok:" in heard
     assert "Di Balai Desa" in heard
+    # the forms line (issue 11) moves the choices to the second page, as on the USSD screen
+    assert "Untuk pilihan berikutnya, tekan 9 8." in call.heard
+    call.press("98")
+    assert any(line.startswith("Formulir & berkas ke kantor desa") for line in call.heard)
     assert "Untuk Ingatkan saya lewat SMS, tekan 1." in call.heard
     assert "Tekan 0 untuk kembali, atau bintang untuk menu utama." in call.heard
     end = call.press("1")
@@ -449,7 +454,7 @@ def test_language_choice_switches_the_spoken_language(call: Call) -> None:
     english = next(s for s in call.heard if "English" in s)
     call.press(english.rsplit("tekan ", 1)[1].rstrip("."))
     assert call.heard[0] == "Adminduk Buleleng"
-    assert "For Check document status, press 1." in call.heard
+    assert "For Check status, press 1." in call.heard
     assert "Untuk" not in " ".join(call.heard)
 
 
