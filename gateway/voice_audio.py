@@ -96,23 +96,7 @@ class PromptAudio:
         with tempfile.TemporaryDirectory(dir=self.folder, prefix=".record-") as tmp:
             source, out = Path(tmp) / f"upload{suffix}", Path(tmp) / "out.wav"
             source.write_bytes(upload)
-            self._run(
-                [
-                    self.sox,
-                    str(source),
-                    "-r",
-                    str(SAMPLE_RATE),
-                    "-c",
-                    "1",
-                    "-b",
-                    "16",
-                    str(out),
-                    "gain",
-                    "-n",
-                    "-1",
-                ],
-                None,
-            )
+            self._to_telephone(source, out)
             name = hashlib.sha256(out.read_bytes()).hexdigest()[:32]
             text_file = Path(tmp) / "text.txt"
             text_file.write_text(f"{language}\n{text}\n", encoding="utf-8")
@@ -187,23 +171,7 @@ class PromptAudio:
             )
             if shutil.which(self.sox):
                 # telephone quality, and the level brought up to just under full scale
-                self._run(
-                    [
-                        self.sox,
-                        str(raw),
-                        "-r",
-                        str(SAMPLE_RATE),
-                        "-c",
-                        "1",
-                        "-b",
-                        "16",
-                        str(out),
-                        "gain",
-                        "-n",
-                        "-1",
-                    ],
-                    None,
-                )
+                self._to_telephone(raw, out)
             else:
                 out = raw  # espeak-ng's own 22 kHz: larger, played all the same
             # What it says, beside it: for staff (which prompt is this?) and tests.
@@ -224,6 +192,11 @@ class PromptAudio:
         except (OSError, ValueError):
             return None
         return language, text.rstrip("\n")
+
+    def _to_telephone(self, source: Path, out: Path) -> None:
+        """Any audio sox reads as 8 kHz mono 16-bit WAV, normalised to -1 dBFS."""
+        command = [self.sox, str(source), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16"]
+        self._run([*command, str(out), "gain", "-n", "-1"], None)
 
     def _run(self, command: list[str], text: str | None) -> None:
         try:
