@@ -9,13 +9,15 @@ import contextlib
 import http.client
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -277,3 +279,27 @@ class RQWorkers:
 
     def output(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+
+@contextlib.contextmanager
+def demo_server(database: Path, template: Path, config: dict[str, Any]) -> Iterator[str]:
+    """``make demo``'s shape in a real HTTP server on a free port: the embedded default (a copy of
+    the migrated ``template`` at ``database``) with its demo data, ``config`` on top."""
+    from werkzeug.serving import make_server
+
+    from gateway import create_app
+
+    shutil.copy(template, database)
+    app = create_app({"DATABASE_URL": f"sqlite:///{database}", **config})
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+        thread.join(timeout=5)
+        app.extensions["gateway"].jobs.stop()
+        app.extensions["gateway"].db.dispose()

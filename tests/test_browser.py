@@ -8,17 +8,14 @@ in test-artifacts/ (CI keeps them).
 from __future__ import annotations
 
 import os
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from common.local_time import local_today
-from gateway import create_app
+from tests.live_servers import demo_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
@@ -34,21 +31,9 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 @pytest.fixture
 def server(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """The embedded default in a real HTTP server, sending through the console provider."""
-    path = tmp_path / "gateway.sqlite3"
-    shutil.copy(sqlite_template, path)
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{path}", "SMS_QUIET_HOURS": [], "SWEEP_INTERVAL_SECONDS": 1}
-    )
-    result = app.test_cli_runner().invoke(args=["demo"])
-    assert result.exit_code == 0, result.output
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    thread.join(timeout=5)
-    app.extensions["gateway"].jobs.stop()
-    app.extensions["gateway"].db.dispose()
+    config = {"SMS_QUIET_HOURS": [], "SWEEP_INTERVAL_SECONDS": 1}
+    with demo_server(tmp_path / "gateway.sqlite3", sqlite_template, config) as url:
+        yield url
 
 
 @pytest.fixture

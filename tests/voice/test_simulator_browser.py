@@ -5,15 +5,12 @@ reaches the next village visit."""
 from __future__ import annotations
 
 import os
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from gateway import create_app
+from tests.live_servers import demo_server
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -28,26 +25,13 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 @pytest.fixture
 def server(tmp_path: Path, sqlite_template: Path, audio_dir: Path) -> Iterator[str]:
     """``make demo``'s shape: the embedded default with its demo data, the console provider."""
-    path = tmp_path / "gateway.sqlite3"
-    shutil.copy(sqlite_template, path)
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{path}",
-            "SMS_QUIET_HOURS": [],
-            "VOICE_AUDIO_DIR": str(audio_dir),
-            "VOICE_RENDER_BUDGET_SECONDS": 10,
-        }
-    )
-    result = app.test_cli_runner().invoke(args=["demo"])
-    assert result.exit_code == 0, result.output
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    thread.join(timeout=5)
-    app.extensions["gateway"].jobs.stop()
-    app.extensions["gateway"].db.dispose()
+    config = {
+        "SMS_QUIET_HOURS": [],
+        "VOICE_AUDIO_DIR": str(audio_dir),
+        "VOICE_RENDER_BUDGET_SECONDS": 10,
+    }
+    with demo_server(tmp_path / "gateway.sqlite3", sqlite_template, config) as url:
+        yield url
 
 
 @pytest.fixture
