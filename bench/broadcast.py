@@ -179,16 +179,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def smpp_verdicts(
     result: Result, args: argparse.Namespace, stats: dict[str, int]
 ) -> list[tuple[str, bool]]:
-    """Issue 14's targets: every message submitted once, at >= 90 % of SMPP_RATE_PER_SECOND,
-    the rate never exceeded over any second, the window never exceeded, every process
-    <= 250 MB."""
+    """Issue 14's targets: every message submitted once, at >= 90 % of SMPP_RATE_PER_SECOND
+    (without throttled answers: with them, every message once is the target), the rate never
+    exceeded over any second, the window never exceeded, every process <= 250 MB."""
     limit = args.smpp_rate
+    rate: list[tuple[str, bool]] = []
+    if not args.smpp_throttled:
+        rate = [(f"{result.rate:.0f} msg/s >= 90 % of {limit:g}/s", result.rate >= 0.9 * limit)]
     return [
         (
             f"all {result.messages} submitted once",
             result.handed_over == result.messages and result.duplicates == 0,
         ),
-        (f"{result.rate:.0f} msg/s >= 90 % of {limit:g}/s", result.rate >= 0.9 * limit),
+        *rate,
         (
             f"at most {stats.get('max_per_second')} submits in any second <= {limit:g}",
             stats.get("max_per_second", limit + 1) <= limit,

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "SMPP_ENQUIRE_LINK_SECONDS": 30,  # keep-alive on an idle bind
     "SMPP_SPLIT": "udh",  # long texts: "udh" (concatenated parts) or "payload" (message_payload)
     "SMPP_GSM_PACKED": False,  # GSM 03.38 packed 7-bit (some SMSCs want it; most do not)
+    "SMPP_RECIPIENTS_PER_CALL": 500,  # recipients a worker hands the bind at once
     "SMPP_SUBMIT_TIMEOUT_SECONDS": 60,  # a worker waits this (plus the rate's time) for answers
     "SMPP_REBIND_MIN_SECONDS": 1,  # back-off between binds after a drop: doubles up to the max
     "SMPP_REBIND_MAX_SECONDS": 60,
@@ -94,7 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "SOX_COMMAND": "sox",
     # SMS: sending
     "SMS_BATCH_SIZE": 500,  # messages per send job
-    "SMS_MAX_RECIPIENTS_PER_CALL": 100,  # recipients per provider request (same text)
+    "SMS_MAX_RECIPIENTS_PER_CALL": 100,  # per provider request (same text), unless it has its own
     "SMS_RATE_PER_SECOND": 0,  # shared by all workers; 0: no throttle
     "SMS_MAX_ATTEMPTS": 5,  # then a message is failed, with its last error kept
     "SMS_RETRY_INTERVALS": [10, 60, 300],  # seconds between retries of a failed send job

@@ -204,15 +204,25 @@ class RoutingProvider:
         self.routes = list(routes)
         self.providers = dict(providers)
         self.health = health
-        limits = [
-            n
-            for p in providers.values()
-            if (n := getattr(p, "max_recipients_per_call", None)) is not None
-        ]
-        self.max_recipients_per_call = min(limits) if limits else None
         # Delivery reports and inbound SMS by webhook: Africa's Talking's form fields (the
         # Android phone's come to /sms/android, SMPP's through the bind process).
         self._parser = providers.get("africastalking") or next(iter(providers.values()))
+
+    @property
+    def max_recipients_per_call(self) -> int | None:
+        """The smallest call size among the providers that would take a call now (the first
+        of each route that is up): SMPP's large hand-overs while the bind is up, the Android
+        phone's small calls once it has taken over."""
+        limits = []
+        for route in self.routes:
+            name = next(
+                (n for n in route.providers if self.health.why_down(n) is None),
+                route.providers[0],
+            )
+            limit = getattr(self.providers[name], "max_recipients_per_call", None)
+            if limit is not None:
+                limits.append(int(limit))
+        return min(limits) if limits else None
 
     def send(self, message: str, recipients: list[str]) -> list[SendResult]:
         by_route: dict[Route | None, list[str]] = {}

@@ -105,15 +105,23 @@ class OutboxSender:
 
     def send_batch(self, ids: Sequence[int]) -> BatchReport:
         report = BatchReport()
-        step = self.settings.max_recipients_per_call
-        # A slow provider (an Android phone) asks for small calls, so that what a chunk claims
-        # is sent within seconds, not left in 'sending' while the provider's rate waits.
-        step = min(step, getattr(self.provider, "max_recipients_per_call", None) or step)
-        for start in range(0, len(ids), step):
+        start = 0
+        while start < len(ids):
+            step = self.call_size()
             self._send_chunk(ids[start : start + step], report)
+            start += step
         if report.retry:
             raise TransientSendError(f"{report.retry} message(s) wait for a retry")
         return report
+
+    def call_size(self) -> int:
+        """Recipients per chunk: the provider's own size if it has one, asked again for each
+        chunk (behind SMS_ROUTES it changes with the provider that would take the call now).
+        A slow provider (an Android phone) asks for small calls, so that what a chunk claims is
+        sent within seconds, not left in 'sending' while its rate waits; SMPP for large ones,
+        so that the bind has work while a worker records its last answers."""
+        own = getattr(self.provider, "max_recipients_per_call", None)
+        return max(1, int(own or self.settings.max_recipients_per_call))
 
     def _send_chunk(self, ids: Sequence[int], report: BatchReport) -> None:
         now = self.clock()

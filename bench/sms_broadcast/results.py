@@ -42,6 +42,8 @@ class Result:
     machine_busy: float = 0.0  # share of all cores busy from the end of planning
     note: str = ""
     smsc: dict[str, int] = field(default_factory=dict)  # --provider smpp: the SMSC's stats
+    first_s: float | None = None  # end of planning -> the provider accepted the first message
+    per_second: list[int] = field(default_factory=list)  # accepted in each second from `first_s`
 
 
 def table(results: Sequence[Result]) -> str:
@@ -122,7 +124,8 @@ def details(results: Sequence[Result]) -> str:
             else ""
         )
         lines.append(
-            f"{r.scenario}: {r.note}{windows}; {r.provider_calls} provider calls, {r.jobs} jobs, "
+            f"{r.scenario}: {r.note}{windows}; {r.provider_calls} "
+            f"{'submit_sm' if r.smsc else 'provider calls'}, {r.jobs} jobs, "
             f"{r.horses} work horses; recorded 'sent' at {r.recorded_s} s; {r.statuses}; "
             f"{r.duplicates} duplicates\n"
             f"    CPU s planning: {plan_cpu} | from enqueueing on: {cpu}; machine busy "

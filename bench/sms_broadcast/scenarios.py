@@ -18,6 +18,7 @@ from typing import Any
 from bench.shared.basics import ROOT, child_env
 from bench.sms_broadcast.results import Result
 from bench.sms_broadcast.stage import LES, TEMBOK, Stage, cpu_between
+from common.settings import DEFAULTS
 from storage import outbox
 
 STALL_S = 30.0  # no message handed over for this long: give up waiting
@@ -40,6 +41,17 @@ class Timeline:
         index = bisect.bisect_right(self.times, t) - 1
         return self.points[index][1] if index >= 0 else 0
 
+    def first(self) -> float | None:
+        return next((t for t, m in self.points if m > 0), None)
+
+    def per_second(self) -> list[int]:
+        """Messages accepted in each whole second from the first one: where a run stalled."""
+        first = self.first()
+        if first is None:
+            return []
+        end = self.points[-1][0]
+        return [self.at(first + n + 1) - self.at(first + n) for n in range(int(end - first) + 1)]
+
     def window_rates(self, width: float, step: float = 0.5) -> list[float]:
         """Rates over sliding windows of ``width`` s between the first and the last message."""
         moving = [t for t, m in self.points if m > 0]
@@ -55,6 +67,14 @@ class Timeline:
         return rates
 
 
+def recipients_per_call(config: dict[str, Any]) -> int:
+    """What the workers hand the provider at once: SMPP has a size of its own."""
+    settings = {**DEFAULTS, **config}
+    if settings["SMS_PROVIDER"] == "smpp":
+        return int(settings["SMPP_RECIPIENTS_PER_CALL"])
+    return int(settings["SMS_MAX_RECIPIENTS_PER_CALL"])
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -63,6 +83,14 @@ class Scenarios:
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
         self.args = stage.args
+
+    def scenario_name(self, rate: float) -> str:
+        if rate:
+            return f"C throttle {rate:g}/s"
+        if self.args.provider == "smpp":  # the SMSC's throttling, not ours
+            share = self.args.smpp_throttled
+            return f"A SMPP, {share:.0%} THROTTLED" if share else "A SMPP, none throttled"
+        return "A batched, no throttle"
 
     def batched(self) -> Result:
         return self.broadcast("A", TEMBOK, 0)
@@ -91,7 +119,7 @@ class Scenarios:
             expected = int(planned["planned"])
             timeline = Timeline()
             timeout = max(self.args.timeout, 3 * expected / rate) if rate else self.args.timeout
-            per_call = int(config.get("SMS_MAX_RECIPIENTS_PER_CALL", 100))
+            per_call = recipients_per_call(config)
             stall = max(STALL_S, 3 * per_call / rate) if rate else STALL_S
             handover, recorded = self.follow(
                 expected, since, timeout, int(planned["broadcast_id"]), timeline, stall
@@ -106,7 +134,7 @@ class Scenarios:
             windows = timeline.window_rates(self.args.rate_window) if rate else []
             note = (
                 f"{enqueued['jobs']} jobs of <= {config.get('SMS_BATCH_SIZE', 500)}, "
-                f"<= {config.get('SMS_MAX_RECIPIENTS_PER_CALL', 100)} per call"
+                f"<= {per_call} per call"
             )
             if rate:
                 note += f"; {accepted / elapsed / rate:.1%} of {rate:g}/s overall"
@@ -119,7 +147,7 @@ class Scenarios:
                 )
 
             return Result(
-                scenario=f"C throttle {rate:g}/s" if rate else "A batched, no throttle",
+                scenario=self.scenario_name(rate),
                 messages=expected,
                 handed_over=accepted,
                 plan_s=round(planned["plan_s"], 2),
@@ -139,6 +167,8 @@ class Scenarios:
                 machine_busy=busy,
                 note=note,
                 smsc={k: int(v) for k, v in stats.items()} if "max_in_flight" in stats else {},
+                first_s=_round(timeline.first()),
+                per_second=timeline.per_second(),
             )
         finally:
             stage.finish()

@@ -193,7 +193,10 @@ class Stage:
         if self.args.batch_size:
             config["SMS_BATCH_SIZE"] = self.args.batch_size
         if self.args.per_call:
-            config["SMS_MAX_RECIPIENTS_PER_CALL"] = self.args.per_call
+            smpp = self.args.provider == "smpp"
+            config["SMPP_RECIPIENTS_PER_CALL" if smpp else "SMS_MAX_RECIPIENTS_PER_CALL"] = (
+                self.args.per_call
+            )
         return config
 
     def fresh(self, name: str, rate: float) -> tuple[Path, dict[str, Any]]:

@@ -192,11 +192,21 @@ def test_smpp_without_a_bind_is_skipped_at_once(clock: Clock) -> None:
     assert router.down() == {"smpp": "no SMPP bind"}
 
 
-def test_the_smallest_call_of_the_providers_is_the_routers() -> None:
-    slow, fast = Stub("android"), Stub("at")
-    slow.max_recipients_per_call = 5  # type: ignore[attr-defined]
-    health = ProviderHealth(None, failover_after=60, probe_every=30)
-    router = RoutingProvider([Route("", ("at", "android"))], {"android": slow, "at": fast}, health)
+def test_the_call_size_is_that_of_the_providers_that_would_take_the_call_now(
+    router: RoutingProvider, stubs: dict[str, Stub], clock: Clock
+) -> None:
+    stubs["first"].max_recipients_per_call = 500  # type: ignore[attr-defined]  # as SMPP
+    stubs["second"].max_recipients_per_call = 5  # type: ignore[attr-defined]  # as a phone
+    stubs["abroad"].max_recipients_per_call = 100  # type: ignore[attr-defined]
+    # The first provider is up: its large calls (not the phone's, which waits unused).
+    assert router.max_recipients_per_call == 100  # the smallest of "first" and "abroad"
+    stubs["abroad"].max_recipients_per_call = None  # type: ignore[attr-defined]
+    assert router.max_recipients_per_call == 500
+    # Down long enough for the phone to take over: the phone's small calls.
+    stubs["first"].down = True
+    router.send("Halo", [ID])
+    clock.now += 61
+    assert router.send("Halo", [ID])[0].provider == "second"
     assert router.max_recipients_per_call == 5
 
 

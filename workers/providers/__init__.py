@@ -90,6 +90,7 @@ def make_provider(settings: Mapping[str, Any], name: str | None = None) -> Provi
             settings["REDIS_URL"],
             timeout=float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"]),
             rate=float(settings["SMPP_RATE_PER_SECOND"]),
+            recipients_per_call=int(settings["SMPP_RECIPIENTS_PER_CALL"]),
         )
     if name == "android":
         from workers.providers.android import AndroidProvider

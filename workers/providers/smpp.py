@@ -14,17 +14,28 @@ from workers.providers.africastalking import parse_delivery_report, parse_inboun
 from workers.smpp import handoff
 from workers.smpp.encoding import encode
 
+CALL_SECONDS = 10  # a hand-over carries at most about this many seconds of the bind's rate
+
 
 class SmppProvider:
     name = "smpp"
 
-    def __init__(self, redis_url: str, *, timeout: float, rate: float) -> None:
+    def __init__(
+        self, redis_url: str, *, timeout: float, rate: float, recipients_per_call: int
+    ) -> None:
         if not redis_url:
             raise ValueError(
                 "SMS_PROVIDER = 'smpp' needs REDIS_URL (workers reach the bind through it)"
             )
         self.timeout = timeout
         self.rate = rate
+        # Large hand-overs keep the bind busy while a worker records the last answers and
+        # claims the next messages; small enough at a low rate that the worker's wait stays
+        # short (and far below SMS_STUCK_AFTER_SECONDS).
+        per_call = max(1, recipients_per_call)
+        self.max_recipients_per_call = (
+            min(per_call, max(1, int(rate * CALL_SECONDS))) if rate > 0 else per_call
+        )
         # Its own connection: a worker waits here longer than the shared pool's socket timeout.
         self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=None)
 

@@ -35,11 +35,13 @@ from smpplib import consts, exceptions, smpp
 from workers.providers import DeliveryReport, InboundSms, Outcome, SendResult
 from workers.smpp import handoff
 from workers.smpp.encoding import Split, Submit, encode
+from workers.smpp.pace import SubmitPace
 from workers.smpp.receipts import Part, is_receipt, parse_inbound, parse_receipt
 from workers.smpp.status import describe, meaning
 
 log = logging.getLogger(__name__)
 
+REPORT_SECONDS = 60.0  # how often the bind logs what it submitted and what it waited for
 ESME_RX_T_APPN = 0x64  # deliver_sm_resp: "try again later" (our database is down)
 MAX_PAUSE = 2.0  # seconds, the longest pause after ESME_RTHROTTLED / ESME_RMSGQFUL
 MIN_PAUSE = 0.05
@@ -118,6 +120,7 @@ class _Message:
 class _Part:
     message: _Message
     number: int  # 0-based segment
+    submitted_at: float = 0.0  # time.monotonic() of its last submit_sm
 
 
 ReceiptHandler = Callable[[DeliveryReport], str]
@@ -147,9 +150,10 @@ class SmppBind:
         self._retry: list[tuple[float, int, _Part]] = []
         self._order = itertools.count()
         self._reference = itertools.count()
-        self._next_at = 0.0
+        self._pace = SubmitPace(settings.rate)
         self._pause = MIN_PAUSE
         self._pause_until = 0.0
+        self._pause_from = 0.0  # when the current pause began
         self._last_rx = self._last_tx = 0.0
         # The ids of a long message's later segments, and the id the outbox knows it by.
         self._aliases: OrderedDict[str, str] = OrderedDict()
@@ -157,6 +161,7 @@ class SmppBind:
         self._partials: dict[tuple[str, int, int], _Partial] = {}  # the reader thread's own
         self.binds = 0
         self.max_in_flight = 0
+        self.waits = Waits()
         self.bound = threading.Event()
 
     # --- the connection ---------------------------------------------------------------------
@@ -252,6 +257,7 @@ class SmppBind:
             part = self._next_part()
             if part is not None and not self._submit(part, stop):
                 self._ready.appendleft(part)
+            self.waits.report_every(REPORT_SECONDS)
         self._unbind()
 
     def _next_part(self) -> _Part | None:
@@ -262,11 +268,14 @@ class SmppBind:
             wait = min(0.2, self._retry[0][0] - now) if self._retry else 0.2
         if self._ready:
             return self._ready.popleft()
+        started = time.monotonic()
         try:
             request = handoff.take(self.redis, max(0.01, wait))
         except redis.RedisError as error:  # the bind stays up; the workers wait or time out
             self._redis_down(error)
             return None
+        finally:
+            self.waits.for_work += time.monotonic() - started
         self._redis_failing_since = None
         if request is None:
             return None
@@ -298,10 +307,13 @@ class SmppBind:
             reason = "SMPP: not submitted before the worker's deadline"
             self._finish(message, SendResult(message.recipient, "transient", reason=reason))
             return True
+        started = time.monotonic()
         while not self._window.acquire(timeout=0.2):
             if not self._alive or stop.is_set():  # stopping: the part goes back, then unbind
+                self.waits.for_window += time.monotonic() - started
                 return False
-        self._wait_for_rate()
+        self.waits.for_window += time.monotonic() - started
+        self.waits.for_rate += self._pace.wait(not_before=self._pause_until)
         client = self.client
         if not self._alive or client is None:
             self._window.release()
@@ -321,6 +333,7 @@ class SmppBind:
                 registered_delivery=consts.SMPP_SMSC_DELIVERY_RECEIPT_BOTH,
                 **message.submits[part.number].as_kwargs(),
             )
+            part.submitted_at = time.monotonic()
             with self._lock:
                 self._in_flight[pdu.sequence] = part
                 self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
@@ -328,17 +341,10 @@ class SmppBind:
                 client.send_pdu(pdu)
             except exceptions.ConnectionError:
                 self._drop("connection lost while submitting")
+            self._pace.sent()
             self._last_tx = time.monotonic()
+        self.waits.submitted += 1
         return True
-
-    def _wait_for_rate(self) -> None:
-        now = time.monotonic()
-        start = max(now, self._pause_until)
-        if self.settings.rate > 0:
-            start = max(start, self._next_at)
-            self._next_at = start + 1 / self.settings.rate
-        if start > now:
-            time.sleep(start - now)
 
     def _unbind(self) -> None:
         """Stopping: let what is in flight get its answers (a few seconds), then unbind."""
@@ -440,14 +446,20 @@ class SmppBind:
         message, status = part.message, int(pdu.status)
         what = meaning(status) if pdu.command == "submit_sm_resp" else "retry"
         if what == "sent":
-            self._pause = MIN_PAUSE
+            if part.submitted_at >= self._pause_from:  # accepted after the pause: it was enough
+                self._pause = MIN_PAUSE
             self._sent(part, _text(pdu.message_id))
         elif what == "slow_down":
             now = time.monotonic()
             with self._lock:
-                self._pause_until = max(self._pause_until, now + self._pause)
-                heapq.heappush(self._retry, (now + self._pause, next(self._order), part))
-                self._pause = min(self._pause * 2, MAX_PAUSE)
+                # Only a submit that went after the last pause began says the pause was too
+                # short; the others were already in flight when the SMSC first complained.
+                if part.submitted_at >= self._pause_from:
+                    self._pause_from = now
+                    self._pause_until = now + self._pause
+                    self._pause = min(self._pause * 2, MAX_PAUSE)
+                retry_at = max(self._pause_until, now + MIN_PAUSE)
+                heapq.heappush(self._retry, (retry_at, next(self._order), part))
         else:
             outcome: Outcome = "transient" if what == "retry" else "permanent"
             self._finish(message, SendResult(message.recipient, outcome, reason=describe(status)))
@@ -505,6 +517,38 @@ class SmppBind:
             log.exception("SMPP: deliver_sm not handled; the SMSC will retry it")
             return ESME_RX_T_APPN
         return consts.SMPP_ESME_ROK
+
+
+@dataclass
+class Waits:
+    """What the submitter waited for, logged now and then: an operator reading "waited for the
+    SMSC's answers" knows the SMSC (or the line) is the limit, "for the workers" that it is
+    the outbox's side, "for the rate" that SMPP_RATE_PER_SECOND is."""
+
+    submitted: int = 0
+    for_work: float = 0.0
+    for_window: float = 0.0
+    for_rate: float = 0.0
+    since: float = field(default_factory=time.monotonic)
+
+    def report_every(self, seconds: float) -> None:
+        now = time.monotonic()
+        span = now - self.since
+        if span < seconds:
+            return
+        if self.submitted:
+            log.info(
+                "SMPP: %d submit_sm in %.0f s (%.0f/s); waited for the workers %.0f %%, for"
+                " the SMSC's answers (window full) %.0f %%, for the rate %.0f %% of the time",
+                self.submitted,
+                span,
+                self.submitted / span,
+                100 * self.for_work / span,
+                100 * self.for_window / span,
+                100 * self.for_rate / span,
+            )
+        self.submitted, self.for_work, self.for_window, self.for_rate = 0, 0.0, 0.0, 0.0
+        self.since = now
 
 
 PARTS_KEPT_SECONDS = 600  # a long SMS whose other segments never come is forgotten

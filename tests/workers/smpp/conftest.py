@@ -58,7 +58,7 @@ def smsc() -> Iterator[FakeSmsc]:
 
 @pytest.fixture
 def provider(redis_client: redis.Redis) -> SmppProvider:
-    return SmppProvider(REDIS_URL, timeout=10, rate=0)
+    return SmppProvider(REDIS_URL, timeout=10, rate=0, recipients_per_call=100)
 
 
 Starter = Callable[..., RunningBind]

@@ -88,7 +88,7 @@ def test_the_window_is_filled_and_never_exceeded(
 
 def test_the_rate_is_kept(smsc: FakeSmsc, start_bind: Starter) -> None:
     start_bind(smsc, window=50, rate=100)
-    provider = SmppProvider(_redis_url(), timeout=10, rate=100)
+    provider = SmppProvider(_redis_url(), timeout=10, rate=100, recipients_per_call=100)
     provider.send("Info jadwal", phones(150))
     times = [s.at for s in smsc.submits]
     assert len(times) == 150
@@ -178,7 +178,7 @@ def test_nothing_is_submitted_after_the_workers_deadline(
 ) -> None:
     """The bind was down while the worker waited: the worker gave the messages back to the
     outbox; a later bind must not send them as well."""
-    impatient = SmppProvider(_redis_url(), timeout=0.3, rate=0)
+    impatient = SmppProvider(_redis_url(), timeout=0.3, rate=0, recipients_per_call=100)
     answers: list[object] = []
     waiting = threading.Thread(target=lambda: answers.append(_try(impatient, [A])))
     waiting.start()
@@ -290,3 +290,18 @@ def test_a_residents_long_sms_is_reassembled_before_it_is_handled(
     _wait(lambda: len(smsc.deliver_resps) == 4)
     assert smsc.deliver_resps == [0, 0, 0, 0]  # every segment answered
     assert [(m.sender, m.text) for m in running.inbound] == [(B, "Halo"), (A, first + second)]
+
+
+def test_hand_overs_are_large_but_at_most_ten_seconds_of_the_rate() -> None:
+    url = _redis_url()
+    assert (
+        SmppProvider(url, timeout=10, rate=0, recipients_per_call=500).max_recipients_per_call
+        == 500
+    )
+    assert (
+        SmppProvider(url, timeout=10, rate=1000, recipients_per_call=500).max_recipients_per_call
+        == 500
+    )
+    assert (
+        SmppProvider(url, timeout=10, rate=5, recipients_per_call=500).max_recipients_per_call == 50
+    )

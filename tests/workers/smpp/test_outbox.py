@@ -34,7 +34,9 @@ from workers.smpp.receipts import record_receipt
 
 def smpp_sender(app: Flask, monkeypatch: pytest.MonkeyPatch) -> OutboxSender:
     sender: OutboxSender = runtime(app).worker.sender
-    monkeypatch.setattr(sender, "provider", SmppProvider(REDIS_URL, timeout=10, rate=0))
+    monkeypatch.setattr(
+        sender, "provider", SmppProvider(REDIS_URL, timeout=10, rate=0, recipients_per_call=100)
+    )
     monkeypatch.setattr(sender, "clock", daytime)
     return sender
 

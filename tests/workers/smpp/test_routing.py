@@ -79,7 +79,7 @@ def test_smpp_down_the_phone_takes_the_queue_then_smpp_again(
     router = RoutingProvider(
         parse_routes([{"prefix": "+62", "providers": ["smpp", "android"]}]),
         {
-            "smpp": SmppProvider(REDIS_URL, timeout=5, rate=0),
+            "smpp": SmppProvider(REDIS_URL, timeout=5, rate=0, recipients_per_call=100),
             "android": AndroidProvider(
                 base_url=phone_gw.url,
                 username=phone_gw.username,
@@ -154,7 +154,7 @@ def test_every_route_down_makes_healthz_a_503(
     health = ProviderHealth(redis_client, failover_after=60, probe_every=30)
     router = RoutingProvider(
         parse_routes([{"prefix": "+62", "providers": ["smpp"]}]),
-        {"smpp": SmppProvider(REDIS_URL, timeout=5, rate=0)},
+        {"smpp": SmppProvider(REDIS_URL, timeout=5, rate=0, recipients_per_call=100)},
         health,
     )
     monkeypatch.setattr(runtime(app), "sms_provider", router)
