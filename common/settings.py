@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "SMPP_SUBMIT_TIMEOUT_SECONDS": 60,  # a worker waits this (plus the rate's time) for answers
     "SMPP_REBIND_MIN_SECONDS": 1,  # back-off between binds after a drop: doubles up to the max
     "SMPP_REBIND_MAX_SECONDS": 60,
+    "SMPP_RECEIPT_IDS_DECIMAL": False,  # receipts' text ids in decimal, submit_sm_resp's in hex
     # An office Android phone running "SMS Gateway for Android" (SMS_PROVIDER = "android", or
     # a route's provider): local-server mode is the phone's address in the office LAN
     # (http://192.168.1.20:8080), cloud mode https://api.sms-gate.app/3rdparty/v1.

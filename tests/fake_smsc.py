@@ -127,6 +127,7 @@ class FakeSmsc:
         receipts: Receipts = None,
         receipt_stat: str = "DELIVRD",
         receipt_tlvs: bool = True,
+        receipt_ids_decimal: bool = False,
         decide: Callable[[int, Submitted], int] | None = None,
     ) -> None:
         self.system_id = system_id
@@ -135,6 +136,7 @@ class FakeSmsc:
         self.receipts = receipts
         self.receipt_stat = receipt_stat
         self.receipt_tlvs = receipt_tlvs
+        self.receipt_ids_decimal = receipt_ids_decimal  # the text's id:, as some SMSCs do
         self.decide = decide  # (n-th submit from 0, the submit) -> command status
         self.drop_after: int | None = None  # close the connection when this submit arrives
         self.binds: list[tuple[str, bool]] = []  # (system id, accepted)
@@ -177,6 +179,12 @@ class FakeSmsc:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
             threading.Thread(target=connection.run_due, daemon=True).start()
 
+    def _next_id(self) -> str:
+        number = next(self._ids)
+        if self.receipt_ids_decimal:  # upper-case hexadecimal with letters, as such SMSCs give
+            return f"{0xABC000 + number:X}"
+        return f"{number:x}"
+
     # --- what the tests read ---------------------------------------------------------------
 
     def texts_to(self, destination: str) -> list[str]:
@@ -216,10 +224,17 @@ class FakeSmsc:
     # --- what the tests do -----------------------------------------------------------------
 
     def deliver(
-        self, source: str, text: str, destination: str = "ADMINDUK", *, udh: bytes = b""
+        self,
+        source: str,
+        text: str,
+        destination: str = "ADMINDUK",
+        *,
+        udh: bytes = b"",
+        sar: tuple[int, int, int] | None = None,
     ) -> None:
         """A resident's SMS to our bind (GSM text if it fits, else UCS-2), or one segment of a
-        long one (``udh``)."""
+        long one: by a header in the text (``udh``) or by the SAR TLVs (``sar``: reference,
+        total, number)."""
         connection = self.bound_connection
         assert connection is not None, "nobody is bound"
         try:
@@ -238,6 +253,7 @@ class FakeSmsc:
                 esm_class=0x40 if udh else 0,
                 data_coding=coding,
                 short_message=udh + data,
+                **(_sar_fields(*sar) if sar else {}),
             )
         )
 
@@ -307,7 +323,7 @@ class FakeSmsc:
                 short_message=pdu.short_message or b"",
                 message_payload=getattr(pdu, "message_payload", None),
                 status=consts.SMPP_ESME_ROK,
-                message_id=f"{next(self._ids):x}",
+                message_id=self._next_id(),
                 at=connection.arrived,
             )
             if self.decide is not None:
@@ -344,8 +360,9 @@ class FakeSmsc:
         self, connection: _Connection, message_id: str, destination: str, stat: str = ""
     ) -> None:
         stat = stat or self.receipt_stat
+        text_id = str(int(message_id, 16)) if self.receipt_ids_decimal else message_id
         text = (
-            f"id:{message_id} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} "
+            f"id:{text_id} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} "
             f"submit date:2611291200 done date:2611291201 stat:{stat} err:000 text:"
         )
         extra: dict[str, Any] = {}
@@ -366,6 +383,14 @@ class FakeSmsc:
                 **extra,
             )
         )
+
+
+def _sar_fields(reference: int, total: int, number: int) -> dict[str, int]:
+    return {
+        "sar_msg_ref_num": reference,
+        "sar_total_segments": total,
+        "sar_segment_seqnum": number,
+    }
 
 
 def _gsm(text: str) -> list[int]:

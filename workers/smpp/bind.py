@@ -65,6 +65,7 @@ class SmppSettings:
     submit_timeout: float = 60.0
     rebind_min: float = 1.0
     rebind_max: float = 60.0
+    receipt_ids_decimal: bool = False
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SmppSettings:
@@ -88,6 +89,7 @@ class SmppSettings:
             submit_timeout=float(settings["SMPP_SUBMIT_TIMEOUT_SECONDS"]),
             rebind_min=float(settings["SMPP_REBIND_MIN_SECONDS"]),
             rebind_max=float(settings["SMPP_REBIND_MAX_SECONDS"]),
+            receipt_ids_decimal=bool(settings["SMPP_RECEIPT_IDS_DECIMAL"]),
         )
 
 
@@ -448,7 +450,10 @@ class SmppBind:
         if what == "sent":
             if part.submitted_at >= self._pause_from:  # accepted after the pause: it was enough
                 self._pause = MIN_PAUSE
-            self._sent(part, _text(pdu.message_id))
+            message_id = _text(pdu.message_id)
+            if self.settings.receipt_ids_decimal:  # hexadecimal: recorded as receipts name it
+                message_id = message_id.lower()
+            self._sent(part, message_id)
         elif what == "slow_down":
             now = time.monotonic()
             with self._lock:
@@ -497,7 +502,7 @@ class SmppBind:
         """A receipt or a resident's SMS; the deliver_sm_resp status to answer with."""
         try:
             if is_receipt(pdu):
-                report = parse_receipt(pdu)
+                report = parse_receipt(pdu, decimal_ids=self.settings.receipt_ids_decimal)
                 with self._lock:
                     known_as = self._aliases.get(report.message_id)
                 if known_as is not None:  # a later segment of a long message

@@ -52,13 +52,23 @@ def _text(value: Any) -> str:
     return str(value or "")
 
 
-def parse_receipt(pdu: Any) -> DeliveryReport:
-    """A receipt deliver_sm as a delivery report; ValueError if it names no message or state."""
+def parse_receipt(pdu: Any, *, decimal_ids: bool = False) -> DeliveryReport:
+    """A receipt deliver_sm as a delivery report; ValueError if it names no message or state.
+
+    ``decimal_ids`` (SMPP_RECEIPT_IDS_DECIMAL): the SMSC writes the id in the receipt's text in
+    decimal while its submit_sm_resp gave it in hexadecimal, as some do. The text's id is then
+    turned into hexadecimal, and every id is lower-cased (as the bind records the
+    submit_sm_resp ids then), so that the receipt finds its message; the
+    ``receipted_message_id`` TLV is the submit_sm_resp's id by the specification."""
     body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
     found = {k.lower(): v for k, v in _FIELD.findall(_text(body))}
-    message_id = _text(getattr(pdu, "receipted_message_id", None)).strip("\0 ") or found.get(
-        "id", ""
-    )
+    message_id = _text(getattr(pdu, "receipted_message_id", None)).strip("\0 ")
+    if not message_id:
+        message_id = found.get("id", "")
+        if decimal_ids and message_id.isdigit():
+            message_id = format(int(message_id), "x")
+    if decimal_ids:
+        message_id = message_id.lower()
     state = (
         MESSAGE_STATES.get(getattr(pdu, "message_state", None) or 0)
         or found.get("stat", "").upper()
@@ -113,6 +123,13 @@ def parse_inbound(pdu: Any) -> tuple[InboundSms, Part | None]:
         link_id=None,
     )
     part = concatenation(udh) if udh else None
+    if part is None and getattr(pdu, "sar_total_segments", None):
+        # Segmented by the SAR TLVs instead of a header in the text (some SMSCs do that).
+        part = Part(
+            int(getattr(pdu, "sar_msg_ref_num", None) or 0),
+            int(pdu.sar_total_segments),
+            int(getattr(pdu, "sar_segment_seqnum", None) or 0),
+        )
     if part is not None and not 1 <= part.number <= part.total:
         part = None
     return message, part if part is not None and part.total > 1 else None

@@ -212,6 +212,24 @@ def test_receipts_are_read_and_always_answered(start_bind: Starter, provider: Sm
         assert {r.message_id for r in reported[1:]} == {long_one.message_id}
 
 
+@pytest.mark.parametrize("decimal", [True, False])
+def test_receipts_with_decimal_ids_find_their_message_when_set(
+    start_bind: Starter, provider: SmppProvider, decimal: bool
+) -> None:
+    with FakeSmsc(
+        SYSTEM_ID, PASSWORD, receipts="after", receipt_tlvs=False, receipt_ids_decimal=True
+    ) as smsc:
+        running = start_bind(smsc, receipt_ids_decimal=decimal)
+        [result] = provider.send("Halo", [A])
+        _wait(lambda: len(running.receipts) == 1)
+        given = smsc.submits[0].message_id  # upper-case hexadecimal; the receipt says it in decimal
+        [(report, _)] = running.receipts
+        if decimal:  # recorded and reported alike: the receipt finds its message
+            assert result.message_id == report.message_id == given.lower()
+        else:  # as the SMSC wrote them: this receipt would never find its message
+            assert (result.message_id, report.message_id) == (given, str(int(given, 16)))
+
+
 def test_a_failure_receipt_with_tlvs_keeps_its_state(
     start_bind: Starter, provider: SmppProvider
 ) -> None:
@@ -290,6 +308,17 @@ def test_a_residents_long_sms_is_reassembled_before_it_is_handled(
     _wait(lambda: len(smsc.deliver_resps) == 4)
     assert smsc.deliver_resps == [0, 0, 0, 0]  # every segment answered
     assert [(m.sender, m.text) for m in running.inbound] == [(B, "Halo"), (A, first + second)]
+
+
+def test_a_long_sms_segmented_by_sar_tlvs_is_reassembled_too(
+    smsc: FakeSmsc, start_bind: Starter
+) -> None:
+    running = start_bind(smsc)
+    first, second = "JADWAL perekaman KTP-el di desa kami kapan ya pak, " * 3, "Tembok"
+    smsc.deliver(A, second, sar=(7, 2, 2))
+    smsc.deliver(A, first, sar=(7, 2, 1))
+    _wait(lambda: len(smsc.deliver_resps) == 2)
+    assert [(m.sender, m.text) for m in running.inbound] == [(A, first + second)]
 
 
 def test_hand_overs_are_large_but_at_most_ten_seconds_of_the_rate() -> None:
