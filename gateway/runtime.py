@@ -130,6 +130,7 @@ class Runtime:
                 ),
             )
         self._regions: RegionDirectory | None = None
+        self._resident_sms: ResidentSms | None = None
         self._regions_lock = threading.Lock()
 
     @property
@@ -153,7 +154,13 @@ class Runtime:
 
     @property
     def resident_sms(self) -> ResidentSms:
-        return ResidentSms(self.catalogs, self.regions, self.config)
+        # Built once, not on every USSD hop (it reads the office's settings); again only when
+        # the regions are read again.
+        regions = self.regions
+        made = self._resident_sms
+        if made is None or made.regions is not regions:
+            made = self._resident_sms = ResidentSms(self.catalogs, regions, self.config)
+        return made
 
     def services(
         self, phone: str, profile: dict[str, Any], channel: str = "ussd"

@@ -26,7 +26,7 @@ RECORDING_MAX_BYTES = 4 * 1024 * 1024  # a minute of a phone's WAV, with room
 RECORDING_TYPES = (".wav", ".ogg", ".oga", ".opus", ".amr", ".flac", ".mp3", ".m4a")
 
 
-@bp.before_app_request
+@bp.before_app_request  # before CSRF's check reads the body (an app-wide hook)
 def _recordings_may_be_larger() -> None:
     if request.endpoint == "staff.prompt_record":
         request.max_content_length = RECORDING_MAX_BYTES
