@@ -101,9 +101,10 @@ class HopConnection:
     ``settle()`` when it ends: the WSGI wrapper in gateway/ussd.py) the first command checks
     one out and ``settle()`` gives it back, whatever happened -- one check-out per hop.
     Outside a request each ``execute`` checks one out and gives it back. The pool tests a
-    connection at check-out and reconnects a dead one; a connection that fails under a command
-    is disconnected and given back, and the command sent once more on another (as the client's
-    own retry does); a second failure propagates (the hop answers with the polite END)."""
+    connection at check-out and reconnects a dead one; a check-out that fails, or a connection
+    that fails under a command, is disconnected and given back, and the command sent once more
+    on another (as the client's own retry does); a second failure propagates (the hop answers
+    with the polite END)."""
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
@@ -180,8 +181,10 @@ class HopConnection:
 
     def _send(self, commands: tuple[Command, ...]) -> None:
         for attempt in (1, 2):
-            conn = self._take()
             try:
+                # The check-out too: the pool reconnects a connection the server closed, and a
+                # connection can be closed again in between (a CLIENT KILL, a restart).
+                conn = self._take()
                 conn.send_packed_command(conn.pack_commands(commands))
                 break
             except (RedisConnectionError, RedisTimeoutError, OSError):
