@@ -101,10 +101,10 @@ class HopConnection:
     ``settle()`` when it ends: the WSGI wrapper in gateway/ussd.py) the first command checks
     one out and ``settle()`` gives it back, whatever happened -- one check-out per hop.
     Outside a request each ``execute`` checks one out and gives it back. The pool tests a
-    connection at check-out and reconnects a dead one; a check-out that fails, or a connection
-    that fails under a command, is disconnected and given back, and the command sent once more
-    on another (as the client's own retry does); a second failure propagates (the hop answers
-    with the polite END)."""
+    connection at check-out and reconnects a dead one (and checks out once more if that one is
+    closed again before use); a connection that fails under a command
+    is disconnected and given back, and the command sent once more on another (as the client's
+    own retry does); a second failure propagates (the hop answers with the polite END)."""
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
@@ -161,13 +161,23 @@ class HopConnection:
         if self._failures >= UNREACHABLE_AFTER and time.monotonic() < self._next_probe:
             raise RedisConnectionError("Redis is unreachable (not trying again for a moment)")
         try:
-            conn = self.pool.get_connection()
+            conn = self._get_connection()
         except (RedisConnectionError, RedisTimeoutError, OSError):
             self._failures += 1
             self._next_probe = time.monotonic() + PROBE_SECONDS
             raise
         self._failures = 0
         return conn
+
+    def _get_connection(self) -> Any:
+        try:
+            return self.pool.get_connection()
+        except RedisConnectionError as error:
+            if "connecting to" in str(error):  # refused or timed out: Redis is not there
+                raise
+            # Connected, then closed before use: the pool reconnects a connection the server
+            # closed, and a CLIENT KILL (or a restart) can land in between. Once more.
+            return self.pool.get_connection()
 
     def _give_back(self, disconnect: bool = False) -> None:
         conn = getattr(self._local, "conn", None)
@@ -181,10 +191,8 @@ class HopConnection:
 
     def _send(self, commands: tuple[Command, ...]) -> None:
         for attempt in (1, 2):
+            conn = self._take()
             try:
-                # The check-out too: the pool reconnects a connection the server closed, and a
-                # connection can be closed again in between (a CLIENT KILL, a restart).
-                conn = self._take()
                 conn.send_packed_command(conn.pack_commands(commands))
                 break
             except (RedisConnectionError, RedisTimeoutError, OSError):
