@@ -40,6 +40,11 @@ class InboundSms:
     link_id: str | None
 
 
+# A provider with a rate of its own (the Android phone, the SMPP bind) takes calls of at most
+# about this many seconds of that rate: claimed messages do not wait long in 'sending'.
+CALL_SECONDS = 10
+
+
 class ProviderError(Exception):
     """The whole call failed in a way worth retrying (network, timeout, 5xx, unreadable reply)."""
 

@@ -30,7 +30,7 @@ from android_sms_gateway.enums import ProcessState
 from android_sms_gateway.errors import APIError
 from android_sms_gateway.http import RequestsHttpClient
 
-from workers.providers import DeliveryReport, InboundSms, ProviderError, SendResult
+from workers.providers import CALL_SECONDS, DeliveryReport, InboundSms, ProviderError, SendResult
 from workers.providers.africastalking import (
     MAX_FAILURE_REASON,
     MAX_ID,
@@ -39,8 +39,6 @@ from workers.providers.africastalking import (
     parse_delivery_report,
     parse_inbound,
 )
-
-CALL_SECONDS = 10  # a call carries about this many seconds of the phone's sending
 
 # The phone's message states in Africa's Talking's report words, which storage/outbox/reports.py
 # applies: Sent is interim, Success delivered, Failed final.

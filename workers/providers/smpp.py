@@ -9,12 +9,10 @@ from collections.abc import Mapping
 
 import redis
 
-from workers.providers import DeliveryReport, InboundSms, ProviderError, SendResult
+from workers.providers import CALL_SECONDS, DeliveryReport, InboundSms, ProviderError, SendResult
 from workers.providers.africastalking import parse_delivery_report, parse_inbound
 from workers.smpp import handoff
 from workers.smpp.encoding import encode
-
-CALL_SECONDS = 10  # a hand-over carries at most about this many seconds of the bind's rate
 
 
 class SmppProvider:
